@@ -1,0 +1,84 @@
+"""The one way to write User Activity (L1): ``record(action, ...)``.
+
+Action codes are dotted (``accounts.signin.failed``). Data is scrubbed before it is stored: values under
+secret-looking keys are dropped and card numbers masked, so no password, code, key or PAN is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+
+from billing_bo.lib.cards import mask_pans_in_text
+
+from .models import AuditEntry, Merchant, User
+
+SECRET_KEY_NAMES = re.compile(r"pass|secret|token|otp|code_value|cvv|cvc|key|pan$|card_number", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+# Known action codes and their labels, for the User Activity filter; later apps add theirs here.
+ACTIONS = {
+    "accounts.signin": "Sign in",
+    "accounts.signin.failed": "Failed sign-in",
+    "accounts.signout": "Sign out",
+    "accounts.user.locked_out": "Locked after failed sign-ins",
+    "accounts.merchant.created": "Merchant created",
+}
+
+
+def scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if SECRET_KEY_NAMES.search(str(k)) else scrub(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return mask_pans_in_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return mask_pans_in_text(str(value))
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def record(
+    action: str,
+    *,
+    request: HttpRequest | None = None,
+    actor: User | None = None,
+    merchant: Merchant | None = None,
+    target: models.Model | None = None,
+    data: dict | None = None,
+    reason: str = "",
+    username: str = "",
+) -> AuditEntry:
+    """Append one audit entry. ``actor`` defaults to the request's signed-in user, ``merchant`` to the actor's."""
+    if actor is None and request is not None and getattr(request, "user", None) is not None:
+        if request.user.is_authenticated:
+            actor = request.user
+    if merchant is None and actor is not None:
+        merchant = actor.merchant
+    clean = scrub(data or {})
+    target_repr = mask_pans_in_text(str(target))[:200] if target is not None else ""
+    entry = AuditEntry(
+        merchant=merchant,
+        actor=actor,
+        actor_username=(actor.username if actor is not None else mask_pans_in_text(username))[:150],
+        action=action,
+        ip_address=client_ip(request),
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=target_repr,
+        data=clean,
+        reason=mask_pans_in_text(reason),
+        search_text=f"{target_repr} {json.dumps(clean, ensure_ascii=False, default=str)}".lower(),
+    )
+    entry.save()
+    return entry

@@ -1,0 +1,31 @@
+"""The menus of PRODUCT.md, in one place: menu access codes, the navigation and the access check read this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Menu:
+    code: str
+    label: str
+    url_name: str
+    icon: str
+    old_name: str
+    admin_only: bool = False
+
+
+# Order is the navigation order. Setting Account and Log Out are icons in the header, open to everyone.
+MENUS: tuple[Menu, ...] = (
+    Menu("manage_user", "Manage User", "accounts:users", "users", "Manage Users", admin_only=True),
+    Menu("batch_transaction", "Batch Transaction", "batch:single_payment", "upload", "Upload Trx File"),
+    Menu("registration", "Registration", "batch:registration", "clipboard", "Upload Recur Registration"),
+    Menu("void_transaction", "Void Transaction", "payments:void", "undo", "Void Trx"),
+    Menu("manage_recurring", "Manage Recurring", "recurring:billings", "repeat", "Manage Billing"),
+    Menu("user_activity", "User Activity", "accounts:activity", "activity", "User Activity Report"),
+    Menu("batch_report", "Batch Report", "reports:batches", "layers", "Upload Trx Report"),
+    Menu("all_report", "All Report", "reports:all", "table", "All Trx Report"),
+)
+MENUS_BY_CODE = {menu.code: menu for menu in MENUS}
+# What an admin may grant a staff user (Manage User stays with merchant admins).
+GRANTABLE_CHOICES = [(menu.code, menu.label) for menu in MENUS if not menu.admin_only]

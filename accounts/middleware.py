@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.utils import timezone
+
+
+class VerifiedSessionRequiredMiddleware(LoginRequiredMiddleware):
+    """Every view needs a session verified by password and TOTP, unless marked ``@login_not_required``.
+
+    A user locked or deactivated since signing in is signed out on the next request (U4).
+    """
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not getattr(view_func, "login_required", True):
+            return None
+        user = request.user
+        if user.is_authenticated and (user.is_sign_in_locked() or not user.is_active):
+            logout(request)
+        elif user.is_authenticated and user.is_verified():
+            return None
+        return self.handle_no_permission(request, view_func)
+
+
+class MerchantTimezoneMiddleware:
+    """Pages render dates in the merchant's time zone (R11)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        merchant = getattr(request.user, "merchant", None) if request.user.is_authenticated else None
+        if merchant is not None:
+            timezone.activate(merchant.tzinfo)
+        else:
+            timezone.deactivate()
+        return self.get_response(request)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("sign-in/", views.sign_in, name="sign_in"),
+    path("sign-out/", views.sign_out, name="sign_out"),
+    path("activity/", views.activity_list, name="activity"),
+    path("activity/<int:pk>/", views.activity_detail, name="activity_detail"),
+]
