@@ -17,7 +17,7 @@ class AuditEntryFilter(django_filters.FilterSet):
     date = django_filters.DateFromToRangeFilter(
         field_name="created_at__date",
         label="Date",
-        widget=django_filters.widgets.RangeWidget(attrs={"type": "date"}),
+        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
     )
 
     class Meta:

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from . import services
@@ -60,6 +60,7 @@ def sign_out(request):
     return redirect("accounts:sign_in")
 
 
+@require_GET
 @menu_required("user_activity")
 def activity_list(request):
     entries = merchant_rows(request, AuditEntry)
@@ -73,6 +74,7 @@ def activity_list(request):
     return render(request, "accounts/activity_list.html", {"filter": filterset, "table": table})
 
 
+@require_GET
 @menu_required("user_activity")
 def activity_detail(request, pk: int):
     entry = get_merchant_row(request, AuditEntry, pk=pk)

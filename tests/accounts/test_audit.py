@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts import audit
+from accounts.models import AuditEntry
+from tests.conftest import verified_client
+
+VISA_TEST = "4111111111111111"
+
+
+def test_record_drops_secrets_and_masks_card_numbers(alice):
+    entry = audit.record(
+        "accounts.signin",
+        actor=alice.user,
+        data={"password": "hunter2-hunter2", "otp_token": "123456", "note": f"card {VISA_TEST} used", "nested": {"secret_key": "abc"}},
+        reason=f"customer asked, card {VISA_TEST}",
+    )
+    entry.refresh_from_db()
+    assert entry.data["password"] == audit.REDACTED
+    assert entry.data["otp_token"] == audit.REDACTED
+    assert entry.data["nested"]["secret_key"] == audit.REDACTED
+    assert entry.data["note"] == "card 411111******1111 used"
+    assert VISA_TEST not in entry.reason and VISA_TEST not in entry.search_text
+    assert entry.merchant == alice.user.merchant
+
+
+def test_record_keeps_digit_runs_that_are_not_card_numbers(alice):
+    entry = audit.record("accounts.signin", actor=alice.user, data={"invoice": "INV-1234567890123"})
+    assert entry.data["invoice"] == "INV-1234567890123"
+
+
+def test_audit_entries_cannot_be_changed_or_deleted(alice):
+    entry = audit.record("accounts.signin", actor=alice.user)
+    entry.action = "accounts.signout"
+    with pytest.raises(ValueError):
+        entry.save()
+    with pytest.raises(ValueError):
+        entry.delete()
+    assert AuditEntry.objects.get(pk=entry.pk).action == "accounts.signin"
+
+
+def test_activity_search_by_user_activity_data_and_date(alice, bob):
+    audit.record("accounts.signin", actor=alice.user)
+    audit.record("accounts.signout", actor=bob.user, data={"billing_number": "BILL-778899"})
+    client = verified_client(alice)
+    url = reverse("accounts:activity")
+
+    def users(**params) -> list[str]:
+        table = client.get(url, params).context["table"]
+        return [row.record.actor_username for row in table.paginated_rows]
+
+    assert users() == ["bob", "alice"]  # newest first
+    assert users(user="ALI") == ["alice"]
+    assert users(action="accounts.signout") == ["bob"]
+    assert users(data="bill-7788") == ["bob"]
+    assert users(date_after="2000-01-01", date_before="2000-01-02") == []
+
+
+def test_an_invalid_activity_search_shows_the_error_and_no_rows(alice):
+    audit.record("accounts.signin", actor=alice.user)
+    response = verified_client(alice).get(reverse("accounts:activity"), {"action": "no.such.action"})
+    assert response.status_code == 200
+    assert response.context["filter"].errors
+    assert list(response.context["table"].paginated_rows) == []
+
+
+def test_no_view_changes_the_audit_log(alice):
+    entry = audit.record("accounts.signin", actor=alice.user)
+    client = verified_client(alice)
+    assert client.post(reverse("accounts:activity_detail", args=[entry.pk])).status_code == 405
+    assert client.post(reverse("accounts:activity")).status_code == 405

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from accounts.models import AuditEntry
+from accounts.services import SIGN_IN_ERROR, current_code
+from tests.conftest import PASSWORD, Persona, make_persona, verified_client
+
+T0 = 1_795_000_000.0  # a fixed instant; TOTP steps are 30 s
+
+
+def post_sign_in(client, username: str, password: str, code: str, **extra):
+    return client.post(reverse("accounts:sign_in"), {"username": username, "password": password, "code": code, **extra})
+
+
+def code_at(persona: Persona, at: float) -> str:
+    persona.device.refresh_from_db()
+    return current_code(persona.device, at=at)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
+
+
+def test_password_and_code_sign_in_and_rotate_the_session_key(client, alice, frozen):
+    client.get(reverse("accounts:sign_in"))
+    before = client.session.session_key
+
+    response = post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+
+    assert response.status_code == 302 and response.url == "/"
+    assert client.session.session_key != before
+    assert client.get("/").status_code == 200
+    assert AuditEntry.objects.filter(action="accounts.signin", actor=alice.user).count() == 1
+
+
+def test_every_wrong_part_gets_one_message_and_status(client, alice, bob, frozen):
+    bob.user.locked = True
+    bob.user.save()
+    attempts = {
+        "unknown user": ("nobody", PASSWORD, code_at(alice, T0)),
+        "wrong password": ("alice", "wrong-password-123", code_at(alice, T0)),
+        "wrong code": ("alice", PASSWORD, "000000" if code_at(alice, T0) != "000000" else "111111"),
+        "locked user": ("bob", PASSWORD, code_at(bob, T0)),
+        "malformed code": ("alice", PASSWORD, "12ab"),
+        "empty form": ("", "", ""),
+    }
+    outcomes = set()
+    for username, password, code in attempts.values():
+        response = post_sign_in(client, username, password, code)
+        errors = re.findall(r'data-testid="sign-in-error">([^<]*)<', response.content.decode())
+        outcomes.add((response.status_code, tuple(errors)))
+    assert outcomes == {(200, (SIGN_IN_ERROR,))}
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_code_works_once(alice, frozen):
+    from django.test import Client
+
+    code = code_at(alice, T0)
+    assert post_sign_in(Client(), "alice", PASSWORD, code).status_code == 302
+    replay = post_sign_in(Client(), "alice", PASSWORD, code)
+    assert replay.status_code == 200
+    assert SIGN_IN_ERROR in replay.content.decode()
+
+
+@pytest.mark.parametrize(("steps", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)])
+def test_codes_one_step_either_side_pass_and_two_steps_fail(client, alice, frozen, steps, accepted):
+    response = post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + steps * 30))
+    assert (response.status_code == 302) is accepted
+
+
+def test_five_failures_lock_the_account_for_thirty_minutes(client, alice, frozen, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # the lock, not django-otp's throttle, is under test here
+    for _ in range(5):
+        assert post_sign_in(client, "alice", "wrong-password-123", "123456").status_code == 200
+    alice.user.refresh_from_db()
+    assert alice.user.locked_until is not None
+
+    sixth = post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+    assert sixth.status_code == 200 and SIGN_IN_ERROR in sixth.content.decode()
+    lock = AuditEntry.objects.get(action="accounts.user.locked_out")
+    assert lock.actor == alice.user and lock.data["failures"] == 5
+
+    frozen.shift(29 * 60)
+    assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + 29 * 60)).status_code == 200
+    frozen.shift(61)
+    assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + 30 * 60 + 1)).status_code == 302
+
+
+def test_a_success_resets_the_failure_count(client, alice, frozen, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    for _ in range(4):
+        post_sign_in(client, "alice", "wrong-password-123", "123456")
+    assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0)).status_code == 302
+    alice.user.refresh_from_db()
+    assert alice.user.failed_sign_ins == 0 and alice.user.locked_until is None
+
+
+def test_django_otp_throttling_refuses_a_right_code_straight_after_a_wrong_one(client, alice, frozen):
+    post_sign_in(client, "alice", PASSWORD, "000000" if code_at(alice, T0) != "000000" else "111111")
+    response = post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+    assert response.status_code == 200
+    assert SIGN_IN_ERROR in response.content.decode()
+    assert "failed attempts" not in response.content.decode()  # django-otp's own text never shows
+
+
+def test_failed_sign_ins_are_audited_without_password_or_code(client, alice, frozen):
+    post_sign_in(client, "alice", "secret-typo-password", "654321")
+    post_sign_in(client, "mallory", "another-secret", "111111")
+    entries = AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id")
+    assert [(e.actor_username, e.data["cause"]) for e in entries] == [("alice", "wrong password"), ("mallory", "unknown user")]
+    assert entries[0].merchant == alice.user.merchant and entries[1].merchant is None
+    dump = " ".join(f"{e.data} {e.reason} {e.search_text}" for e in AuditEntry.objects.all())
+    for secret in ("secret-typo-password", "another-secret", "654321", alice.device.key):
+        assert secret not in dump
+
+
+def test_pages_need_a_session_verified_by_password_and_code(client, alice):
+    assert client.get("/").status_code == 302
+    assert client.get("/").url.startswith(reverse("accounts:sign_in"))
+    client.force_login(alice.user)  # password only, no code
+    response = client.get("/")
+    assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
+
+
+def test_sign_out_is_post_only_ends_the_session_and_is_audited(alice):
+    client = verified_client(alice)
+    assert client.get(reverse("accounts:sign_out")).status_code == 405
+    response = client.post(reverse("accounts:sign_out"))
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+    assert AuditEntry.objects.filter(action="accounts.signout", actor=alice.user).count() == 1
+
+
+def test_a_user_locked_while_signed_in_is_signed_out_on_the_next_request(alice, bob):
+    client = verified_client(bob)
+    assert client.get("/").status_code == 200
+    bob.user.locked = True
+    bob.user.save(update_fields=["locked"])
+    assert client.get("/").status_code == 302
+    bob.user.locked = False
+    bob.user.save(update_fields=["locked"])
+    assert client.get("/").status_code == 302  # the session is gone, not just paused
+
+
+def test_next_is_followed_only_within_this_site(alice, frozen):
+    from django.test import Client
+
+    inside = post_sign_in(Client(), "alice", PASSWORD, code_at(alice, T0), next="/activity/")
+    assert inside.url == "/activity/"
+    outside = post_sign_in(Client(), "alice", PASSWORD, code_at(alice, T0 + 30), next="https://evil.example/")
+    assert outside.url == "/"
+
+
+def test_a_post_without_csrf_token_is_refused(alice, frozen):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+    assert response.status_code == 403
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_platform_operator_without_merchant_lands_in_the_admin(client, db, frozen):
+    operator = make_persona(None, "operator")
+    operator.user.is_staff = operator.user.is_superuser = True
+    operator.user.save()
+    response = post_sign_in(client, "operator", PASSWORD, code_at(operator, T0))
+    assert response.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_login_page_sends_operators_to_the_one_sign_in_form(client, db):
+    response = client.get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("accounts:sign_in"))

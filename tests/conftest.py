@@ -1,0 +1,79 @@
+"""Shared personas (STYLE 19): a merchant admin, a staff user with some menus, and an outsider of
+another merchant who must see nothing. Passwords are real; codes come from each device's real key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import Merchant, User
+from accounts.services import create_device
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class Persona:
+    user: User
+    device: TOTPDevice
+    password: str = PASSWORD
+
+
+def make_persona(merchant: Merchant | None, username: str, *, admin: bool = False, menus=()) -> Persona:
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        email=f"{username}@example.com",
+        merchant=merchant,
+        is_merchant_admin=admin,
+        menu_access=list(menus),
+    )
+    return Persona(user=user, device=create_device(user, confirmed=True))
+
+
+def verified_client(persona: Persona) -> Client:
+    """A client whose session passed password and TOTP (without spending a code)."""
+    client = Client()
+    client.force_login(persona.user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = persona.device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hashing cost is not under test; the hasher choice is Django's default in every real run."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def merchant(db) -> Merchant:
+    return Merchant.objects.create(name="Alpha Gym", code="alpha")
+
+
+@pytest.fixture
+def other_merchant(db) -> Merchant:
+    return Merchant.objects.create(name="Beta Insurance", code="beta")
+
+
+@pytest.fixture
+def alice(merchant) -> Persona:
+    """Merchant admin of Alpha."""
+    return make_persona(merchant, "alice", admin=True)
+
+
+@pytest.fixture
+def bob(merchant) -> Persona:
+    """Staff of Alpha with two menus."""
+    return make_persona(merchant, "bob", menus=["all_report", "batch_report"])
+
+
+@pytest.fixture
+def charlie(other_merchant) -> Persona:
+    """Admin of Beta: an outsider to everything of Alpha."""
+    return make_persona(other_merchant, "charlie", admin=True)

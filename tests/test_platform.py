@@ -1,0 +1,126 @@
+"""Health, production settings, security headers, error pages, operator commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import AuditEntry, Merchant, User
+from accounts.services import current_code
+from tests.conftest import verified_client
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "SECRET_KEY": "x" * 60 + "production-secret-key-for-the-check",
+    "ALLOWED_HOSTS": "billing.example.com",
+    "DATABASE_URL": "postgres://billing:pw@db.example.com:5432/billing",
+    "REDIS_URL": "redis://redis.example.com:6379/0",
+    "CARD_FINGERPRINT_KEY": "fingerprint-key-from-a-vault",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_health_answers_without_sign_in_for_database_and_broker(client, db):
+    response = client.get(reverse("health"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_health_is_503_when_the_broker_is_unreachable(client, db, monkeypatch):
+    from billing_bo import views
+
+    monkeypatch.setattr(views, "_check_broker", lambda: False)
+    response = client.get(reverse("health"))
+    assert response.status_code == 503
+    assert response.json()["broker"] == "failing"
+
+
+def test_check_deploy_reports_nothing_with_production_variables():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
+def test_production_refuses_to_start_without_its_required_variables():
+    result = manage("check", env={"SECRET_KEY": PRODUCTION_ENV["SECRET_KEY"]})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, CARD_FINGERPRINT_KEY" in result.stderr
+
+
+def test_responses_carry_the_security_headers(client, db):
+    response = client.get(reverse("accounts:sign_in"))
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" in response["Cache-Control"] or "no-cache" in response["Cache-Control"]
+
+
+def test_unknown_pages_get_the_404_page(alice):
+    response = verified_client(alice).get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_create_merchant_makes_the_merchant_its_admin_and_an_authenticator(db):
+    out = StringIO()
+    call_command(
+        "create_merchant", "--name", "Gamma Telco", "--code", "gamma", "--admin-username", "gadmin",
+        "--admin-email", "admin@gamma.example", stdout=out,
+    )
+    merchant = Merchant.objects.get(code="gamma")
+    admin = User.objects.get(username="gadmin")
+    assert admin.merchant == merchant and admin.is_merchant_admin
+    assert TOTPDevice.objects.get(user=admin).confirmed
+    assert merchant.time_zone == "Asia/Jakarta"
+    assert AuditEntry.objects.filter(action="accounts.merchant.created", merchant=merchant).exists()
+    assert "gadmin" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--code", "alpha"], "exists already"),
+        (["--admin-username", "alice"], "is taken"),
+        (["--time-zone", "Mars/Olympus"], "not a known time zone"),
+        (["--code", "bad code!"], "slug"),
+    ],
+)
+def test_create_merchant_refuses_bad_input_and_creates_nothing(alice, args, message):
+    base = {"--name": "Gamma", "--code": "gamma", "--admin-username": "gadmin", "--admin-email": "a@g.example"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    merchants, users = Merchant.objects.count(), User.objects.count()
+    with pytest.raises(CommandError, match=message):
+        call_command("create_merchant", *[x for kv in base.items() for x in kv], stdout=StringIO())
+    assert (Merchant.objects.count(), User.objects.count()) == (merchants, users)
+
+
+def test_seed_demo_is_idempotent_and_keeps_data(db):
+    call_command("seed_demo", stdout=StringIO())
+    keys = dict(TOTPDevice.objects.values_list("user__username", "key"))
+    call_command("seed_demo", stdout=StringIO())
+    assert User.objects.filter(merchant__code="demo").count() == 2
+    assert dict(TOTPDevice.objects.values_list("user__username", "key")) == keys
+    assert User.objects.get(username="admin").check_password("demo-admin-pass")
+    assert not User.objects.get(username="staff").has_menu("user_activity")
+
+
+def test_totp_code_prints_the_devices_current_code(alice):
+    out = StringIO()
+    call_command("totp_code", "alice", stdout=out)
+    assert out.getvalue().strip() == current_code(alice.device)
+    with pytest.raises(CommandError):
+        call_command("totp_code", "nobody", stdout=StringIO())
