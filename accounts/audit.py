@@ -27,6 +27,17 @@ ACTIONS = {
     "accounts.signout": "Sign out",
     "accounts.user.locked_out": "Locked after failed sign-ins",
     "accounts.merchant.created": "Merchant created",
+    "accounts.user.created": "User created",
+    "accounts.user.changed": "User changed",
+    "accounts.user.locked": "User locked",
+    "accounts.user.unlocked": "User unlocked",
+    "accounts.user.password_reset": "Password reset",
+    "accounts.user.enrolled": "Password set / authenticator enrolled",
+    "accounts.user.key_revealed": "Secret key revealed",
+    "accounts.user.key_reissued": "New secret key issued",
+    "accounts.password.changed": "Own password changed",
+    "accounts.account.changed": "Own account changed",
+    "accounts.stepup.failed": "Failed confirmation code",
 }
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.forms import SetPasswordForm
+
+from .menus import GRANTABLE_CHOICES
+from .models import User, mobile_number_validator
 
 
 class SignInForm(forms.Form):
@@ -24,3 +28,97 @@ class SignInForm(forms.Form):
             }
         ),
     )
+
+
+class MenuAccessField(forms.MultipleChoiceField):
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            choices=GRANTABLE_CHOICES,
+            label="Menu access",
+            error_messages={"required": "Choose at least one menu."},
+            **kwargs,
+        )
+
+
+class UserCreateForm(forms.Form):
+    """Add New User (U2): user name, mobile number, email, menu access."""
+
+    username = forms.RegexField(
+        label="User name",
+        max_length=150,
+        regex=r"^[\w.@+-]+$",
+        error_messages={"invalid": "Use letters, digits and . @ + - _ only."},
+    )
+    mobile_number = forms.CharField(label="Mobile number", max_length=16, validators=[mobile_number_validator])
+    email = forms.EmailField(label="Email")
+    menu_access = MenuAccessField()
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("This user name is taken.")
+        return username
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email exists already.")
+        return email
+
+
+class UserEditForm(forms.Form):
+    """Edit User (U3): phone and menu access."""
+
+    mobile_number = forms.CharField(label="Mobile number", max_length=16, validators=[mobile_number_validator])
+    menu_access = MenuAccessField()
+
+
+class EnrollForm(SetPasswordForm):
+    """A2: choose a password and, for a new authenticator, prove it with one code."""
+
+    code = forms.CharField(
+        label="Code from Google Authenticator",
+        max_length=10,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "placeholder": "6 digits"}
+        ),
+    )
+
+    def __init__(self, user, *args, needs_code: bool, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.needs_code = needs_code
+        self.device = None
+        if not needs_code:
+            del self.fields["code"]
+
+    def clean(self):
+        from .services import verify_code
+
+        cleaned = super().clean()
+        if self.needs_code and not self.errors:
+            self.device = verify_code(self.user, cleaned.get("code", ""), confirmed=False)
+            if self.device is None:
+                self.add_error("code", "This code is not correct. Check the phone's time and enter the current code.")
+        return cleaned
+
+
+class AccountForm(forms.ModelForm):
+    """Setting Account (A5): own name, phone and email."""
+
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "email", "mobile_number"]
+        labels = {"mobile_number": "Mobile number"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("A user with this email exists already.")
+        return email

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .menus import MENUS_BY_CODE
@@ -59,6 +60,14 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="user_email_unique_ci",
+                violation_error_message="A user with this email exists already.",
+            )
+        ]
 
     def has_menu(self, code: str) -> bool:
         menu = MENUS_BY_CODE.get(code)
@@ -71,6 +80,17 @@ class User(AbstractUser):
     def is_sign_in_locked(self, now=None) -> bool:
         now = now or timezone.now()
         return self.locked or (self.locked_until is not None and self.locked_until > now)
+
+
+class SignedInSession(models.Model):
+    """The sessions a user signed in, so a lock or a password change can end all of them (A4, U4)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} since {self.created_at:%Y-%m-%d %H:%M}"
 
 
 class AuditEntry(models.Model):

@@ -5,26 +5,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from importlib import import_module
 
 import django_otp
 from django.conf import settings
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import audit
-from .models import User
+from . import audit, emails
+from .models import SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
 CODE_FORMAT = re.compile(r"^\d{6}$")
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def verify_code(user: User, code: str) -> TOTPDevice | None:
-    """Check a 6-digit code against the user's confirmed device, under a row lock.
+def verify_code(user: User, code: str, *, confirmed: bool = True) -> TOTPDevice | None:
+    """Check a 6-digit code against the user's device (confirmed, or the one being enrolled), under a row lock.
 
     django-otp refuses a code whose time step is not after ``last_t`` (so a code works once) and
     throttles after failures; the row lock makes two concurrent requests with one code see each other.
@@ -33,7 +38,7 @@ def verify_code(user: User, code: str) -> TOTPDevice | None:
     if not CODE_FORMAT.match(code):
         return None
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk").first()
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=confirmed).order_by("pk").first()
         if device is not None and device.verify_token(code):
             return device
     return None
@@ -102,6 +107,7 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
 
     login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key)
     django_otp.login(request, device)
+    SignedInSession.objects.create(user=user, session_key=request.session.session_key)
     audit.record("accounts.signin", request=request, actor=user)
     return SignInResult(user=user)
 
@@ -109,4 +115,149 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
 def sign_out(request: HttpRequest) -> None:
     if request.user.is_authenticated:
         audit.record("accounts.signout", request=request)
+        SignedInSession.objects.filter(session_key=request.session.session_key).delete()
     logout(request)
+
+
+def end_sessions(user: User, *, keep: str | None = None) -> int:
+    """End every session ``user`` signed in, but ``keep`` (A4, U4). Returns how many ended."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    rows = SignedInSession.objects.filter(user=user)
+    if keep:
+        rows = rows.exclude(session_key=keep)
+    keys = list(rows.values_list("session_key", flat=True))
+    for key in keys:
+        store(session_key=key).delete()
+    rows.delete()
+    return len(keys)
+
+
+def change_own_password(request: HttpRequest, new_password: str) -> None:
+    """Setting Account (A5): the other sessions end, this one stays signed in under a new key."""
+    user = request.user
+    old_key = request.session.session_key
+    end_sessions(user, keep=old_key)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    update_session_auth_hash(request, user)  # cycles this session's key
+    SignedInSession.objects.filter(session_key=old_key).update(session_key=request.session.session_key)
+    audit.record("accounts.password.changed", request=request, target=user)
+
+
+# Manage User (U1-U6): every operation is done by a merchant admin on a user of the same merchant.
+
+enrollment_tokens = PasswordResetTokenGenerator()
+enrollment_tokens.key_salt = "accounts.enrollment"
+
+
+def enrollment_link(request: HttpRequest, user: User) -> str:
+    """A one-time, expiring link (PASSWORD_RESET_TIMEOUT): it dies as soon as the password changes."""
+    path = reverse(
+        "accounts:enroll", args=[urlsafe_base64_encode(force_bytes(user.pk)), enrollment_tokens.make_token(user)]
+    )
+    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL.rstrip("/") + path
+
+
+def user_from_link(uidb64: str, token: str) -> User | None:
+    try:
+        user = User.objects.get(pk=urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        return None
+    if not user.is_active or not enrollment_tokens.check_token(user, token):
+        return None
+    return user
+
+
+def _user_data(user: User) -> dict:
+    return {
+        "username": user.username,
+        "email": user.email,
+        "mobile_number": user.mobile_number,
+        "menu_access": sorted(user.menu_access),
+    }
+
+
+@transaction.atomic
+def create_user(request: HttpRequest, *, username: str, email: str, mobile_number: str, menu_access: list[str]) -> User:
+    """U2: the user starts without a password; the e-mailed link sets it and enrolls the authenticator (A2)."""
+    user = User(
+        username=username,
+        email=email,
+        mobile_number=mobile_number,
+        menu_access=sorted(menu_access),
+        merchant=request.user.merchant,
+    )
+    user.set_unusable_password()
+    user.save()
+    create_device(user, confirmed=False)
+    audit.record("accounts.user.created", request=request, target=user, data=_user_data(user))
+    link = enrollment_link(request, user)
+    transaction.on_commit(lambda: emails.send_invitation(user, link))
+    return user
+
+
+def update_user(request: HttpRequest, user: User, *, mobile_number: str, menu_access: list[str]) -> None:
+    """U3, with before and after in the audit log."""
+    before = _user_data(user)
+    user.mobile_number = mobile_number
+    user.menu_access = sorted(menu_access)
+    user.save(update_fields=["mobile_number", "menu_access"])
+    after = _user_data(user)
+    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    audit.record("accounts.user.changed", request=request, target=user, data=changed)
+
+
+@transaction.atomic
+def lock_user(request: HttpRequest, user: User, reason: str = "") -> int:
+    """U4: a locked user cannot sign in and every open session ends now."""
+    user.locked = True
+    user.save(update_fields=["locked"])
+    ended = end_sessions(user)
+    audit.record("accounts.user.locked", request=request, target=user, data={"sessions_ended": ended}, reason=reason)
+    return ended
+
+
+def unlock_user(request: HttpRequest, user: User, reason: str) -> None:
+    """Lifts an admin lock and a lock after failed sign-ins alike."""
+    user.locked = False
+    user.locked_until = None
+    user.failed_sign_ins = 0
+    user.save(update_fields=["locked", "locked_until", "failed_sign_ins"])
+    audit.record("accounts.user.unlocked", request=request, target=user, reason=reason)
+
+
+@transaction.atomic
+def reset_password(request: HttpRequest, user: User, reason: str) -> None:
+    """U5: the old password stops working, sessions end, and a new one-time link is e-mailed."""
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    end_sessions(user)
+    audit.record("accounts.user.password_reset", request=request, target=user, reason=reason)
+    link = enrollment_link(request, user)
+    transaction.on_commit(lambda: emails.send_password_reset(user, link))
+
+
+def reveal_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice | None:
+    """U6: the key is shown after step-up; each reveal is audited (never the key itself)."""
+    device = TOTPDevice.objects.filter(user=user).order_by("-confirmed", "pk").first()
+    audit.record("accounts.user.key_revealed", request=request, target=user, reason=reason)
+    return device
+
+
+@transaction.atomic
+def reissue_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice:
+    """U6: a new key replaces the old one at once: codes of the old key stop working."""
+    device = create_device(user, confirmed=True)
+    audit.record("accounts.user.key_reissued", request=request, target=user, reason=reason)
+    return device
+
+
+@transaction.atomic
+def complete_enrollment(user: User, password: str, device: TOTPDevice | None) -> None:
+    """A2: set the password (which spends the link) and confirm the device the code was checked against."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    if device is not None and not device.confirmed:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+    audit.record("accounts.user.enrolled", actor=user, target=user, data={"device_confirmed": device is not None})

@@ -1,21 +1,32 @@
 from __future__ import annotations
 
+from base64 import b32encode
+
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tables2 import RequestConfig
 
-from . import services
+from billing_bo.lib.qr import group_key, qr_svg
+
+from . import audit, services
 from .audit import ACTIONS
 from .filters import AuditEntryFilter
-from .forms import SignInForm
-from .models import AuditEntry
-from .tables import AuditEntryTable
+from .forms import AccountForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
+from .models import AuditEntry, User
+from .stepup import StepUpForm
+from .tables import AuditEntryTable, UserTable
 from .tenancy import get_merchant_row, menu_required, merchant_rows
+
+MANAGE_USER = "manage_user"
 
 
 def _next_url(request, fallback: str) -> str:
@@ -27,9 +38,13 @@ def _next_url(request, fallback: str) -> str:
     return fallback
 
 
+# Sign-in (A1, A3), sign-out (A6), enrollment (A2)
+
+
 @login_not_required
 @sensitive_post_parameters("password", "code")
 @never_cache
+@require_http_methods(["GET", "POST"])
 def sign_in(request):
     if request.user.is_authenticated and request.user.is_verified():
         return redirect("reports:dashboard")
@@ -58,6 +73,220 @@ def sign_out(request):
     services.sign_out(request)
     messages.info(request, "You are signed out.")
     return redirect("accounts:sign_in")
+
+
+def _authenticator_context(device: TOTPDevice) -> dict:
+    return {"qr_svg": qr_svg(device.config_url), "key": group_key(b32encode(device.bin_key).decode())}
+
+
+@login_not_required
+@sensitive_post_parameters("new_password1", "new_password2", "code")
+@never_cache
+@require_http_methods(["GET", "POST"])
+def enroll(request, uidb64: str, token: str):
+    """The link of the invitation and reset e-mails: set a password, and enroll the authenticator if new."""
+    user = services.user_from_link(uidb64, token)
+    if user is None:
+        return render(request, "accounts/enroll_invalid.html", status=400)
+    confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    device = None
+    if not confirmed:
+        device = TOTPDevice.objects.filter(user=user, confirmed=False).first() or services.create_device(
+            user, confirmed=False
+        )
+    form = EnrollForm(user, request.POST or None, needs_code=not confirmed)
+    if request.method == "POST" and form.is_valid():
+        services.complete_enrollment(user, form.cleaned_data["new_password1"], form.device)
+        if request.user.is_authenticated:
+            logout(request)
+        messages.success(request, "Your account is ready. Sign in with your new password and the current code.")
+        return redirect("accounts:sign_in")
+    context = {"form": form, "enroll_user": user, "merchant": user.merchant}
+    if device is not None:
+        context.update(_authenticator_context(device))
+    return render(request, "accounts/enroll.html", context)
+
+
+# Setting Account (A5)
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@require_http_methods(["GET", "POST"])
+def account(request):
+    user = request.user
+    which = request.POST.get("form")
+    account_form = AccountForm(request.POST if which == "account" else None, instance=user)
+    password_form = PasswordChangeForm(user, request.POST if which == "password" else None)
+    if which == "account" and account_form.is_valid():
+        changed = {
+            field: {"before": account_form.initial.get(field), "after": account_form.cleaned_data[field]}
+            for field in account_form.changed_data
+        }
+        account_form.save()
+        audit.record("accounts.account.changed", request=request, target=user, data=changed)
+        messages.success(request, "Your account details are saved.")
+        return redirect("accounts:account")
+    if which == "password" and password_form.is_valid():
+        services.change_own_password(request, password_form.cleaned_data["new_password1"])
+        messages.success(request, "Your password is changed. Your other sessions were signed out.")
+        return redirect("accounts:account")
+    return render(request, "accounts/account.html", {"account_form": account_form, "password_form": password_form})
+
+
+# Manage User (U1-U6)
+
+
+@require_GET
+@menu_required(MANAGE_USER)
+def user_list(request):
+    users = merchant_rows(request, User)
+    query = request.GET.get("q", "").strip()
+    if query:
+        users = users.filter(Q(username__icontains=query) | Q(email__icontains=query))
+    table = UserTable(users)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(request, "accounts/users.html", {"table": table, "query": query})
+
+
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_add(request):
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.create_user(request, **form.cleaned_data)
+        messages.success(
+            request, f"User {user.username} was created. The sign-in instructions were sent to {user.email}."
+        )
+        return redirect("accounts:users")
+    return render(request, "accounts/user_form.html", {"form": form, "title": "Add New User", "submit": "Create User"})
+
+
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_edit(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+    initial = {"mobile_number": user.mobile_number, "menu_access": user.menu_access}
+    form = UserEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.update_user(request, user, **form.cleaned_data)
+        messages.success(request, f"User {user.username} was saved.")
+        return redirect("accounts:users")
+    return render(
+        request,
+        "accounts/user_form.html",
+        {"form": form, "title": f"Edit User {user.username}", "submit": "Save", "edited": user},
+    )
+
+
+@require_POST
+@menu_required(MANAGE_USER)
+def user_lock(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+    if user == request.user:
+        messages.error(request, "You cannot lock your own user.")
+    elif user.locked:
+        messages.info(request, f"User {user.username} is locked already.")
+    else:
+        ended = services.lock_user(request, user)
+        messages.success(request, f"User {user.username} is locked; {ended} open session(s) ended.")
+    return redirect("accounts:users")
+
+
+def _step_up(request, *, action: str, title: str, message: str, act):
+    """GET: the confirmation page. POST: check code and reason, then ``act(reason)`` in the same request."""
+    form = StepUpForm(request.POST or None, request=request, action=action)
+    if request.method == "POST" and form.is_valid():
+        return act(form.cleaned_data["reason"])
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/step_up.html", {"form": form, "title": title, "message": message}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_unlock(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+
+    def act(reason: str):
+        services.unlock_user(request, user, reason)
+        messages.success(request, f"User {user.username} is unlocked.")
+        return redirect("accounts:users")
+
+    return _step_up(
+        request,
+        action="accounts.user.unlocked",
+        title=f"Unlock {user.username}",
+        message="The user can sign in again.",
+        act=act,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_reset_password(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+
+    def act(reason: str):
+        services.reset_password(request, user, reason)
+        messages.success(request, f"The password of {user.username} was reset; a new link was sent to {user.email}.")
+        return redirect("accounts:users")
+
+    return _step_up(
+        request,
+        action="accounts.user.password_reset",
+        title=f"Reset the password of {user.username}",
+        message="The current password stops working, open sessions end, and the user gets an e-mail with a new link.",
+        act=act,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_secret_key(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+
+    def act(reason: str):
+        device = services.reveal_key(request, user, reason)
+        if device is None:
+            messages.error(request, f"{user.username} has no authenticator key yet.")
+            return redirect("accounts:users")
+        return render(
+            request, "accounts/secret_key.html", {"shown_user": user, "new": False, **_authenticator_context(device)}
+        )
+
+    return _step_up(
+        request,
+        action="accounts.user.key_revealed",
+        title=f"Show the secret key of {user.username}",
+        message="The key lets anyone generate this user's codes. Showing it is recorded in User Activity.",
+        act=act,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MANAGE_USER)
+def user_new_key(request, pk: int):
+    user = get_merchant_row(request, User, pk=pk)
+
+    def act(reason: str):
+        device = services.reissue_key(request, user, reason)
+        return render(
+            request, "accounts/secret_key.html", {"shown_user": user, "new": True, **_authenticator_context(device)}
+        )
+
+    return _step_up(
+        request,
+        action="accounts.user.key_reissued",
+        title=f"Issue a new secret key for {user.username}",
+        message="The old key stops working at once: the user must scan the new key before the next sign-in.",
+        act=act,
+    )
+
+
+# User Activity (L1-L3)
 
 
 @require_GET

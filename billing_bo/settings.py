@@ -140,6 +140,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+PASSWORD_RESET_TIMEOUT = env.int("LINK_VALID_SECONDS", default=3 * 24 * 3600)  # enrollment and reset links
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in e-mails sent outside a request
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCK_SECONDS = 30 * 60
 

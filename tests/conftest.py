@@ -6,12 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Merchant, User
 from accounts.services import create_device
+from tests import tenancy_guard
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -43,6 +45,17 @@ def verified_client(persona: Persona) -> Client:
     session[DEVICE_ID_SESSION_KEY] = persona.device.persistent_id
     session.save()
     return client
+
+
+def pytest_configure(config):
+    tenancy_guard.connect_signals()
+
+
+@pytest.fixture(autouse=True)
+def unscoped_query_guard():
+    """Every test's requests run under the guard of tests/tenancy_guard.py (TESTING 11)."""
+    with connection.execute_wrapper(tenancy_guard.make_wrapper(tenancy_guard.guarded_tables())):
+        yield
 
 
 @pytest.fixture(autouse=True)

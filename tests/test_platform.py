@@ -30,7 +30,12 @@ PRODUCTION_ENV = {
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -74,19 +79,32 @@ def test_unknown_pages_get_the_404_page(alice):
     assert "Page not found" in response.content.decode()
 
 
-def test_create_merchant_makes_the_merchant_its_admin_and_an_authenticator(db):
+def test_create_merchant_makes_the_merchant_and_emails_its_admin_a_set_up_link(
+    db, mailoutbox, django_capture_on_commit_callbacks
+):
     out = StringIO()
-    call_command(
-        "create_merchant", "--name", "Gamma Telco", "--code", "gamma", "--admin-username", "gadmin",
-        "--admin-email", "admin@gamma.example", stdout=out,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "create_merchant",
+            "--name",
+            "Gamma Telco",
+            "--code",
+            "gamma",
+            "--admin-username",
+            "gadmin",
+            "--admin-email",
+            "admin@gamma.example",
+            stdout=out,
+        )
     merchant = Merchant.objects.get(code="gamma")
     admin = User.objects.get(username="gadmin")
     assert admin.merchant == merchant and admin.is_merchant_admin
-    assert TOTPDevice.objects.get(user=admin).confirmed
+    assert not admin.has_usable_password()  # an operator never sets a password: the admin does, by link
+    assert not TOTPDevice.objects.get(user=admin).confirmed
     assert merchant.time_zone == "Asia/Jakarta"
     assert AuditEntry.objects.filter(action="accounts.merchant.created", merchant=merchant).exists()
-    assert "gadmin" in out.getvalue()
+    [mail] = mailoutbox
+    assert mail.to == ["admin@gamma.example"] and "/welcome/" in mail.body and "Gamma Telco" in mail.subject
 
 
 @pytest.mark.parametrize(
@@ -96,6 +114,7 @@ def test_create_merchant_makes_the_merchant_its_admin_and_an_authenticator(db):
         (["--admin-username", "alice"], "is taken"),
         (["--time-zone", "Mars/Olympus"], "not a known time zone"),
         (["--code", "bad code!"], "slug"),
+        (["--admin-email", "not-an-email"], "email"),
     ],
 )
 def test_create_merchant_refuses_bad_input_and_creates_nothing(alice, args, message):

@@ -14,7 +14,12 @@ def test_record_drops_secrets_and_masks_card_numbers(alice):
     entry = audit.record(
         "accounts.signin",
         actor=alice.user,
-        data={"password": "hunter2-hunter2", "otp_token": "123456", "note": f"card {VISA_TEST} used", "nested": {"secret_key": "abc"}},
+        data={
+            "password": "hunter2-hunter2",
+            "otp_token": "123456",
+            "note": f"card {VISA_TEST} used",
+            "nested": {"secret_key": "abc"},
+        },
         reason=f"customer asked, card {VISA_TEST}",
     )
     entry.refresh_from_db()

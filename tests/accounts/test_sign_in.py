@@ -115,7 +115,10 @@ def test_failed_sign_ins_are_audited_without_password_or_code(client, alice, fro
     post_sign_in(client, "alice", "secret-typo-password", "654321")
     post_sign_in(client, "mallory", "another-secret", "111111")
     entries = AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id")
-    assert [(e.actor_username, e.data["cause"]) for e in entries] == [("alice", "wrong password"), ("mallory", "unknown user")]
+    assert [(e.actor_username, e.data["cause"]) for e in entries] == [
+        ("alice", "wrong password"),
+        ("mallory", "unknown user"),
+    ]
     assert entries[0].merchant == alice.user.merchant and entries[1].merchant is None
     dump = " ".join(f"{e.data} {e.reason} {e.search_text}" for e in AuditEntry.objects.all())
     for secret in ("secret-typo-password", "another-secret", "654321", alice.device.key):

@@ -1,22 +1,22 @@
-"""O2: create a merchant with its first admin. Prints the admin's one-time sign-in details."""
+"""O2: create a merchant with its first admin, who gets the same one-time link as any new user (A2)."""
 
 from __future__ import annotations
 
-import io
-import secrets
-
-import qrcode
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accounts import audit
+from accounts import audit, emails
 from accounts.models import Merchant, User
-from accounts.services import create_device
+from accounts.services import create_device, enrollment_link
+
+
+def _command_error(exc: ValidationError) -> CommandError:
+    return CommandError("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()))
 
 
 class Command(BaseCommand):
-    help = "Create a merchant and its first admin user (with an authenticator key)."
+    help = "Create a merchant and its first admin user, and e-mail the admin a one-time set-up link."
 
     def add_arguments(self, parser):
         parser.add_argument("--name", required=True, help="Merchant name, e.g. 'Demo Gym'.")
@@ -29,29 +29,23 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if Merchant.objects.filter(code=options["code"]).exists():
             raise CommandError(f"A merchant with code {options['code']!r} exists already.")
-        if User.objects.filter(username=options["admin_username"]).exists():
+        if User.objects.filter(username__iexact=options["admin_username"]).exists():
             raise CommandError(f"The user name {options['admin_username']!r} is taken.")
         merchant = Merchant(name=options["name"], code=options["code"], time_zone=options["time_zone"])
+        admin = User(username=options["admin_username"], email=options["admin_email"], is_merchant_admin=True)
+        admin.set_unusable_password()  # the admin chooses it through the link
         try:
             merchant.full_clean()
+            admin.full_clean(exclude=["password", "merchant"])
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+            raise _command_error(exc) from exc
         merchant.save()
-        password = secrets.token_urlsafe(12)
-        admin = User(
-            username=options["admin_username"], email=options["admin_email"], merchant=merchant, is_merchant_admin=True
-        )
-        admin.set_password(password)
+        admin.merchant = merchant
         admin.save()
-        device = create_device(admin, confirmed=True)
+        create_device(admin, confirmed=False)
         audit.record("accounts.merchant.created", merchant=merchant, target=merchant, data={"admin": admin.username})
+        link = enrollment_link(None, admin)
+        transaction.on_commit(lambda: emails.send_invitation(admin, link))
 
-        qr = qrcode.QRCode(border=1)
-        qr.add_data(device.config_url)
-        art = io.StringIO()
-        qr.print_ascii(out=art, invert=True)
         self.stdout.write(self.style.SUCCESS(f"Merchant {merchant.name} ({merchant.code}) created."))
-        self.stdout.write(
-            f"Admin user name: {admin.username}\nOne-time password: {password}  (change it after signing in)"
-        )
-        self.stdout.write("Scan this with Google Authenticator:\n" + art.getvalue())
+        self.stdout.write(f"Admin {admin.username}: the set-up link was e-mailed to {admin.email}.")

@@ -1,0 +1,54 @@
+"""Sensitive actions (A7): one confirmation form, checked on the server in the request that acts.
+
+A view validates its own form first (amount, target...), then ``StepUpForm``; only when both are valid
+does it act, passing the reason on to the audit log. The code is checked against the signed-in user's
+own device, once (django-otp's ``last_t``), so another user's code, an old code or a replayed one fail.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.http import HttpRequest
+
+from . import audit
+from .services import verify_code
+
+STEP_UP_ERROR = "The authenticator code is not correct or was used already. Wait for the next code."
+
+
+class StepUpForm(forms.Form):
+    code = forms.CharField(
+        label="Authenticator code",
+        max_length=10,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "one-time-code",
+                "pattern": "[0-9]{6}",
+                "placeholder": "6 digits",
+            }
+        ),
+    )
+    reason = forms.CharField(
+        label="Reason",
+        min_length=3,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Why this is needed (kept in User Activity)"}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, action: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.action = action
+
+    def clean(self):
+        cleaned = super().clean()
+        # Spend the code only when everything else is valid, so a typo in the reason does not burn it.
+        if not self.errors:
+            if verify_code(self.request.user, cleaned.get("code", "")) is None:
+                audit.record("accounts.stepup.failed", request=self.request, data={"for": self.action})
+                self.add_error("code", STEP_UP_ERROR)
+        return cleaned
+
+    def clean_reason(self) -> str:
+        return self.cleaned_data["reason"].strip()
