@@ -143,3 +143,14 @@ def test_totp_code_prints_the_devices_current_code(alice):
     assert out.getvalue().strip() == current_code(alice.device)
     with pytest.raises(CommandError):
         call_command("totp_code", "nobody", stdout=StringIO())
+
+
+def test_production_cookies_are_secure_httponly_samesite_with_hsts():
+    probe = (
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, "
+        "s.SESSION_COOKIE_SAMESITE, s.CSRF_COOKIE_SECURE, s.CSRF_COOKIE_HTTPONLY, s.SECURE_HSTS_SECONDS > 0, "
+        "s.X_FRAME_OPTIONS, s.SECURE_CONTENT_TYPE_NOSNIFF, s.DEBUG)"
+    )
+    result = manage("shell", "--no-imports", "-c", probe, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "Lax", "True", "True", "True", "DENY", "True", "False"]

@@ -274,3 +274,63 @@ def test_a_typo_in_the_reason_does_not_spend_the_code(alice, bob, frozen):
     good = step_up(alice)
     assert client.post(url, {"code": good["code"], "reason": ""}).status_code == 400
     assert client.post(url, good).status_code == 302
+
+
+def test_a_forged_post_without_csrf_token_is_refused_and_changes_nothing(alice, bob):
+    client = verified_client(alice)
+    client.handler.enforce_csrf_checks = True
+    assert client.post(reverse("accounts:user_add"), NEW_USER).status_code == 403
+    assert client.post(reverse("accounts:user_lock", args=[bob.user.pk])).status_code == 403
+    assert not User.objects.filter(username="dewi").exists()
+    bob.user.refresh_from_db()
+    assert not bob.user.locked
+
+
+def test_no_audit_entry_of_any_account_action_holds_a_secret(alice, bob, frozen, django_capture_on_commit_callbacks):
+    client = verified_client(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("accounts:user_add"), NEW_USER)
+    client.post(
+        reverse("accounts:user_edit", args=[bob.user.pk]),
+        {"mobile_number": "+628111111111", "menu_access": ["registration"]},
+    )
+    client.post(reverse("accounts:user_lock", args=[bob.user.pk]))
+    codes = []
+    for i, name in enumerate(
+        ["accounts:user_unlock", "accounts:user_reset_password", "accounts:user_secret_key", "accounts:user_new_key"]
+    ):
+        frozen.shift(30)  # one code per 30 s step: each action needs a fresh one
+        data = step_up(alice, at=T0 + 30 * (i + 1))
+        codes.append(data["code"])
+        assert client.post(reverse(name, args=[bob.user.pk]), data).status_code in (200, 302)
+    client.post(
+        reverse("accounts:account"),
+        {
+            "form": "password",
+            "old_password": PASSWORD,
+            "new_password1": "alice-new-passphrase",
+            "new_password2": "alice-new-passphrase",
+        },
+    )
+
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {
+        "accounts.user.created",
+        "accounts.user.changed",
+        "accounts.user.locked",
+        "accounts.user.unlocked",
+        "accounts.user.password_reset",
+        "accounts.user.key_revealed",
+        "accounts.user.key_reissued",
+        "accounts.password.changed",
+    } <= actions
+    dump = " ".join(f"{e.data} {e.reason} {e.search_text} {e.target_repr}" for e in AuditEntry.objects.all())
+    secrets = [
+        PASSWORD,
+        "alice-new-passphrase",
+        *codes,
+        *TOTPDevice.objects.values_list("key", flat=True),
+        alice.device.key,
+        bob.device.key,
+    ]
+    assert not [s for s in secrets if s in dump]

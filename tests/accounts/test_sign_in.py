@@ -184,3 +184,18 @@ def test_the_admin_login_page_sends_operators_to_the_one_sign_in_form(client, db
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response.url.startswith(reverse("accounts:sign_in"))
+
+
+def test_a_session_ends_after_fifteen_idle_minutes(alice):
+    from django.test import Client
+
+    client = Client()
+    with time_machine.travel(T0, tick=False) as traveller:
+        post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+        traveller.shift(14 * 60)
+        assert client.get("/").status_code == 200  # activity within the limit keeps it alive
+        traveller.shift(14 * 60)
+        assert client.get("/").status_code == 200
+        traveller.shift(15 * 60 + 1)
+        response = client.get("/")
+    assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
