@@ -71,19 +71,20 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
     for 30 minutes. Success rotates the session key and marks the session verified.
     """
     failed = SignInResult(user=None, error=SIGN_IN_ERROR)
-    candidate = User.objects.filter(username=username).only("pk").first()
+    candidate = User.objects.filter(username=username).first()
     if candidate is None:
         User().set_password(password)  # spend the hashing time an existing user would
         audit.record("accounts.signin.failed", request=request, username=username, data={"cause": "unknown user"})
         return failed
 
+    # The slow hash runs before the row lock, so guessers on one account do not queue its real sign-ins.
+    password_ok = candidate.check_password(password)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=candidate.pk)
         now = timezone.now()
         if user.is_sign_in_locked(now) or not user.is_active:
             audit.record("accounts.signin.failed", request=request, actor=user, data={"cause": "locked"})
             return failed
-        password_ok = user.check_password(password)
         device = verify_code(user, code) if password_ok else None
         if device is None:
             user.failed_sign_ins += 1

@@ -26,7 +26,7 @@ def _check_database() -> bool:
 def _check_broker() -> bool:
     try:
         with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
             channel = conn.default_channel  # opening a channel talks to the broker
         return channel is not None
     except Exception:

@@ -10,7 +10,6 @@ command's exit code. A missing server binary is an error that says what to insta
 
 from __future__ import annotations
 
-import glob
 import os
 import pwd
 import shutil
@@ -42,69 +41,84 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def postgres_bindir() -> Path:
-    """Debian keeps the server binaries out of PATH, in /usr/lib/postgresql/<version>/bin."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-    for bindir in [*reversed(candidates), str(Path(shutil.which("initdb") or "/nonexistent").parent)]:
-        if all(os.access(Path(bindir, name), os.X_OK) for name in ("initdb", "pg_ctl", "createdb")):
-            return Path(bindir)
-    raise MissingDependency("PostgreSQL server not found (initdb, pg_ctl). Install it: apt-get install -y postgresql")
+def postgres_bindir() -> Path | None:
+    """Debian keeps the server binaries out of PATH, in /usr/lib/postgresql/<version>/bin; newest first."""
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    debian = sorted(versions, key=lambda p: int(p.parent.name), reverse=True)
+    on_path = [Path(found).parent for found in [shutil.which("initdb")] if found]
+    for bindir in [*debian, *on_path]:
+        if all(os.access(bindir / name, os.X_OK) for name in ("initdb", "pg_ctl", "createdb")):
+            return bindir
+    return None
+
+
+def has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def find_servers() -> tuple[Path, str]:
+    """PostgreSQL's bin folder and redis-server, checked before anything starts."""
+    bindir, redis_server = postgres_bindir(), shutil.which("redis-server")
+    missing = []
+    if bindir is None or (os.geteuid() == 0 and not has_user("postgres")):
+        missing.append("postgresql")
+    if redis_server is None:
+        missing.append("redis-server")
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        missing.append("util-linux")  # runuser: PostgreSQL refuses to run as root
+    if bindir is None or redis_server is None or missing:
+        raise MissingDependency(
+            f"missing {', '.join(missing)}. Install with: apt-get install -y {' '.join(missing)}"
+            " (or run `make system-deps` as root)"
+        )
+    return bindir, redis_server
 
 
 def as_postgres(argv: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, run it as the `postgres` system user."""
-    if os.geteuid() != 0:
-        return argv
-    runuser = shutil.which("runuser")
-    if runuser is None:
-        raise MissingDependency("runuser not found. Install it: apt-get install -y util-linux")
-    return [runuser, "-u", "postgres", "--", *argv]
+    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
 @contextmanager
-def postgresql() -> Iterator[str]:
+def postgresql(bindir: Path) -> Iterator[str]:
     """A PostgreSQL server with an empty ``billing`` database; yields its URL."""
-    bindir = postgres_bindir()
     tmp = Path(tempfile.mkdtemp(prefix="billing-it-pg-"))
-    data, port = tmp / "data", free_port()
+    data, server_log, port = tmp / "data", tmp / "postgres.log", free_port()
     try:
         if os.geteuid() == 0:
-            try:
-                owner = pwd.getpwnam("postgres")
-            except KeyError:
-                raise MissingDependency("no `postgres` user. Install it: apt-get install -y postgresql") from None
+            owner = pwd.getpwnam("postgres")
             os.chown(tmp, owner.pw_uid, owner.pw_gid)
-        run(as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                         "-E", "UTF8", "--locale=C", "--no-sync"]))
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        server_log = tmp / "postgres.log"
+        initdb = [str(bindir / "initdb"), "-D", str(data), *"-U postgres -A trust -E UTF8 --locale=C --no-sync".split()]
+        run(as_postgres(initdb))
+        # Throwaway data: durability off for speed; the socket goes to tmp, not /var/run/postgresql.
+        options = f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c fsync=off -c synchronous_commit=off"
+        start = [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(server_log), "-o", options, "-w", "start"]
         try:
-            run(as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(server_log), "-o", options,
-                             "-w", "-t", str(int(START_TIMEOUT)), "start"]))
+            run(as_postgres(start))
         except RuntimeError as error:
             raise RuntimeError(f"{error}\n{server_log.read_text() if server_log.exists() else ''}") from None
         run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", DATABASE])
         log(f"PostgreSQL {bindir.parent.name} on 127.0.0.1:{port}")
         yield f"postgres://postgres@127.0.0.1:{port}/{DATABASE}"
     finally:
-        if (data / "postmaster.pid").exists():  # throwaway data: no shutdown checkpoint needed
-            subprocess.run(as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
+        if (data / "postmaster.pid").exists():  # started, even if not ready: stop it, no shutdown checkpoint
+            stop_server = [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+            subprocess.run(as_postgres(stop_server), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager
-def redis() -> Iterator[str]:
+def redis(binary: str) -> Iterator[str]:
     """A redis-server without persistence; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise MissingDependency("redis-server not found. Install it: apt-get install -y redis-server")
     tmp = Path(tempfile.mkdtemp(prefix="billing-it-redis-"))
     port = free_port()
-    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp), "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--logfile", str(tmp / "redis.log")]
-    # Its own session: a Ctrl-C in the terminal must not stop it before the tests have shut down.
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp), "--logfile", str(tmp / "log")]
+    argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    # Its own session: a Ctrl-C in the terminal must not stop it before the tests have torn down.
     server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_for_redis(port, server)
@@ -152,7 +166,11 @@ def interrupt(signum: int, frame: object) -> None:
 def run_command(argv: list[str]) -> int:
     """Run the lane's command. Ctrl-C reaches it from the terminal; SIGTERM is passed on as SIGINT,
     because pytest tears its fixtures (the Celery worker) down on SIGINT but not on SIGTERM."""
-    child = subprocess.Popen(argv)
+    try:
+        child = subprocess.Popen(argv)
+    except OSError as error:
+        log(f"cannot run {argv[0]}: {error}")
+        return 127
 
     def forward(signum: int, frame: object) -> None:
         with suppress(ProcessLookupError):
@@ -181,7 +199,8 @@ def main(argv: list[str]) -> int:
         return 2
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        with postgresql() as database_url, redis() as redis_url:
+        postgres_bin, redis_server = find_servers()
+        with postgresql(postgres_bin) as database_url, redis(redis_server) as redis_url:
             os.environ["DATABASE_URL"] = database_url
             os.environ["REDIS_URL"] = redis_url
             return run_command(argv)
