@@ -117,6 +117,7 @@ def account(request):
     which = request.POST.get("form")
     account_form = AccountForm(request.POST if which == "account" else None, instance=user)
     password_form = PasswordChangeForm(user, request.POST if which == "password" else None)
+    password_form.fields["old_password"].widget.attrs.pop("autofocus", None)
     if which == "account" and account_form.is_valid():
         changed = {
             field: {"before": account_form.initial.get(field), "after": account_form.cleaned_data[field]}
