@@ -334,3 +334,17 @@ def test_no_audit_entry_of_any_account_action_holds_a_secret(alice, bob, frozen,
         bob.device.key,
     ]
     assert not [s for s in secrets if s in dump]
+
+
+def test_a_code_spent_on_sign_in_fails_a_step_up_in_the_same_step(alice, bob, frozen):
+    from django.test import Client
+
+    bob.user.locked = True
+    bob.user.save()
+    client = Client()
+    code = current_code(alice.device, at=T0)
+    assert client.post(reverse("accounts:sign_in"), {"username": "alice", "password": PASSWORD, "code": code}).status_code == 302
+    response = client.post(reverse("accounts:user_unlock", args=[bob.user.pk]), {"code": code, "reason": "same step"})
+    assert response.status_code == 400 and STEP_UP_ERROR in response.content.decode()
+    bob.user.refresh_from_db()
+    assert bob.user.locked
