@@ -26,6 +26,9 @@ class Merchant(models.Model):
     time_zone = models.CharField(
         max_length=64, default=settings.DEFAULT_MERCHANT_TIME_ZONE, validators=[validate_time_zone]
     )
+    # P8: where payment results and reminders are sent, and the key that signs them (HMAC-SHA256).
+    callback_url = models.URLField(max_length=500, blank=True)
+    callback_secret = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,8 +7,11 @@ own device, once (django-otp's ``last_t``), so another user's code, an old code 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from . import audit
 from .services import verify_code
@@ -52,3 +55,24 @@ class StepUpForm(forms.Form):
 
     def clean_reason(self) -> str:
         return self.cleaned_data["reason"].strip()
+
+
+def step_up_response(
+    request: HttpRequest,
+    *,
+    action: str,
+    title: str,
+    message: str,
+    act: Callable[..., HttpResponse],
+    action_form: forms.Form | None = None,
+) -> HttpResponse:
+    """The one flow of a sensitive action: GET shows the confirmation page, POST checks the action's own
+    form (amount...) and then the code and reason, and only then calls ``act(reason, **cleaned_data)``."""
+    form = StepUpForm(request.POST or None, request=request, action=action)
+    if request.method == "POST":
+        action_ok = action_form is None or action_form.is_valid()
+        if action_ok and form.is_valid():
+            extra = action_form.cleaned_data if action_form is not None else {}
+            return act(form.cleaned_data["reason"], **extra)
+    context = {"form": form, "action_form": action_form, "title": title, "message": message}
+    return render(request, "accounts/step_up.html", context, status=400 if request.method == "POST" else 200)

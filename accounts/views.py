@@ -22,7 +22,7 @@ from .audit import ACTIONS
 from .filters import AuditEntryFilter
 from .forms import AccountForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
 from .models import AuditEntry, User
-from .stepup import StepUpForm
+from .stepup import step_up_response
 from .tables import AuditEntryTable, UserTable
 from .tenancy import get_merchant_row, menu_required, merchant_rows
 
@@ -193,15 +193,6 @@ def user_lock(request, pk: int):
     return redirect("accounts:users")
 
 
-def _step_up(request, *, action: str, title: str, message: str, act):
-    """GET: the confirmation page. POST: check code and reason, then ``act(reason)`` in the same request."""
-    form = StepUpForm(request.POST or None, request=request, action=action)
-    if request.method == "POST" and form.is_valid():
-        return act(form.cleaned_data["reason"])
-    status = 400 if request.method == "POST" else 200
-    return render(request, "accounts/step_up.html", {"form": form, "title": title, "message": message}, status=status)
-
-
 @never_cache
 @require_http_methods(["GET", "POST"])
 @menu_required(MANAGE_USER)
@@ -213,7 +204,7 @@ def user_unlock(request, pk: int):
         messages.success(request, f"User {user.username} is unlocked.")
         return redirect("accounts:users")
 
-    return _step_up(
+    return step_up_response(
         request,
         action="accounts.user.unlocked",
         title=f"Unlock {user.username}",
@@ -233,7 +224,7 @@ def user_reset_password(request, pk: int):
         messages.success(request, f"The password of {user.username} was reset; a new link was sent to {user.email}.")
         return redirect("accounts:users")
 
-    return _step_up(
+    return step_up_response(
         request,
         action="accounts.user.password_reset",
         title=f"Reset the password of {user.username}",
@@ -257,7 +248,7 @@ def user_secret_key(request, pk: int):
             request, "accounts/secret_key.html", {"shown_user": user, "new": False, **_authenticator_context(device)}
         )
 
-    return _step_up(
+    return step_up_response(
         request,
         action="accounts.user.key_revealed",
         title=f"Show the secret key of {user.username}",
@@ -278,7 +269,7 @@ def user_new_key(request, pk: int):
             request, "accounts/secret_key.html", {"shown_user": user, "new": True, **_authenticator_context(device)}
         )
 
-    return _step_up(
+    return step_up_response(
         request,
         action="accounts.user.key_reissued",
         title=f"Issue a new secret key for {user.username}",

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "recurring",
     "batch",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +185,28 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = not PRODUCTION
 MEDIA_ROOT = VAR_DIR / "media"
 
+# The acquirer (P1): a dotted path to an ``payments.acquirer.Acquirer``. The simulated bank keeps its
+# own storage outside the back office's database, and can be told to be slow or to fail.
+ACQUIRER = env("ACQUIRER", default="payments.acquirer.simulated.SimulatedBank")
+SIMULATED_BANK_PATH = env("SIMULATED_BANK_PATH", default=str(VAR_DIR / "simulated-bank.sqlite3"))
+SIMULATED_BANK_LATENCY_MS = env.float("SIMULATED_BANK_LATENCY_MS", default=0)  # median (fixed when no p99)
+SIMULATED_BANK_LATENCY_P99_MS = env.float("SIMULATED_BANK_LATENCY_P99_MS", default=0)  # > median: random
+SIMULATED_BANK_TIMEOUT_RATE = env.float("SIMULATED_BANK_TIMEOUT_RATE", default=0)
+SIMULATED_BANK_TRANSIENT_RATE = env.float("SIMULATED_BANK_TRANSIENT_RATE", default=0)
+
+# Charging (P3). Task retries stay far below the Redis visibility timeout (one hour).
+CHARGE_MAX_ATTEMPTS = env.int("CHARGE_MAX_ATTEMPTS", default=3)  # attempts after transient declines (91, 96)
+CHARGE_RETRY_COUNTDOWNS = (10, 30, 90, 270, 600, 900)  # seconds, for time-outs and an unreachable bank
+CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=50)  # transactions per charge_many task
+CHARGE_THREADS = env.int("CHARGE_THREADS", default=16)  # bank calls in flight per charge_many task
+CHARGE_STUCK_SECONDS = env.int("CHARGE_STUCK_SECONDS", default=120)  # processing longer: the janitor asks the bank
+CHARGE_REQUEUE_SECONDS = env.int("CHARGE_REQUEUE_SECONDS", default=1800)  # queued, never claimed: queue again
+CHARGE_GIVE_UP_SECONDS = env.int("CHARGE_GIVE_UP_SECONDS", default=24 * 3600)  # unknown at the bank this long: failed
+JANITOR_BATCH = env.int("JANITOR_BATCH", default=5000)
+# Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
+CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
+CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)
+
 # E-mail: SMTP from the environment in production, files in var/mail/ otherwise.
 if os.environ.get("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -222,7 +245,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "payments-janitor": {"task": "payments.janitor", "schedule": 60.0},
+    "payments-callbacks": {"task": "payments.send_due_callbacks", "schedule": 60.0},
+}
 
 # Structured logs: one key=value line per event on stderr.
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

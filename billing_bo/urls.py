@@ -15,5 +15,6 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
+    path("", include("payments.urls")),
     path("", include("reports.urls")),
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEntry, User
+from payments.models import Transaction
 from tests.conftest import make_persona, verified_client
 
 # Patterns outside the matrix, and why.
@@ -19,7 +21,7 @@ OUTSIDE = {
 OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
 
 # Which model a pattern's <pk> names, by path prefix: a new pattern with a pk must be added here.
-PK_MODELS = {"users/": User, "activity/": AuditEntry}
+PK_MODELS = {"users/": User, "activity/": AuditEntry, "void/": Transaction}
 
 
 def walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
@@ -66,9 +68,19 @@ def test_the_walk_finds_the_known_pages():
 @pytest.fixture
 def world(alice, charlie, merchant):
     """Rows of Alpha (alice's merchant) for each pk model, and a staff user of Alpha without any menu."""
-    rows = {User: alice.user, AuditEntry: audit.record("accounts.signin", actor=alice.user)}
+    tx = Transaction.objects.create(
+        merchant=merchant,
+        invoice_number="INV-A-1",
+        kind=Transaction.Kind.SINGLE_PAYMENT,
+        amount=100_000,
+        execute_date=merchant.local_today(),
+        status=Transaction.Status.SUCCESS,
+        processed_at=timezone.now(),
+        card_masked="411111******1111",
+    )
+    rows = {User: alice.user, AuditEntry: audit.record("accounts.signin", actor=alice.user), Transaction: tx}
     nomenu = make_persona(merchant, "nomenu", menus=["batch_transaction"])
-    withmenu = make_persona(merchant, "withmenu", menus=["user_activity", "all_report", "batch_report"])
+    withmenu = make_persona(merchant, "withmenu", menus=["user_activity", "all_report", "batch_report", "void_transaction"])
     return {"rows": rows, "nomenu": nomenu, "withmenu": withmenu}
 
 

@@ -9,8 +9,13 @@ document.addEventListener("click", (event) => {
     form.action = trigger.getAttribute("href");
     dialog.querySelector("[data-step-up-title]").textContent = trigger.dataset.title || "Confirm";
     dialog.querySelector("[data-step-up-message]").textContent = trigger.dataset.message || "";
+    const amountBox = dialog.querySelector("[data-step-up-amount]");
+    const amount = amountBox.querySelector("input");
+    amountBox.hidden = !("amount" in trigger.dataset);
+    amount.disabled = amountBox.hidden;
+    amount.value = trigger.dataset.amount || "";
     dialog.showModal();
-    form.querySelector("[name=code]").focus();
+    (amountBox.hidden ? form.querySelector("[name=code]") : amount).focus();
   }
   const closer = event.target.closest("[data-close-dialog]");
   if (closer) closer.closest("dialog").close();

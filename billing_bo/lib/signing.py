@@ -1,0 +1,15 @@
+"""Signatures of the callbacks sent to merchants (P8): HMAC-SHA256 over ``timestamp.body``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)

@@ -1,0 +1,582 @@
+"""The simulated bank (PRODUCT P1, DESIGN "The acquirer"; the user guide is docs/simulated-bank.md).
+
+It plays the part of an acquirer that lives *outside* the back office: its state is a SQLite file of its
+own at ``settings.SIMULATED_BANK_PATH``, written with the standard library's ``sqlite3``, never through
+the Django ORM. That is the point of the simulation: a sale the bank approved stays approved even when
+the back office's database transaction rolls back or its worker is killed, exactly the situation the
+idempotency keys and the janitor exist for.
+
+Concurrency: Celery prefork workers (several processes) each run threads. Every thread of every process
+gets its own connection (``threading.local`` keyed by path and process id, because tests change the path
+and a forked child must not reuse its parent's connection). Every read-decide-insert runs inside
+``BEGIN IMMEDIATE``, which takes SQLite's single write lock up front, so two callers with the same
+idempotency key are serialised and the second one finds the first one's row. WAL mode lets readers run
+beside the writer, and a 30 s busy timeout makes writers queue instead of failing.
+
+Card data: the bank keeps a random token, the BIN (first 6), the last 4, expiry, holder name, issuer,
+brand and the card's *behaviour* (from ``TEST_CARDS``, decided once at tokenization). It never stores the
+full number or the CVV, and no exception or log line carries a full number.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import math
+import os
+import random
+import secrets
+import sqlite3
+import string
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from billing_bo.lib.cards import luhn_valid, mask_pan, mask_pans_in_text, normalise_pan
+
+from .base import Acquirer, AcquirerTimeout, AcquirerUnavailable, CardRejected, Outcome, TokenizedCard
+
+logger = logging.getLogger(__name__)
+
+# --- Issuers and brands ----------------------------------------------------------------------------------
+# The BIN numbers are invented for the simulation: they do not belong to these banks in real life.
+ISSUER_BINS: dict[str, str] = {
+    # Indonesian issuers
+    "411111": "BCA",
+    "455601": "BCA",
+    "356801": "BCA",
+    "555555": "Bank Mandiri",
+    "421301": "Bank Mandiri",
+    "436501": "BNI",
+    "377701": "BNI",
+    "445201": "BRI",
+    "526601": "BRI",
+    "451101": "CIMB Niaga",
+    "541201": "CIMB Niaga",
+    "462201": "Danamon",
+    "470001": "Permata",
+    "478801": "OCBC NISP",
+    "484401": "Maybank Indonesia",
+    "489901": "Panin",
+    # International issuers
+    "400501": "Citibank",
+    "371101": "Citibank",
+    "405501": "HSBC",
+    "543101": "HSBC",
+    "414701": "DBS",
+    "426601": "Chase",
+    "493301": "Barclays",
+    "222301": "Barclays",
+}
+UNKNOWN_ISSUER = "Unknown issuer"
+
+
+def issuer_for(pan: str) -> str:
+    """The issuer of a card number (or of a BIN) from the simulation's BIN table."""
+    return ISSUER_BINS.get(pan[:6], UNKNOWN_ISSUER)
+
+
+def brand_for(pan: str) -> str:
+    """The card scheme from the leading digits; "Unknown" for schemes the simulation does not model."""
+    if pan.startswith("4"):
+        return "Visa"
+    if pan[:2] in {"34", "37"}:
+        return "American Express"
+    if pan[:2] == "35":
+        return "JCB"
+    if pan[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(pan[:4] or 0) <= 2720:
+        return "Mastercard"
+    return "Unknown"
+
+
+# --- Behaviours of the deterministic test cards ---------------------------------------------------------
+APPROVE = "approve"
+DECLINE_05 = "decline_05"
+INVALID_14 = "invalid_14"
+INSUFFICIENT_51 = "insufficient_51"
+EXPIRED_54 = "expired_54"
+ISSUER_UNAVAILABLE_91 = "issuer_unavailable_91"
+MALFUNCTION_96 = "malfunction_96"
+TIMEOUT = "timeout"  # never answers: AcquirerTimeout, nothing recorded
+TIMEOUT_AFTER_PROCESSING = "timeout_after_processing"  # approves and records, then AcquirerTimeout
+
+# Declining behaviours and the bank's answer for them.
+DECLINES: dict[str, tuple[str, str]] = {
+    DECLINE_05: ("05", "Do not honor"),
+    INVALID_14: ("14", "Invalid card number"),
+    INSUFFICIENT_51: ("51", "Insufficient funds"),
+    EXPIRED_54: ("54", "Expired card"),
+    ISSUER_UNAVAILABLE_91: ("91", "Issuer unavailable"),
+    MALFUNCTION_96: ("96", "System malfunction"),
+}
+
+# Every number is Luhn-valid; its issuer comes from ISSUER_BINS. Any other Luhn-valid number approves.
+# Keep docs/simulated-bank.md in step with this table.
+TEST_CARDS: dict[str, str] = {
+    "4111111111111111": APPROVE,  # BCA, Visa
+    "5555555555554444": APPROVE,  # Bank Mandiri, Mastercard
+    "4365010000000000": APPROVE,  # BNI, Visa
+    "5266010000000007": APPROVE,  # BRI, Mastercard
+    "4005010000000006": APPROVE,  # Citibank, Visa
+    "2223010000000006": APPROVE,  # Barclays, Mastercard (2-series)
+    "3568010000000007": APPROVE,  # BCA, JCB
+    "377701000000008": APPROVE,  # BNI, American Express (4-digit CVV)
+    "4511010000000052": DECLINE_05,  # CIMB Niaga, Visa
+    "5412010000000059": DECLINE_05,  # CIMB Niaga, Mastercard
+    "4700010000000145": INVALID_14,  # Permata, Visa
+    "4622010000000512": INSUFFICIENT_51,  # Danamon, Visa
+    "5431010000000510": INSUFFICIENT_51,  # HSBC, Mastercard
+    "4788010000000546": EXPIRED_54,  # OCBC NISP, Visa
+    "4844010000000910": ISSUER_UNAVAILABLE_91,  # Maybank Indonesia, Visa
+    "4899010000000963": MALFUNCTION_96,  # Panin, Visa
+    "4147010000000989": TIMEOUT,  # DBS, Visa
+    "4266010000000992": TIMEOUT_AFTER_PROCESSING,  # Chase, Visa
+}
+
+# Above this, an otherwise approving card answers 51: a simple "credit limit" every card shares.
+MAX_APPROVED_AMOUNT = 50_000_000
+
+BUSY_TIMEOUT_S = 30.0
+# Standard normal quantile of 0.99: the p99 of a lognormal is median * exp(2.3263 * sigma).
+Z_99 = 2.3263
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cards (
+    token TEXT PRIMARY KEY,
+    bin TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    expiry TEXT NOT NULL,
+    holder_name TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    behaviour TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    token TEXT NOT NULL DEFAULT '',
+    parent_reference TEXT NOT NULL DEFAULT '',
+    amount INTEGER NOT NULL,
+    approved INTEGER NOT NULL,
+    response_code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    approval_code TEXT NOT NULL DEFAULT '',
+    reference TEXT NOT NULL UNIQUE,
+    issuer TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS operations_parent ON operations (parent_reference);
+"""
+
+_local = threading.local()
+
+
+def latency_seconds() -> float:
+    """How long this call should take, from the latency settings (read now, so tests can change them).
+
+    Fixed ``SIMULATED_BANK_LATENCY_MS`` when the p99 setting is 0 or not above it; otherwise a lognormal
+    draw whose median is the LATENCY setting and whose 99th percentile is the P99 setting, which is the
+    long-tailed shape real bank latencies have.
+    """
+    median_ms = float(settings.SIMULATED_BANK_LATENCY_MS or 0)
+    p99_ms = float(settings.SIMULATED_BANK_LATENCY_P99_MS or 0)
+    if median_ms <= 0:
+        return 0.0
+    if p99_ms <= median_ms:
+        return median_ms / 1000
+    sigma = math.log(p99_ms / median_ms) / Z_99
+    return random.lognormvariate(math.log(median_ms), sigma) / 1000
+
+
+def _last_day_of_month(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _new_reference() -> str:
+    return "SIM" + secrets.token_hex(8).upper()
+
+
+def _new_approval_code() -> str:
+    alphabet = string.ascii_uppercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(6))
+
+
+class SimulatedBank(Acquirer):
+    """A bank with deterministic test cards, idempotency keys and switchable faults. See the module doc."""
+
+    # --- Storage -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _path() -> str:
+        return str(settings.SIMULATED_BANK_PATH)
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection to the bank file (opened and the schema created on first use).
+
+        Keyed by (path, pid): tests point the bank at a new file, and a forked Celery child must open
+        its own connection rather than use the one it inherited (SQLite forbids carrying one across
+        fork). Inherited connections are kept referenced, never closed, so the child cannot disturb the
+        parent's locks; this thread's connections to other paths are closed so files do not pile up.
+        """
+        path = self._path()
+        pid = os.getpid()
+        connections: dict[tuple[str, int], sqlite3.Connection] | None = getattr(_local, "connections", None)
+        if connections is None:
+            connections = _local.connections = {}
+        conn = connections.get((path, pid))
+        if conn is None:
+            for other in [key for key in connections if key[1] == pid]:
+                connections.pop(other).close()
+            directory = os.path.dirname(path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            # isolation_level=None: no implicit transactions, we issue BEGIN IMMEDIATE / COMMIT ourselves.
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a killed process (only an OS crash may lose the last commits).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(SCHEMA)
+            connections[(path, pid)] = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding SQLite's write lock from the start, committed on its own."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _outcome(row: sqlite3.Row) -> Outcome:
+        return Outcome(
+            approved=bool(row["approved"]),
+            response_code=row["response_code"],
+            message=row["message"],
+            approval_code=row["approval_code"],
+            reference=row["reference"],
+            amount=row["amount"],
+            issuer=row["issuer"],
+            idempotency_key=row["idempotency_key"],
+            kind=row["kind"],
+        )
+
+    @staticmethod
+    def _by_key(conn: sqlite3.Connection, idempotency_key: str) -> sqlite3.Row | None:
+        return conn.execute("SELECT * FROM operations WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+
+    def _record(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        kind: str,
+        idempotency_key: str,
+        amount: int,
+        code: str,
+        message: str,
+        issuer: str = "",
+        token: str = "",
+        parent_reference: str = "",
+        description: str = "",
+    ) -> Outcome:
+        """Store one answer under its key (declines too: they are definitive for that key)."""
+        approved = code == "00"
+        outcome = Outcome(
+            approved=approved,
+            response_code=code,
+            message=message,
+            approval_code=_new_approval_code() if approved else "",
+            reference=_new_reference(),
+            amount=amount,
+            issuer=issuer,
+            idempotency_key=idempotency_key,
+            kind=kind,
+        )
+        conn.execute(
+            "INSERT INTO operations (idempotency_key, kind, token, parent_reference, amount, approved,"
+            " response_code, message, approval_code, reference, issuer, description, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                idempotency_key,
+                kind,
+                token,
+                parent_reference,
+                amount,
+                int(approved),
+                code,
+                message,
+                outcome.approval_code,
+                outcome.reference,
+                issuer,
+                mask_pans_in_text(description),  # free text from the caller: never let a card number in
+                _now(),
+            ),
+        )
+        return outcome
+
+    # --- Faults ------------------------------------------------------------------------------------------
+
+    def _inject_faults(self) -> bool:
+        """Latency, then transient errors and time-outs, from the settings read now.
+
+        Runs before any SQLite transaction, so a slow "network" never holds the bank's write lock.
+        Returns True when the caller must process, commit and then raise ``AcquirerTimeout`` (the
+        "answer lost on the way back" case); raises directly for faults before processing.
+        """
+        delay = latency_seconds()
+        if delay > 0:
+            time.sleep(delay)
+        transient_rate = float(settings.SIMULATED_BANK_TRANSIENT_RATE or 0)
+        if transient_rate > 0 and random.random() < transient_rate:
+            raise AcquirerUnavailable("Simulated bank unavailable (injected transient error); not processed")
+        timeout_rate = float(settings.SIMULATED_BANK_TIMEOUT_RATE or 0)
+        if timeout_rate > 0 and random.random() < timeout_rate:
+            if random.random() < 0.5:
+                raise AcquirerTimeout("Simulated bank timed out (injected, before processing)")
+            return True
+        return False
+
+    @staticmethod
+    def _check_key(idempotency_key: str) -> None:
+        if not idempotency_key:
+            raise ValueError("An idempotency key is required")
+
+    # --- The acquirer interface --------------------------------------------------------------------------
+
+    def tokenize(self, pan: str, expiry_month: int, expiry_year: int, cvv: str, holder_name: str) -> TokenizedCard:
+        """Check and store the card; return a fresh random token (the same card twice gets two tokens)."""
+        number = normalise_pan(str(pan))
+        if not (number.isdigit() and 13 <= len(number) <= 19 and luhn_valid(number)):
+            raise CardRejected("14", "Invalid card number")
+        month, year = int(expiry_month), int(expiry_year)
+        if year < 100:
+            year += 2000
+        if not 1 <= month <= 12:
+            raise CardRejected("54", "Invalid expiry date")
+        expiry = _last_day_of_month(year, month)
+        if expiry < timezone.localdate():
+            raise CardRejected("54", "Expired card")
+        cvv_digits = 4 if number[:2] in {"34", "37"} else 3
+        cvv = str(cvv).strip()
+        if not (cvv.isdigit() and len(cvv) == cvv_digits):
+            raise CardRejected("N7", "Invalid CVV")
+
+        token = "tok_" + secrets.token_urlsafe(18)  # 24 url-safe characters
+        issuer, brand = issuer_for(number), brand_for(number)
+        behaviour = TEST_CARDS.get(number, APPROVE)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO cards (token, bin, last4, expiry, holder_name, issuer, brand, behaviour, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token,
+                    number[:6],
+                    number[-4:],
+                    expiry.isoformat(),
+                    mask_pans_in_text(holder_name.strip()),
+                    issuer,
+                    brand,
+                    behaviour,
+                    _now(),
+                ),
+            )
+        masked = mask_pan(number)
+        logger.debug("Tokenized card %s (%s, %s)", masked, issuer, brand)
+        return TokenizedCard(token=token, masked=masked, issuer=issuer, brand=brand, expiry=expiry)
+
+    def sale(self, token: str, amount: int, idempotency_key: str, description: str = "") -> Outcome:
+        """Charge the card once per key: a key seen before returns its first outcome, whatever the amount.
+
+        Order of the rules: the outcome stored for the key; unknown token -> 14; the never-answering test
+        card -> ``AcquirerTimeout``, nothing recorded; amount <= 0 -> 13; card expired by now -> 54; the
+        test card's decline; amount above ``MAX_APPROVED_AMOUNT`` -> 51; otherwise approved. The
+        time-out-after-processing card records its outcome, then raises ``AcquirerTimeout``.
+        """
+        self._check_key(idempotency_key)
+        timeout_after = self._inject_faults()
+        with self._write() as conn:
+            row = self._by_key(conn, idempotency_key)
+            if row is not None:
+                outcome: Outcome | None = self._outcome(row)
+            else:
+                outcome, lost = self._decide_sale(conn, token, int(amount), idempotency_key, description)
+                timeout_after = timeout_after or lost
+        if outcome is None:
+            raise AcquirerTimeout("Simulated bank timed out (test card that never answers); not processed")
+        logger.debug("Sale %s -> %s %s", outcome.reference, outcome.response_code, outcome.message)
+        if timeout_after:
+            raise AcquirerTimeout("Simulated bank timed out after processing; settle with find(key)")
+        return outcome
+
+    def _decide_sale(
+        self, conn: sqlite3.Connection, token: str, amount: int, idempotency_key: str, description: str
+    ) -> tuple[Outcome | None, bool]:
+        """Decide and record the outcome for a new key.
+
+        Returns the outcome (None for the card that never answers: nothing recorded) and whether the
+        answer is "lost" after recording (the time-out-after-processing card).
+        """
+        card = conn.execute("SELECT * FROM cards WHERE token = ?", (token,)).fetchone()
+        common: dict[str, Any] = {
+            "kind": "sale",
+            "idempotency_key": idempotency_key,
+            "amount": amount,
+            "token": token,
+            "description": description,
+        }
+        if card is None:
+            return self._record(conn, code="14", message="Unknown card token", **common), False
+        behaviour = card["behaviour"]
+        if behaviour == TIMEOUT:
+            return None, False
+        common["issuer"] = card["issuer"]
+        lost = behaviour == TIMEOUT_AFTER_PROCESSING
+        if amount <= 0:
+            code, message = "13", "Invalid amount"
+        elif date.fromisoformat(card["expiry"]) < timezone.localdate():
+            code, message = "54", "Expired card"
+        elif behaviour in DECLINES:
+            code, message = DECLINES[behaviour]
+        elif amount > MAX_APPROVED_AMOUNT:
+            code, message = "51", "Insufficient funds"
+        else:
+            code, message = "00", "Approved"
+        return self._record(conn, code=code, message=message, **common), lost
+
+    def void(self, reference: str, idempotency_key: str) -> Outcome:
+        """Cancel an approved sale in full, once per key. Refused (12) when unknown, declined, not a sale,
+        already voided or already (even partly) refunded. There is no settlement in the simulation, so
+        every approved sale counts as unsettled."""
+        self._check_key(idempotency_key)
+        timeout_after = self._inject_faults()
+        with self._write() as conn:
+            row = self._by_key(conn, idempotency_key)
+            if row is not None:
+                outcome = self._outcome(row)
+            else:
+                sale, refusal = self._parent_sale(conn, reference)
+                common: dict[str, Any] = {
+                    "kind": "void",
+                    "idempotency_key": idempotency_key,
+                    "parent_reference": reference,
+                }
+                if sale is None:
+                    outcome = self._record(conn, code="12", message=refusal, amount=0, **common)
+                else:
+                    common.update(amount=sale["amount"], issuer=sale["issuer"], token=sale["token"])
+                    if self._refunded(conn, reference) > 0:
+                        outcome = self._record(conn, code="12", message="Transaction already refunded", **common)
+                    else:
+                        outcome = self._record(conn, code="00", message="Approved", **common)
+        if timeout_after:
+            raise AcquirerTimeout("Simulated bank timed out after processing; settle with find(key)")
+        return outcome
+
+    def refund(self, reference: str, amount: int, idempotency_key: str) -> Outcome:
+        """Give back part or all of an approved sale, once per key: at most the sale amount minus the
+        approved refunds so far (more, or <= 0, is 13 Invalid amount); refused (12) on a voided, declined
+        or unknown sale."""
+        self._check_key(idempotency_key)
+        amount = int(amount)
+        timeout_after = self._inject_faults()
+        with self._write() as conn:
+            row = self._by_key(conn, idempotency_key)
+            if row is not None:
+                outcome = self._outcome(row)
+            else:
+                sale, refusal = self._parent_sale(conn, reference)
+                common: dict[str, Any] = {
+                    "kind": "refund",
+                    "idempotency_key": idempotency_key,
+                    "parent_reference": reference,
+                    "amount": amount,
+                }
+                if sale is None:
+                    outcome = self._record(conn, code="12", message=refusal, **common)
+                else:
+                    common.update(issuer=sale["issuer"], token=sale["token"])
+                    left = sale["amount"] - self._refunded(conn, reference)
+                    if amount <= 0 or amount > left:
+                        outcome = self._record(conn, code="13", message="Invalid amount", **common)
+                    else:
+                        outcome = self._record(conn, code="00", message="Approved", **common)
+        if timeout_after:
+            raise AcquirerTimeout("Simulated bank timed out after processing; settle with find(key)")
+        return outcome
+
+    def find(self, idempotency_key: str) -> Outcome | None:
+        """The outcome stored for the key, or None when the bank never processed it. No faults here:
+        this is how the back office settles operations in doubt."""
+        row = self._by_key(self._connection(), idempotency_key)
+        return self._outcome(row) if row is not None else None
+
+    @staticmethod
+    def _parent_sale(conn: sqlite3.Connection, reference: str) -> tuple[sqlite3.Row | None, str]:
+        """The approved, not voided sale ``reference``; or None and the reason it cannot be touched."""
+        sale = conn.execute(
+            "SELECT * FROM operations WHERE reference = ? AND kind = 'sale' AND approved = 1", (reference,)
+        ).fetchone()
+        if sale is None:
+            return None, "Invalid transaction"
+        voided = conn.execute(
+            "SELECT 1 FROM operations WHERE parent_reference = ? AND kind = 'void' AND approved = 1", (reference,)
+        ).fetchone()
+        if voided is not None:
+            return None, "Transaction already voided"
+        return sale, ""
+
+    @staticmethod
+    def _refunded(conn: sqlite3.Connection, reference: str) -> int:
+        return conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM operations"
+            " WHERE parent_reference = ? AND kind = 'refund' AND approved = 1",
+            (reference,),
+        ).fetchone()[0]
+
+    # --- Test support (tests and benchmarks only; a real acquirer has no such calls) ---------------------
+
+    def operations(self, idempotency_key: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Every stored operation (oldest first), optionally for one key and/or one kind."""
+        sql, params = "SELECT * FROM operations WHERE 1 = 1", []
+        if idempotency_key is not None:
+            sql += " AND idempotency_key = ?"
+            params.append(idempotency_key)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        rows = self._connection().execute(sql + " ORDER BY id", params).fetchall()
+        return [dict(row) for row in rows]
+
+    def count_sales_by_key(self) -> dict[str, int]:
+        """Approved sale operations per idempotency key: the "never charged twice" check (always <= 1)."""
+        rows = self._connection().execute(
+            "SELECT idempotency_key, COUNT(*) FROM operations WHERE kind = 'sale' AND approved = 1"
+            " GROUP BY idempotency_key"
+        )
+        return {key: count for key, count in rows}
+
+    def reset(self) -> None:
+        """Delete every card and operation in the bank file (tests and benchmarks)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM operations")
+            conn.execute("DELETE FROM cards")

@@ -1,0 +1,157 @@
+"""Signed notifications to the merchant's server (P8), with retries on a back-off schedule.
+
+``notify`` stores a delivery and queues its first attempt after commit. Each attempt is logged. A
+failed attempt sets ``next_attempt_at`` from CALLBACK_RETRY_COUNTDOWNS and the beat task ``send_due``
+queues it again when the time comes (no long Celery countdowns, which a broker may redeliver).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction as db
+from django.dispatch import receiver
+from django.utils import timezone
+
+from accounts.models import Merchant
+from billing_bo.lib.signing import sign
+
+from .models import CallbackAttempt, CallbackDelivery, Transaction
+from .signals import transaction_changed
+
+logger = logging.getLogger(__name__)
+LEASE = timedelta(minutes=2)  # how long one sender holds a delivery before another may try
+
+EVENTS = {
+    Transaction.Status.SUCCESS: "payment.succeeded",
+    Transaction.Status.FAILED: "payment.failed",
+    Transaction.Status.VOIDED: "payment.voided",
+    Transaction.Status.REFUNDED: "payment.refunded",
+    Transaction.Status.PARTIALLY_REFUNDED: "payment.refunded",
+}
+
+
+def notify(merchant: Merchant, event: str, data: dict) -> CallbackDelivery | None:
+    if not merchant.callback_url:
+        return None
+    delivery = CallbackDelivery.objects.create(
+        merchant=merchant,
+        event=event,
+        url=merchant.callback_url,
+        payload={"event": event, "created_at": timezone.now().isoformat(), "data": data},
+        next_attempt_at=timezone.now(),
+    )
+
+    def send():
+        from . import tasks
+
+        tasks.deliver_callback.delay(delivery.pk)
+
+    db.on_commit(send)
+    return delivery
+
+
+def transaction_data(tx: Transaction) -> dict:
+    return {
+        "invoice_number": tx.invoice_number,
+        "billing_number": tx.billing_number,
+        "customer_id": tx.customer_id,
+        "kind": tx.kind,
+        "amount": int(tx.amount),
+        "refunded_amount": int(tx.refunded_amount),
+        "currency": "IDR",
+        "status": tx.status,
+        "response_code": tx.response_code,
+        "approval_code": tx.approval_code,
+        "message": tx.bank_message,
+        "card": tx.card_masked,
+        "issuer": tx.card_issuer,
+        "execute_date": tx.execute_date.isoformat(),
+        "processed_at": tx.processed_at.isoformat() if tx.processed_at else None,
+    }
+
+
+@receiver(transaction_changed, dispatch_uid="payments.callbacks.on_transaction_changed")
+def on_transaction_changed(sender, transaction: Transaction, old_status: str, **kwargs) -> None:
+    event = EVENTS.get(transaction.status)
+    if event:
+        notify(transaction.merchant, event, transaction_data(transaction))
+
+
+def deliver(delivery_id: int) -> str:
+    """One attempt, if the delivery is due and no other sender holds it."""
+    now = timezone.now()
+    taken = CallbackDelivery.objects.filter(
+        pk=delivery_id, status=CallbackDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + LEASE)
+    if not taken:
+        return "not due"
+    delivery = CallbackDelivery.objects.select_related("merchant").get(pk=delivery_id)
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    request = urllib.request.Request(
+        delivery.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "BillingBackOffice-Callbacks/1",
+            "X-Billing-Event": delivery.event,
+            "X-Billing-Delivery": str(delivery.pk),
+            "X-Billing-Timestamp": str(timestamp),
+            "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
+        },
+    )
+    status_code, error = None, ""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=settings.CALLBACK_TIMEOUT_SECONDS) as response:
+            status_code = response.status
+    except urllib.error.HTTPError as exc:
+        status_code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = str(getattr(exc, "reason", exc))[:255]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+
+    number = delivery.attempts + 1
+    CallbackAttempt.objects.create(
+        delivery=delivery,
+        merchant=delivery.merchant,
+        number=number,
+        status_code=status_code,
+        error=error,
+        duration_ms=duration_ms,
+    )
+    schedule = settings.CALLBACK_RETRY_COUNTDOWNS
+    if ok:
+        fields = {"status": CallbackDelivery.Status.DELIVERED, "delivered_at": timezone.now(), "next_attempt_at": None}
+    elif number > len(schedule):
+        fields = {"status": CallbackDelivery.Status.FAILED, "next_attempt_at": None}
+    else:
+        fields = {"next_attempt_at": timezone.now() + timedelta(seconds=schedule[number - 1])}
+    CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=number, **fields)
+    logger.info("callback delivery=%s attempt=%s status=%s error=%s", delivery.pk, number, status_code, error or "-")
+    return "delivered" if ok else "failed"
+
+
+def send_due(now=None) -> int:
+    """Queue the pending deliveries whose next attempt has come (beat, every minute)."""
+    from . import tasks
+
+    now = now or timezone.now()
+    due = list(
+        CallbackDelivery.objects.filter(status=CallbackDelivery.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in due:
+        tasks.deliver_callback.delay(delivery_id)
+    return len(due)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from django import forms
+
+
+def parse_rupiah(value: str) -> Decimal:
+    """``1.250.000``, ``1250000`` or ``Rp 1.250.000`` -> Decimal("1250000"); anything else is refused."""
+    text = re.sub(r"^\s*(rp\.?)?\s*", "", str(value), flags=re.IGNORECASE).strip()
+    if not re.fullmatch(r"\d{1,3}(\.\d{3})+|\d+", text):
+        raise forms.ValidationError("Enter a whole Rupiah amount, e.g. 1250000 or 1.250.000.")
+    return Decimal(text.replace(".", ""))
+
+
+class RupiahField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        return parse_rupiah(value) if value not in self.empty_values else None
+
+
+class TransactionSearchForm(forms.Form):
+    """Void Transaction / Refund search (P4, P5): by Billing Number, Invoice Number or Approval Code."""
+
+    billing_number = forms.CharField(label="Billing Number", max_length=64, required=False)
+    invoice_number = forms.CharField(label="Invoice Number", max_length=64, required=False)
+    approval_code = forms.CharField(label="Approval Code", max_length=12, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not any(cleaned.get(name, "").strip() for name in self.fields):
+            raise forms.ValidationError("Enter a Billing Number, an Invoice Number or an Approval Code.")
+        return cleaned
+
+
+class RefundForm(forms.Form):
+    amount = RupiahField(label="Refund amount (Rp)", max_length=20)
+
+    def __init__(self, *args, transaction, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.transaction = transaction
+        self.fields["amount"].initial = f"{int(transaction.refundable_amount):,}".replace(",", ".")
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        refusal = self.transaction.refund_refused_because(amount)
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return amount

@@ -1,0 +1,336 @@
+"""Charging, voiding and refunding (PRODUCT P3-P5, P7; DESIGN "Transactions and charging").
+
+A charge moves money at most once whatever crashes or redeliveries happen:
+- a worker claims a transaction with a conditional UPDATE (scheduled -> processing, attempt + 1);
+- the acquirer gets the attempt's idempotency key, so a redelivered task (which finds the row still
+  processing) asks the bank for that key first and, if the bank never saw it, sends the same key again;
+- the outcome is written with a conditional UPDATE on (processing, attempt), so two runs of one attempt
+  write it once;
+- a transient decline (91, 96) is a definitive answer for its key: a retry is a new attempt, new key;
+- a time-out leaves the row processing ("in doubt") until a retry or the janitor asks the bank by key.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction as db
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import audit
+from billing_bo.lib.cards import fingerprint
+
+from .acquirer import AcquirerTimeout, AcquirerUnavailable, Outcome, get_acquirer
+from .acquirer.base import TRANSIENT_CODES
+from .models import Adjustment, Transaction
+from .signals import transaction_changed
+
+logger = logging.getLogger(__name__)
+Status = Transaction.Status
+
+
+def tokenize_card(
+    pan: str, expiry_month: int, expiry_year: int, cvv: str, holder_name: str, holder_phone: str = ""
+) -> dict:
+    """Hand the card to the acquirer and return what the back office may keep of it (P2): the fields
+    of ``CardSnapshot``. Raises ``CardRejected`` with the bank's reason. The number and CVV end here."""
+    card = get_acquirer().tokenize(pan, expiry_month, expiry_year, cvv, holder_name)
+    return {
+        "card_token": card.token,
+        "card_masked": card.masked,
+        "card_fingerprint": fingerprint(pan, settings.CARD_FINGERPRINT_KEY),
+        "card_expiry": card.expiry,
+        "card_issuer": card.issuer,
+        "card_brand": card.brand,
+        "holder_name": holder_name,
+        "holder_phone": holder_phone,
+    }
+
+
+def card_fingerprint(pan: str) -> str:
+    """What to match ``card_fingerprint`` against when staff search by a full card number."""
+    return fingerprint(pan, settings.CARD_FINGERPRINT_KEY)
+
+
+class Step(enum.Enum):
+    DONE = "done"  # a final outcome was recorded (or another run recorded it)
+    NOT_DUE = "not_due"  # nothing to do: not scheduled, not due, or not found
+    RETRY_SAME_KEY = "retry_same_key"  # in doubt or bank unreachable: ask again with the same key
+    RETRY_NEW_ATTEMPT = "retry_new_attempt"  # transient decline: back to scheduled for a new attempt
+
+
+def claim(transaction_id: int) -> tuple[Transaction | None, bool]:
+    """Move a due transaction to processing for a new attempt, or pick up the attempt a crashed run left.
+
+    Returns the row and whether it was resumed (already processing: the bank may know its key).
+    """
+    tx = Transaction.objects.select_related("merchant").filter(pk=transaction_id).first()
+    if tx is None:
+        return None, False
+    if tx.status == Status.PROCESSING:
+        return tx, True
+    if tx.status != Status.SCHEDULED or tx.execute_date > tx.merchant.local_today():
+        return None, False
+    now = timezone.now()
+    claimed = Transaction.objects.filter(pk=transaction_id, status=Status.SCHEDULED).update(
+        status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now, error_code=""
+    )
+    if not claimed:  # another worker won the claim
+        return None, False
+    tx.refresh_from_db()
+    return tx, False
+
+
+def charge(transaction_id: int) -> Step:
+    """One charge attempt of ``transaction_id``; safe to run twice, concurrently, or after a crash."""
+    tx, resumed = claim(transaction_id)
+    if tx is None:
+        return Step.NOT_DUE
+    acquirer = get_acquirer()
+    key = tx.idempotency_key
+    try:
+        outcome = acquirer.find(key) if resumed else None
+        if outcome is None:
+            outcome = acquirer.sale(tx.card_token, int(tx.amount), key, tx.description or tx.invoice_number)
+    except AcquirerTimeout:
+        logger.warning("charge in doubt: bank timed out tx=%s attempt=%s", tx.pk, tx.attempts)
+        _note_fault(tx, "timeout")
+        return Step.RETRY_SAME_KEY
+    except AcquirerUnavailable:
+        logger.warning("charge not sent: bank unavailable tx=%s attempt=%s", tx.pk, tx.attempts)
+        _note_fault(tx, "unavailable")
+        return Step.RETRY_SAME_KEY
+    return record_outcome(tx, outcome)
+
+
+def _note_fault(tx: Transaction, error_code: str) -> None:
+    Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(error_code=error_code)
+
+
+def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
+    """Write the bank's answer for the current attempt once; announce it when it is final."""
+    now = timezone.now()
+    fields = {
+        "response_code": outcome.response_code,
+        "bank_message": outcome.message[:120],
+        "approval_code": outcome.approval_code,
+        "acquirer_reference": outcome.reference,
+        "card_issuer": outcome.issuer or tx.card_issuer,
+        "error_code": "",
+        "processed_at": now,
+    }
+    retry = (
+        not outcome.approved
+        and outcome.response_code in TRANSIENT_CODES
+        and tx.attempts < settings.CHARGE_MAX_ATTEMPTS
+    )
+    if outcome.approved:
+        fields["status"] = Status.SUCCESS
+    elif retry:
+        fields.update(status=Status.SCHEDULED, processed_at=None, queued_at=now)
+    else:
+        fields["status"] = Status.FAILED
+    with db.atomic():
+        written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
+        if not written:
+            return Step.DONE  # another run of this attempt wrote it first
+        for name, value in fields.items():
+            setattr(tx, name, value)
+        logger.info(
+            "charge outcome tx=%s attempt=%s code=%s status=%s", tx.pk, tx.attempts, outcome.response_code, tx.status
+        )
+        if not retry:
+            transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
+    return Step.RETRY_NEW_ATTEMPT if retry else Step.DONE
+
+
+def enqueue_charges(transaction_ids: list[int]) -> None:
+    """Queue charge tasks after the surrounding database transaction commits (never for a rolled-back row)."""
+    if not transaction_ids:
+        return
+    from . import tasks
+
+    def send():
+        Transaction.objects.filter(pk__in=transaction_ids).update(queued_at=timezone.now())
+        for chunk_start in range(0, len(transaction_ids), settings.CHARGE_CHUNK):
+            tasks.charge_many.delay(transaction_ids[chunk_start : chunk_start + settings.CHARGE_CHUNK])
+
+    db.on_commit(send)
+
+
+# Void and refund (P4, P5, P7)
+
+
+class ActionRefused(Exception):
+    """The rules of P7 (or the bank) refuse the action; the message says why, for the screen."""
+
+
+def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str) -> Adjustment:
+    from accounts.tenancy import get_merchant_row
+
+    acquirer = get_acquirer()
+    with db.atomic():
+        # The row lock makes a second click or tab wait here, then see the first one's result.
+        tx = get_merchant_row(request, Transaction.objects.select_for_update().select_related("merchant"), pk=tx_id)
+        if tx.adjustments.filter(status=Adjustment.Status.PENDING).exists():
+            raise ActionRefused("A void or refund of this transaction is waiting for the bank's answer.")
+        if kind == Adjustment.Kind.VOID:
+            refusal, amount = tx.void_refused_because(), tx.amount
+        else:
+            refusal = tx.refund_refused_because(amount)
+        if refusal:
+            raise ActionRefused(refusal)
+        number = tx.adjustments.filter(kind=kind).count() + 1
+        adjustment = Adjustment.objects.create(
+            merchant=tx.merchant,
+            transaction=tx,
+            kind=kind,
+            amount=amount,
+            idempotency_key=f"{tx.merchant_id}:{tx.invoice_number}:{kind}:{number}",
+            reason=reason,
+            requested_by=request.user,
+        )
+        try:
+            if kind == Adjustment.Kind.VOID:
+                outcome = acquirer.void(tx.acquirer_reference, adjustment.idempotency_key)
+            else:
+                outcome = acquirer.refund(tx.acquirer_reference, int(amount), adjustment.idempotency_key)
+        except AcquirerTimeout:
+            outcome = None  # in doubt: stays pending; the janitor asks the bank by key
+        except AcquirerUnavailable as exc:
+            raise ActionRefused("The bank cannot be reached right now. Nothing was changed; try again.") from exc
+        audit.record(
+            f"payments.transaction.{'void' if kind == Adjustment.Kind.VOID else 'refund'}_requested",
+            request=request,
+            target=tx,
+            reason=reason,
+            data=_audit_data(tx, amount),
+        )
+        if outcome is not None:
+            apply_adjustment(adjustment, outcome, request=request)
+    return adjustment
+
+
+def void(request, tx_id: int, reason: str) -> Adjustment:
+    return _adjust(request, tx_id, Adjustment.Kind.VOID, None, reason)
+
+
+def refund(request, tx_id: int, amount: Decimal, reason: str) -> Adjustment:
+    return _adjust(request, tx_id, Adjustment.Kind.REFUND, amount, reason)
+
+
+def _audit_data(tx: Transaction, amount: Decimal) -> dict:
+    return {
+        "invoice_number": tx.invoice_number,
+        "billing_number": tx.billing_number,
+        "customer_id": tx.customer_id,
+        "approval_code": tx.approval_code,
+        "amount": str(amount),
+    }
+
+
+def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) -> None:
+    """Record the bank's answer to a void or refund once (the caller holds, or takes here, the row lock)."""
+    with db.atomic():
+        written = Adjustment.objects.filter(pk=adjustment.pk, status=Adjustment.Status.PENDING).update(
+            status=Adjustment.Status.APPROVED if outcome.approved else Adjustment.Status.DECLINED,
+            response_code=outcome.response_code,
+            bank_message=outcome.message[:120],
+            acquirer_reference=outcome.reference,
+            answered_at=timezone.now(),
+        )
+        if not written:
+            return
+        adjustment.refresh_from_db()
+        tx = Transaction.objects.select_for_update().select_related("merchant").get(pk=adjustment.transaction_id)
+        verb = "voided" if adjustment.kind == Adjustment.Kind.VOID else "refunded"
+        if not outcome.approved:
+            audit.record(
+                f"payments.transaction.{verb[:-2]}_declined",
+                request=request,
+                actor=adjustment.requested_by,
+                merchant=tx.merchant,
+                target=tx,
+                data={**_audit_data(tx, adjustment.amount), "response_code": outcome.response_code},
+            )
+            return
+        old_status = tx.status
+        if adjustment.kind == Adjustment.Kind.VOID:
+            tx.status = Status.VOIDED
+        else:
+            tx.refunded_amount += adjustment.amount
+            tx.status = Status.REFUNDED if tx.refunded_amount >= tx.amount else Status.PARTIALLY_REFUNDED
+        tx.save(update_fields=["status", "refunded_amount", "updated_at"])
+        audit.record(
+            f"payments.transaction.{verb}",
+            request=request,
+            actor=adjustment.requested_by,
+            merchant=tx.merchant,
+            target=tx,
+            reason=adjustment.reason,
+            data=_audit_data(tx, adjustment.amount),
+        )
+        transaction_changed.send(sender=Transaction, transaction=tx, old_status=old_status)
+
+
+# The janitor (Celery beat): settles what crashes and time-outs left behind.
+
+
+def janitor(now=None) -> dict[str, int]:
+    """Ask the bank about charges in doubt and adjustments without an answer; requeue lost charge tasks."""
+    now = now or timezone.now()
+    acquirer = get_acquirer()
+    counts = {"settled": 0, "requeued": 0, "given_up": 0, "adjustments": 0}
+    stuck_before = now - timedelta(seconds=settings.CHARGE_STUCK_SECONDS)
+    stuck = Transaction.objects.filter(status=Status.PROCESSING, claimed_at__lt=stuck_before).select_related(
+        "merchant"
+    )
+    requeue: list[int] = []
+    for tx in stuck.order_by("claimed_at")[: settings.JANITOR_BATCH]:
+        try:
+            outcome = acquirer.find(tx.idempotency_key)
+        except (AcquirerTimeout, AcquirerUnavailable):
+            continue
+        if outcome is not None:
+            record_outcome(tx, outcome)
+            counts["settled"] += 1
+        elif tx.claimed_at < now - timedelta(seconds=settings.CHARGE_GIVE_UP_SECONDS):
+            # The bank never saw this key in all this time: no money moved. Close it as failed.
+            written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(
+                status=Status.FAILED, error_code="timeout", bank_message="No answer from the bank", processed_at=now
+            )
+            if written:
+                tx.status = Status.FAILED
+                transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
+                counts["given_up"] += 1
+        else:
+            # Unknown key: the charge never reached the bank. Send it again with the same key (a late
+            # request with this key would be recognised by the bank, so this cannot charge twice).
+            Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING).update(claimed_at=now)
+            requeue.append(tx.pk)
+    lost_before = now - timedelta(seconds=settings.CHARGE_REQUEUE_SECONDS)
+    lost = Transaction.objects.filter(status=Status.SCHEDULED, queued_at__lt=lost_before).values_list("pk", flat=True)
+    requeue.extend(lost[: settings.JANITOR_BATCH])
+    counts["requeued"] = len(requeue)
+    enqueue_charges(requeue)
+
+    pending = Adjustment.objects.filter(
+        status=Adjustment.Status.PENDING, created_at__lt=now - timedelta(seconds=settings.CHARGE_STUCK_SECONDS)
+    )
+    for adjustment in pending[: settings.JANITOR_BATCH]:
+        try:
+            outcome = acquirer.find(adjustment.idempotency_key)
+        except (AcquirerTimeout, AcquirerUnavailable):
+            continue
+        if outcome is None:
+            outcome = Outcome(approved=False, response_code="", message="The bank never received this request")
+        apply_adjustment(adjustment, outcome)
+        counts["adjustments"] += 1
+    if any(counts.values()):
+        logger.info("janitor %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+    return counts

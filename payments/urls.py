@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "payments"
+urlpatterns = [
+    path("void/", views.void_search, name="void"),
+    path("void/<int:pk>/void/", views.void_transaction, name="void_transaction"),
+    path("void/<int:pk>/refund/", views.refund_transaction, name="refund_transaction"),
+]

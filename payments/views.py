@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+from django_tables2 import RequestConfig
+
+from accounts.stepup import step_up_response
+from accounts.tenancy import get_merchant_row, menu_required, merchant_rows
+from billing_bo.lib.money import format_rupiah
+
+from . import services
+from .forms import RefundForm, TransactionSearchForm
+from .models import Adjustment, Transaction
+from .tables import VoidRefundTable
+
+MENU = "void_transaction"
+
+
+@require_GET
+@menu_required(MENU)
+def void_search(request):
+    """Void Transaction (P4) and Refund (P5): search, then act from the result row."""
+    form = TransactionSearchForm(request.GET or None)
+    table = None
+    if form.is_bound and form.is_valid():
+        rows = merchant_rows(request, Transaction)
+        for field in ("billing_number", "invoice_number", "approval_code"):
+            value = form.cleaned_data[field].strip()
+            if value:
+                rows = rows.filter(**{field: value})
+        rows = rows.prefetch_related("adjustments")
+        table = VoidRefundTable(rows)
+        RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(request, "payments/void_search.html", {"form": form, "table": table})
+
+
+def _back(request):
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("payments:void")
+
+
+def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
+    noun = "void" if adjustment.kind == Adjustment.Kind.VOID else f"refund of {format_rupiah(adjustment.amount)}"
+    if adjustment.status == Adjustment.Status.APPROVED:
+        messages.success(request, f"The {noun} of {tx.invoice_number} is approved.")
+    elif adjustment.status == Adjustment.Status.DECLINED:
+        messages.error(
+            request, f"The bank declined the {noun} of {tx.invoice_number}: {adjustment.response_code} {adjustment.bank_message}."
+        )
+    else:
+        messages.warning(
+            request, f"The bank has not answered the {noun} of {tx.invoice_number} yet; it will be confirmed automatically."
+        )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MENU)
+def void_transaction(request, pk: int):
+    tx = get_merchant_row(request, Transaction, pk=pk)
+
+    def act(reason: str):
+        try:
+            adjustment = services.void(request, tx.pk, reason)
+        except services.ActionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            _report(request, tx, adjustment)
+        return _back(request)
+
+    refusal = tx.void_refused_because()
+    if refusal and request.method == "GET":
+        messages.error(request, refusal)
+        return _back(request)
+    return step_up_response(
+        request,
+        action="payments.transaction.voided",
+        title=f"Void {tx.invoice_number}",
+        message=f"{format_rupiah(tx.amount)} on card {tx.card_masked} goes back to the cardholder in full.",
+        act=act,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(MENU)
+def refund_transaction(request, pk: int):
+    tx = get_merchant_row(request, Transaction, pk=pk)
+
+    def act(reason: str, amount):
+        try:
+            adjustment = services.refund(request, tx.pk, amount, reason)
+        except services.ActionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            _report(request, tx, adjustment)
+        return _back(request)
+
+    refusal = tx.refund_refused_because()
+    if refusal and request.method == "GET":
+        messages.error(request, refusal)
+        return _back(request)
+    return step_up_response(
+        request,
+        action="payments.transaction.refunded",
+        title=f"Refund {tx.invoice_number}",
+        message=f"Up to {format_rupiah(tx.refundable_amount)} can be refunded to card {tx.card_masked}.",
+        act=act,
+        action_form=RefundForm(request.POST or None, transaction=tx),
+    )
