@@ -20,7 +20,7 @@ from .models import AuditEntry, Merchant, User
 SECRET_KEY_NAMES = re.compile(r"pass|secret|token|otp|code_value|cvv|cvc|key|pan$|card_number", re.IGNORECASE)
 REDACTED = "[redacted]"
 
-# Known action codes and their labels, for the User Activity filter; later apps add theirs here.
+# Known action codes and their labels, for the User Activity filter; other apps add theirs.
 ACTIONS = {
     "accounts.signin": "Sign in",
     "accounts.signin.failed": "Failed sign-in",
@@ -38,7 +38,18 @@ ACTIONS = {
     "accounts.password.changed": "Own password changed",
     "accounts.account.changed": "Own account changed",
     "accounts.stepup.failed": "Failed confirmation code",
+    "accounts.merchant.callback_changed": "Callback URL changed",
+    "accounts.merchant.callback_secret_reissued": "Callback secret issued",
 }
+
+
+def register_actions(actions: dict[str, str]) -> None:
+    """Each app adds its action codes and labels (from its AppConfig.ready) for the User Activity filter."""
+    ACTIONS.update(actions)
+
+
+def action_choices() -> list[tuple[str, str]]:
+    return sorted(ACTIONS.items(), key=lambda item: item[1])
 
 
 def scrub(value: Any) -> Any:

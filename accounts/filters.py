@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import django_filters
 
-from .audit import ACTIONS
+from .audit import action_choices
 from .models import AuditEntry
 
 
@@ -10,7 +10,7 @@ class AuditEntryFilter(django_filters.FilterSet):
     """User Activity search (L2): by user, activity, data, and a date range."""
 
     user = django_filters.CharFilter(field_name="actor_username", lookup_expr="icontains", label="User")
-    action = django_filters.ChoiceFilter(choices=sorted(ACTIONS.items(), key=lambda kv: kv[1]), label="Activity")
+    action = django_filters.ChoiceFilter(choices=action_choices, label="Activity")
     data = django_filters.CharFilter(
         method="filter_data", label="Data", help_text="Invoice number, customer ID, billing number..."
     )

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib.auth.forms import SetPasswordForm
 
 from .menus import GRANTABLE_CHOICES
-from .models import User, mobile_number_validator
+from .models import Merchant, User, mobile_number_validator
 
 
 class SignInForm(forms.Form):
@@ -122,3 +122,25 @@ class AccountForm(forms.ModelForm):
         if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
             raise forms.ValidationError("A user with this email exists already.")
         return email
+
+
+class CallbackSettingsForm(forms.ModelForm):
+    """P8: where the merchant's server receives payment results and reminders (admin only)."""
+
+    callback_url = forms.URLField(
+        label="Callback URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="HTTPS address of your server; leave empty to send no callbacks.",
+    )
+
+    class Meta:
+        model = Merchant
+        fields = ["callback_url"]
+
+    def clean_callback_url(self):
+        url = self.cleaned_data["callback_url"].strip()
+        if url and not url.startswith(("https://", "http://")):
+            raise forms.ValidationError("Use an http:// or https:// address.")
+        return url

@@ -70,8 +70,10 @@ def step_up_response(
     form (amount...) and then the code and reason, and only then calls ``act(reason, **cleaned_data)``."""
     form = StepUpForm(request.POST or None, request=request, action=action)
     if request.method == "POST":
-        action_ok = action_form is None or action_form.is_valid()
-        if action_ok and form.is_valid():
+        if action_form is not None and not action_form.is_valid():
+            # Show the action's errors with an unbound code form: validating it would spend the code.
+            form = StepUpForm(initial={"reason": request.POST.get("reason", "")}, request=request, action=action)
+        elif form.is_valid():
             extra = action_form.cleaned_data if action_form is not None else {}
             return act(form.cleaned_data["reason"], **extra)
     context = {"form": form, "action_form": action_form, "title": title, "message": message}

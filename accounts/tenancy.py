@@ -66,3 +66,16 @@ class MenuRequiredMixin:
     def dispatch(self, request, *args, **kwargs):
         check_menu(request, self.menu_code)
         return super().dispatch(request, *args, **kwargs)
+
+
+def admin_required(view):
+    """Refuse (403) anyone but a merchant admin: merchant-wide settings and logs."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not getattr(request.user, "is_merchant_admin", False) or request.user.merchant_id is None:
+            raise PermissionDenied("Only a merchant admin can open this page.")
+        return view(request, *args, **kwargs)
+
+    wrapped.admin_only = True
+    return wrapped

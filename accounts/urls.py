@@ -8,6 +8,7 @@ urlpatterns = [
     path("sign-out/", views.sign_out, name="sign_out"),
     path("welcome/<str:uidb64>/<str:token>/", views.enroll, name="enroll"),
     path("account/", views.account, name="account"),
+    path("account/callback-secret/", views.callback_secret, name="callback_secret"),
     path("users/", views.user_list, name="users"),
     path("users/add/", views.user_add, name="user_add"),
     path("users/<int:pk>/edit/", views.user_edit, name="user_edit"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from base64 import b32encode
 
 from django.contrib import messages
@@ -20,11 +21,11 @@ from billing_bo.lib.qr import group_key, qr_svg
 from . import audit, services
 from .audit import ACTIONS
 from .filters import AuditEntryFilter
-from .forms import AccountForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
-from .models import AuditEntry, User
+from .forms import AccountForm, CallbackSettingsForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
+from .models import AuditEntry, Merchant, User
 from .stepup import step_up_response
 from .tables import AuditEntryTable, UserTable
-from .tenancy import get_merchant_row, menu_required, merchant_rows
+from .tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 
 MANAGE_USER = "manage_user"
 
@@ -116,6 +117,21 @@ def account(request):
     user = request.user
     which = request.POST.get("form")
     account_form = AccountForm(request.POST if which == "account" else None, instance=user)
+    callback_form = None
+    if user.is_merchant_admin:
+        merchant = user.merchant
+        callback_form = CallbackSettingsForm(request.POST if which == "callback" else None, instance=merchant)
+        if which == "callback" and callback_form.is_valid():
+            before = Merchant.objects.filter(pk=merchant.pk).values_list("callback_url", flat=True).get()
+            callback_form.save()
+            audit.record(
+                "accounts.merchant.callback_changed",
+                request=request,
+                target=merchant,
+                data={"callback_url": {"before": before, "after": merchant.callback_url}},
+            )
+            messages.success(request, "The callback URL is saved.")
+            return redirect("accounts:account")
     password_form = PasswordChangeForm(user, request.POST if which == "password" else None)
     password_form.fields["old_password"].widget.attrs.pop("autofocus", None)
     if which == "account" and account_form.is_valid():
@@ -131,7 +147,33 @@ def account(request):
         services.change_own_password(request, password_form.cleaned_data["new_password1"])
         messages.success(request, "Your password is changed. Your other sessions were signed out.")
         return redirect("accounts:account")
-    return render(request, "accounts/account.html", {"account_form": account_form, "password_form": password_form})
+    return render(
+        request,
+        "accounts/account.html",
+        {"account_form": account_form, "password_form": password_form, "callback_form": callback_form},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@admin_required
+def callback_secret(request):
+    """P8: a new signing secret, shown once after step-up; the old one stops signing at once."""
+    merchant = request.user.merchant
+
+    def act(reason: str):
+        merchant.callback_secret = secrets.token_hex(32)
+        merchant.save(update_fields=["callback_secret"])
+        audit.record("accounts.merchant.callback_secret_reissued", request=request, target=merchant, reason=reason)
+        return render(request, "accounts/callback_secret.html", {"secret": merchant.callback_secret})
+
+    return step_up_response(
+        request,
+        action="accounts.merchant.callback_secret_reissued",
+        title="New callback signing secret",
+        message="Callbacks are signed with the new secret from now on: update your server with it.",
+        act=act,
+    )
 
 
 # Manage User (U1-U6)

@@ -119,6 +119,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="")
+# Redis redelivers a task not acknowledged within this time: every countdown must stay well below it.
+REDIS_VISIBILITY_TIMEOUT = 3600
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
@@ -198,7 +200,8 @@ SIMULATED_BANK_TRANSIENT_RATE = env.float("SIMULATED_BANK_TRANSIENT_RATE", defau
 CHARGE_MAX_ATTEMPTS = env.int("CHARGE_MAX_ATTEMPTS", default=3)  # attempts after transient declines (91, 96)
 CHARGE_RETRY_COUNTDOWNS = (10, 30, 90, 270, 600, 900)  # seconds, for time-outs and an unreachable bank
 CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=50)  # transactions per charge_many task
-CHARGE_THREADS = env.int("CHARGE_THREADS", default=16)  # bank calls in flight per charge_many task
+# Bank calls in flight per charge_many task; SQLite takes one writer at a time, so one thread there.
+CHARGE_THREADS = env.int("CHARGE_THREADS", default=16 if os.environ.get("DATABASE_URL") else 1)
 CHARGE_STUCK_SECONDS = env.int("CHARGE_STUCK_SECONDS", default=120)  # processing longer: the janitor asks the bank
 CHARGE_REQUEUE_SECONDS = env.int("CHARGE_REQUEUE_SECONDS", default=1800)  # queued, never claimed: queue again
 CHARGE_GIVE_UP_SECONDS = env.int("CHARGE_GIVE_UP_SECONDS", default=24 * 3600)  # unknown at the bank this long: failed
@@ -224,7 +227,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Billing Back Office <no-
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": REDIS_VISIBILITY_TIMEOUT}
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):

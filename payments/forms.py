@@ -14,10 +14,14 @@ def parse_rupiah(value: str) -> Decimal:
     return Decimal(text.replace(".", ""))
 
 
-class RupiahField(forms.CharField):
+class RupiahField(forms.Field):
+    """Whole Rupiah typed the way people write it; cleans to a Decimal."""
+
+    widget = forms.TextInput(attrs={"inputmode": "numeric"})
+
     def to_python(self, value):
-        value = super().to_python(value)
-        return parse_rupiah(value) if value not in self.empty_values else None
+        value = (value or "").strip()
+        return parse_rupiah(value) if value else None
 
 
 class TransactionSearchForm(forms.Form):
@@ -35,7 +39,7 @@ class TransactionSearchForm(forms.Form):
 
 
 class RefundForm(forms.Form):
-    amount = RupiahField(label="Refund amount (Rp)", max_length=20)
+    amount = RupiahField(label="Refund amount (Rp)")
 
     def __init__(self, *args, transaction, **kwargs):
         super().__init__(*args, **kwargs)

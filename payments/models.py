@@ -55,7 +55,9 @@ class Transaction(CardSnapshot):
     execute_date = models.DateField(help_text="Merchant-local date the charge is due.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
 
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Charge attempts made; the current one names the idempotency key.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Charge attempts made; the current one names the idempotency key."
+    )
     response_code = models.CharField(max_length=4, blank=True)
     approval_code = models.CharField(max_length=12, blank=True)
     error_code = models.CharField(max_length=32, blank=True, help_text="Our code for a fault: timeout, unavailable...")
@@ -94,9 +96,7 @@ class Transaction(CardSnapshot):
                 fields=["claimed_at"], name="tx_processing_claimed_idx", condition=models.Q(status="processing")
             ),
             # Used by payments.services.due_scheduled: scheduled rows whose day has come.
-            models.Index(
-                fields=["execute_date"], name="tx_scheduled_due_idx", condition=models.Q(status="scheduled")
-            ),
+            models.Index(fields=["execute_date"], name="tx_scheduled_due_idx", condition=models.Q(status="scheduled")),
         ]
 
     def __str__(self) -> str:

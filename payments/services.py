@@ -125,9 +125,7 @@ def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
         "processed_at": now,
     }
     retry = (
-        not outcome.approved
-        and outcome.response_code in TRANSIENT_CODES
-        and tx.attempts < settings.CHARGE_MAX_ATTEMPTS
+        not outcome.approved and outcome.response_code in TRANSIENT_CODES and tx.attempts < settings.CHARGE_MAX_ATTEMPTS
     )
     if outcome.approved:
         fields["status"] = Status.SUCCESS
@@ -177,7 +175,8 @@ def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str)
     with db.atomic():
         # The row lock makes a second click or tab wait here, then see the first one's result.
         tx = get_merchant_row(request, Transaction.objects.select_for_update().select_related("merchant"), pk=tx_id)
-        if tx.adjustments.filter(status=Adjustment.Status.PENDING).exists():
+        adjustments = Adjustment.objects.filter(merchant_id=tx.merchant_id, transaction=tx)
+        if adjustments.filter(status=Adjustment.Status.PENDING).exists():
             raise ActionRefused("A void or refund of this transaction is waiting for the bank's answer.")
         if kind == Adjustment.Kind.VOID:
             refusal, amount = tx.void_refused_because(), tx.amount
@@ -185,7 +184,7 @@ def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str)
             refusal = tx.refund_refused_because(amount)
         if refusal:
             raise ActionRefused(refusal)
-        number = tx.adjustments.filter(kind=kind).count() + 1
+        number = adjustments.filter(kind=kind).count() + 1
         adjustment = Adjustment.objects.create(
             merchant=tx.merchant,
             transaction=tx,
@@ -237,7 +236,8 @@ def _audit_data(tx: Transaction, amount: Decimal) -> dict:
 def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) -> None:
     """Record the bank's answer to a void or refund once (the caller holds, or takes here, the row lock)."""
     with db.atomic():
-        written = Adjustment.objects.filter(pk=adjustment.pk, status=Adjustment.Status.PENDING).update(
+        mine = Adjustment.objects.filter(merchant_id=adjustment.merchant_id, pk=adjustment.pk)
+        written = mine.filter(status=Adjustment.Status.PENDING).update(
             status=Adjustment.Status.APPROVED if outcome.approved else Adjustment.Status.DECLINED,
             response_code=outcome.response_code,
             bank_message=outcome.message[:120],
@@ -246,8 +246,12 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
         )
         if not written:
             return
-        adjustment.refresh_from_db()
-        tx = Transaction.objects.select_for_update().select_related("merchant").get(pk=adjustment.transaction_id)
+        adjustment = mine.select_related("requested_by").get()
+        tx = (
+            Transaction.objects.select_for_update()
+            .select_related("merchant")
+            .get(merchant_id=adjustment.merchant_id, pk=adjustment.transaction_id)
+        )
         verb = "voided" if adjustment.kind == Adjustment.Kind.VOID else "refunded"
         if not outcome.approved:
             audit.record(
@@ -287,9 +291,7 @@ def janitor(now=None) -> dict[str, int]:
     acquirer = get_acquirer()
     counts = {"settled": 0, "requeued": 0, "given_up": 0, "adjustments": 0}
     stuck_before = now - timedelta(seconds=settings.CHARGE_STUCK_SECONDS)
-    stuck = Transaction.objects.filter(status=Status.PROCESSING, claimed_at__lt=stuck_before).select_related(
-        "merchant"
-    )
+    stuck = Transaction.objects.filter(status=Status.PROCESSING, claimed_at__lt=stuck_before).select_related("merchant")
     requeue: list[int] = []
     for tx in stuck.order_by("claimed_at")[: settings.JANITOR_BATCH]:
         try:

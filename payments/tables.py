@@ -4,7 +4,7 @@ import django_tables2 as tables
 
 from billing_bo.lib.money import format_rupiah
 
-from .models import Transaction
+from .models import CallbackDelivery, Transaction
 
 
 class VoidRefundTable(tables.Table):
@@ -24,7 +24,16 @@ class VoidRefundTable(tables.Table):
 
     class Meta:
         model = Transaction
-        fields = ("invoice_number", "billing_number", "execute_date", "card_masked", "amount", "refunded_amount", "approval_code", "status")
+        fields = (
+            "invoice_number",
+            "billing_number",
+            "execute_date",
+            "card_masked",
+            "amount",
+            "refunded_amount",
+            "approval_code",
+            "status",
+        )
         order_by = ("-execute_date",)
         attrs = {"class": "table"}
         row_attrs = {"data-invoice": lambda record: record.invoice_number}
@@ -34,3 +43,24 @@ class VoidRefundTable(tables.Table):
 
     def render_refunded_amount(self, value):
         return format_rupiah(value) if value else "—"
+
+
+class CallbackDeliveryTable(tables.Table):
+    """The delivery log of callbacks (P8), newest first."""
+
+    created_at = tables.DateTimeColumn(verbose_name="Created", format="Y-m-d H:i:s")
+    event = tables.Column(verbose_name="Event")
+    invoice = tables.Column(verbose_name="Invoice Number", accessor="payload__data__invoice_number", orderable=False)
+    url = tables.Column(verbose_name="URL")
+    status = tables.TemplateColumn(template_name="payments/includes/status.html", verbose_name="Status")
+    attempts = tables.Column(verbose_name="Attempts")
+    next_attempt_at = tables.DateTimeColumn(verbose_name="Next attempt", format="Y-m-d H:i")
+    detail = tables.LinkColumn(
+        "payments:callback_detail", args=[tables.A("pk")], text="Detail", orderable=False, empty_values=()
+    )
+
+    class Meta:
+        model = CallbackDelivery
+        fields = ("created_at", "event", "invoice", "url", "status", "attempts", "next_attempt_at")
+        order_by = ("-created_at",)
+        attrs = {"class": "table"}

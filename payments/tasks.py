@@ -36,6 +36,19 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
     Each id is safe to run twice, so a redelivered chunk only settles what the lost run left. Ids that
     need another try go on as single ``charge`` tasks with their back-off.
     """
+    results = _charge_concurrently(transaction_ids, settings.CHARGE_THREADS)
+    for transaction_id, step in results.items():
+        if step in RETRY_STEPS:
+            charge.apply_async((transaction_id,), countdown=settings.CHARGE_RETRY_COUNTDOWNS[0])
+    counts: dict[str, int] = {}
+    for step in results.values():
+        counts[step.value] = counts.get(step.value, 0) + 1
+    return counts
+
+
+def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, services.Step]:
+    if threads <= 1:  # SQLite (the embedded default) takes one writer at a time anyway
+        return {transaction_id: services.charge(transaction_id) for transaction_id in transaction_ids}
     work: queue.SimpleQueue[int] = queue.SimpleQueue()
     for transaction_id in transaction_ids:
         work.put(transaction_id)
@@ -50,20 +63,14 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
                     return
                 results[transaction_id] = services.charge(transaction_id)
         finally:
-            connection.close()  # each thread has its own connection
+            connection.close()  # each thread opened its own connection
 
-    threads = [threading.Thread(target=run) for _ in range(min(settings.CHARGE_THREADS, len(transaction_ids)))]
-    for thread in threads:
+    pool = [threading.Thread(target=run) for _ in range(min(threads, len(transaction_ids)))]
+    for thread in pool:
         thread.start()
-    for thread in threads:
+    for thread in pool:
         thread.join()
-    for transaction_id, step in results.items():
-        if step in RETRY_STEPS:
-            charge.apply_async((transaction_id,), countdown=settings.CHARGE_RETRY_COUNTDOWNS[0])
-    counts: dict[str, int] = {}
-    for step in results.values():
-        counts[step.value] = counts.get(step.value, 0) + 1
-    return counts
+    return results
 
 
 @shared_task(name="payments.janitor")

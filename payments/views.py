@@ -8,13 +8,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
 from accounts.stepup import step_up_response
-from accounts.tenancy import get_merchant_row, menu_required, merchant_rows
+from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
 
 from . import services
 from .forms import RefundForm, TransactionSearchForm
-from .models import Adjustment, Transaction
-from .tables import VoidRefundTable
+from .models import Adjustment, CallbackAttempt, CallbackDelivery, Transaction
+from .tables import CallbackDeliveryTable, VoidRefundTable
 
 MENU = "void_transaction"
 
@@ -31,7 +31,6 @@ def void_search(request):
             value = form.cleaned_data[field].strip()
             if value:
                 rows = rows.filter(**{field: value})
-        rows = rows.prefetch_related("adjustments")
         table = VoidRefundTable(rows)
         RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "payments/void_search.html", {"form": form, "table": table})
@@ -50,11 +49,13 @@ def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
         messages.success(request, f"The {noun} of {tx.invoice_number} is approved.")
     elif adjustment.status == Adjustment.Status.DECLINED:
         messages.error(
-            request, f"The bank declined the {noun} of {tx.invoice_number}: {adjustment.response_code} {adjustment.bank_message}."
+            request,
+            f"The bank declined the {noun} of {tx.invoice_number}: {adjustment.response_code} {adjustment.bank_message}.",
         )
     else:
         messages.warning(
-            request, f"The bank has not answered the {noun} of {tx.invoice_number} yet; it will be confirmed automatically."
+            request,
+            f"The bank has not answered the {noun} of {tx.invoice_number} yet; it will be confirmed automatically.",
         )
 
 
@@ -113,3 +114,20 @@ def refund_transaction(request, pk: int):
         act=act,
         action_form=RefundForm(request.POST or None, transaction=tx),
     )
+
+
+@require_GET
+@admin_required
+def callback_list(request):
+    """P8: every callback sent to the merchant's server, with its attempts."""
+    table = CallbackDeliveryTable(merchant_rows(request, CallbackDelivery))
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(request, "payments/callbacks.html", {"table": table})
+
+
+@require_GET
+@admin_required
+def callback_detail(request, pk: int):
+    delivery = get_merchant_row(request, CallbackDelivery, pk=pk)
+    attempts = merchant_rows(request, CallbackAttempt).filter(delivery=delivery)
+    return render(request, "payments/callback_detail.html", {"delivery": delivery, "attempts": attempts})

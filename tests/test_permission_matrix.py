@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEntry, User
-from payments.models import Transaction
+from payments.models import CallbackDelivery, Transaction
 from tests.conftest import make_persona, verified_client
 
 # Patterns outside the matrix, and why.
@@ -21,7 +21,7 @@ OUTSIDE = {
 OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
 
 # Which model a pattern's <pk> names, by path prefix: a new pattern with a pk must be added here.
-PK_MODELS = {"users/": User, "activity/": AuditEntry, "void/": Transaction}
+PK_MODELS = {"users/": User, "activity/": AuditEntry, "void/": Transaction, "account/callbacks/": CallbackDelivery}
 
 
 def walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
@@ -78,9 +78,19 @@ def world(alice, charlie, merchant):
         processed_at=timezone.now(),
         card_masked="411111******1111",
     )
-    rows = {User: alice.user, AuditEntry: audit.record("accounts.signin", actor=alice.user), Transaction: tx}
+    delivery = CallbackDelivery.objects.create(
+        merchant=merchant, event="payment.succeeded", url="https://a.example/cb", payload={}
+    )
+    rows = {
+        User: alice.user,
+        AuditEntry: audit.record("accounts.signin", actor=alice.user),
+        Transaction: tx,
+        CallbackDelivery: delivery,
+    }
     nomenu = make_persona(merchant, "nomenu", menus=["batch_transaction"])
-    withmenu = make_persona(merchant, "withmenu", menus=["user_activity", "all_report", "batch_report", "void_transaction"])
+    withmenu = make_persona(
+        merchant, "withmenu", menus=["user_activity", "all_report", "batch_report", "void_transaction"]
+    )
     return {"rows": rows, "nomenu": nomenu, "withmenu": withmenu}
 
 
@@ -102,6 +112,11 @@ def test_staff_without_the_menu_get_403_with_it_the_page(world, name, route):
     model = pk_model(route)
     path = url_for(route, world["rows"][model].pk if model else None)
     code = menu_of(path)
+    if getattr(resolve(path).func, "admin_only", False):
+        for staff in (world["nomenu"], world["withmenu"]):
+            assert verified_client(staff).get(path).status_code in (403, 405)
+            assert verified_client(staff).post(path).status_code in (403, 405)
+        return
     if code is None:
         return  # open to every signed-in user (dashboard, Setting Account, sign-out)
     without = verified_client(world["nomenu"])

@@ -343,7 +343,10 @@ def test_a_code_spent_on_sign_in_fails_a_step_up_in_the_same_step(alice, bob, fr
     bob.user.save()
     client = Client()
     code = current_code(alice.device, at=T0)
-    assert client.post(reverse("accounts:sign_in"), {"username": "alice", "password": PASSWORD, "code": code}).status_code == 302
+    assert (
+        client.post(reverse("accounts:sign_in"), {"username": "alice", "password": PASSWORD, "code": code}).status_code
+        == 302
+    )
     response = client.post(reverse("accounts:user_unlock", args=[bob.user.pk]), {"code": code, "reason": "same step"})
     assert response.status_code == 400 and STEP_UP_ERROR in response.content.decode()
     bob.user.refresh_from_db()

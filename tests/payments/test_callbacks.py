@@ -1,0 +1,181 @@
+"""Signed callbacks to the merchant's server (P8), against a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEntry
+from accounts.services import current_code
+from billing_bo.lib.signing import verify
+from payments import callbacks, services, tasks
+from payments.models import CallbackAttempt, CallbackDelivery
+from tests.conftest import verified_client
+from tests.payments.conftest import make_transaction
+
+SECRET = "merchant-signing-secret"
+
+
+class Receiver:
+    """A merchant server on localhost that answers with the next status of ``statuses``."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses = statuses
+        self.requests: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/billing/callback"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver([])
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hooked(merchant, receiver):
+    merchant.callback_url = receiver.url
+    merchant.callback_secret = SECRET
+    merchant.save()
+    return merchant
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.deliver_callback, "delay", lambda delivery_id: sent.append(delivery_id))
+    return sent
+
+
+def test_a_settled_charge_sends_a_signed_callback_the_merchant_can_verify(
+    hooked, receiver, queued, django_capture_on_commit_callbacks
+):
+    tx = make_transaction(hooked)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.charge(tx.pk)
+    [delivery_id] = queued
+    assert callbacks.deliver(delivery_id) == "delivered"
+
+    [request] = receiver.requests
+    headers = request["headers"]
+    assert verify(SECRET, int(headers["X-Billing-Timestamp"]), request["body"], headers["X-Billing-Signature"])
+    assert not verify(
+        "another-secret", int(headers["X-Billing-Timestamp"]), request["body"], headers["X-Billing-Signature"]
+    )
+    payload = json.loads(request["body"])
+    assert payload["event"] == "payment.succeeded" == headers["X-Billing-Event"]
+    assert payload["data"]["invoice_number"] == tx.invoice_number and payload["data"]["amount"] == 150000
+    assert payload["data"]["card"] == "411111******1111" and "4111111111111111" not in request["body"].decode()
+    delivery = CallbackDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+    assert CallbackAttempt.objects.get().status_code == 200
+
+
+def test_failed_attempts_are_logged_and_retried_on_the_schedule_then_given_up(hooked, receiver, settings):
+    settings.CALLBACK_RETRY_COUNTDOWNS = (60, 300)
+    receiver.statuses = [500, 503, 500]
+    delivery = callbacks.notify(hooked, "payment.failed", {"invoice_number": "INV-1"})
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert callbacks.deliver(delivery.pk) == "failed"
+        delivery.refresh_from_db()
+        assert delivery.status == "pending" and delivery.next_attempt_at == timezone.now() + timedelta(seconds=60)
+        assert callbacks.deliver(delivery.pk) == "not due"  # too early: nothing sent
+        clock.shift(61)
+        assert callbacks.deliver(delivery.pk) == "failed"
+        clock.shift(301)
+        assert callbacks.deliver(delivery.pk) == "failed"
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 3, None)
+    assert list(CallbackAttempt.objects.values_list("number", "status_code")) == [(1, 500), (2, 503), (3, 500)]
+    assert len(receiver.requests) == 3
+
+
+def test_an_unreachable_server_is_an_attempt_with_its_error(hooked):
+    hooked.callback_url = "http://127.0.0.1:9/closed"
+    hooked.save()
+    delivery = callbacks.notify(hooked, "payment.failed", {})
+    assert callbacks.deliver(delivery.pk) == "failed"
+    attempt = CallbackAttempt.objects.get()
+    assert attempt.status_code is None and attempt.error
+
+
+def test_without_a_callback_url_nothing_is_sent(merchant, queued, django_capture_on_commit_callbacks):
+    tx = make_transaction(merchant)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.charge(tx.pk)
+    assert not CallbackDelivery.objects.exists() and queued == []
+
+
+def test_send_due_queues_only_pending_deliveries_whose_time_has_come(hooked, queued):
+    due = callbacks.notify(hooked, "payment.failed", {})
+    later = callbacks.notify(hooked, "payment.failed", {})
+    CallbackDelivery.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    done = callbacks.notify(hooked, "payment.failed", {})
+    CallbackDelivery.objects.filter(pk=done.pk).update(status="delivered")
+    assert callbacks.send_due() == 1 and queued == [due.pk]
+
+
+def test_the_admin_sets_the_callback_url_and_sees_the_log(alice, hooked):
+    client = verified_client(alice)
+    response = client.post(
+        reverse("accounts:account"), {"form": "callback", "callback_url": "https://alpha.example/hooks"}
+    )
+    assert response.status_code == 302
+    hooked.refresh_from_db()
+    assert hooked.callback_url == "https://alpha.example/hooks"
+    assert (
+        AuditEntry.objects.get(action="accounts.merchant.callback_changed").data["callback_url"]["after"]
+        == "https://alpha.example/hooks"
+    )
+    bad = client.post(reverse("accounts:account"), {"form": "callback", "callback_url": "ftp://x.example"})
+    assert bad.status_code == 200 and bad.context["callback_form"].errors
+    callbacks.notify(hooked, "payment.succeeded", {"invoice_number": "INV-LOG-1"})
+    assert "INV-LOG-1" in client.get(reverse("payments:callbacks")).content.decode()
+
+
+def test_staff_neither_see_nor_change_the_callback_settings(bob, hooked):
+    client = verified_client(bob)
+    assert client.get(reverse("accounts:account")).context["callback_form"] is None
+    client.post(reverse("accounts:account"), {"form": "callback", "callback_url": "https://evil.example/"})
+    hooked.refresh_from_db()
+    assert hooked.callback_url.startswith("http://127.0.0.1")
+    assert client.get(reverse("payments:callbacks")).status_code == 403
+
+
+def test_a_new_signing_secret_needs_step_up_is_shown_once_and_never_logged(alice, hooked, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a wrong code then the right one, at once
+    client = verified_client(alice)
+    url = reverse("accounts:callback_secret")
+    assert client.post(url, {"code": "000000", "reason": "rotate"}).status_code == 400
+    alice.device.refresh_from_db()
+    response = client.post(url, {"code": current_code(alice.device), "reason": "rotate"})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    hooked.refresh_from_db()
+    assert hooked.callback_secret != SECRET and hooked.callback_secret in response.content.decode()
+    entry = AuditEntry.objects.get(action="accounts.merchant.callback_secret_reissued")
+    assert hooked.callback_secret not in f"{entry.data}{entry.search_text}{entry.reason}"
