@@ -211,7 +211,7 @@ def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str)
             data=_audit_data(tx, amount),
         )
         if outcome is not None:
-            apply_adjustment(adjustment, outcome, request=request)
+            adjustment = apply_adjustment(adjustment, outcome, request=request)
     return adjustment
 
 
@@ -233,8 +233,9 @@ def _audit_data(tx: Transaction, amount: Decimal) -> dict:
     }
 
 
-def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) -> None:
-    """Record the bank's answer to a void or refund once (the caller holds, or takes here, the row lock)."""
+def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) -> Adjustment:
+    """Record the bank's answer to a void or refund once (the caller holds, or takes here, the row lock).
+    Returns the adjustment as stored after the answer."""
     with db.atomic():
         mine = Adjustment.objects.filter(merchant_id=adjustment.merchant_id, pk=adjustment.pk)
         written = mine.filter(status=Adjustment.Status.PENDING).update(
@@ -245,7 +246,7 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
             answered_at=timezone.now(),
         )
         if not written:
-            return
+            return mine.get()
         adjustment = mine.select_related("requested_by").get()
         tx = (
             Transaction.objects.select_for_update()
@@ -262,7 +263,7 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
                 target=tx,
                 data={**_audit_data(tx, adjustment.amount), "response_code": outcome.response_code},
             )
-            return
+            return adjustment
         old_status = tx.status
         if adjustment.kind == Adjustment.Kind.VOID:
             tx.status = Status.VOIDED
@@ -280,6 +281,7 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
             data=_audit_data(tx, adjustment.amount),
         )
         transaction_changed.send(sender=Transaction, transaction=tx, old_status=old_status)
+    return adjustment
 
 
 # The janitor (Celery beat): settles what crashes and time-outs left behind.

@@ -69,12 +69,14 @@ def test_an_empty_or_unknown_search_says_so(merchant, voider):
 
 def test_void_with_code_and_reason_voids_at_the_bank_and_in_the_audit_log(merchant, voider, bank, frozen):
     tx = charged(merchant)
-    response = verified_client(voider).post(reverse("payments:void_transaction", args=[tx.pk]), step_up(voider))
+    client = verified_client(voider)
+    response = client.post(reverse("payments:void_transaction", args=[tx.pk]), step_up(voider))
     assert response.status_code == 302
     tx.refresh_from_db()
     assert tx.status == Status.VOIDED
     adjustment = Adjustment.objects.get(transaction=tx)
     assert (adjustment.kind, adjustment.status, adjustment.response_code) == ("void", "approved", "00")
+    assert f"The void of {tx.invoice_number} is approved." in client.get(response.url).content.decode()
     entry = AuditEntry.objects.get(action="payments.transaction.voided")
     assert entry.actor == voider.user and entry.reason == "customer cancelled"
     assert entry.data["invoice_number"] == tx.invoice_number
@@ -189,7 +191,7 @@ def test_a_refund_of_a_failed_transaction_is_refused(merchant, voider, frozen):
 
 def test_the_second_click_of_a_void_does_not_void_twice(merchant, voider, bank, frozen):
     tx = charged(merchant)
-    services.void(request_as(voider), tx.pk, "click one")
+    assert services.void(request_as(voider), tx.pk, "click one").status == Adjustment.Status.APPROVED
     with pytest.raises(services.ActionRefused):
         services.void(request_as(voider), tx.pk, "click two")
     assert len(bank.operations(kind="void")) == 1

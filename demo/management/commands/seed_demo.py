@@ -1,13 +1,41 @@
-"""The demo merchant of the embedded default: created once, kept on every later run (``make run``)."""
+"""The demo merchant of the embedded default: created once, kept on every later run (``make run``).
+
+Its transactions are charged through the simulated bank like any other, so the demo shows real
+approvals, declines with the bank's messages and issuers.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import Merchant, User
 from accounts.services import create_device
+from payments import services as payments
+from payments.acquirer import CardRejected
+from payments.models import Transaction
+
+# Test cards of the simulated bank (docs/simulated-bank.md): holders are invented.
+DEMO_CARDS = (
+    ("4111111111111111", "Andi Wijaya"),
+    ("5555555555554444", "Siti Rahmawati"),
+    ("4365010000000000", "Budi Hartono"),
+    ("5266010000000007", "Dewi Lestari"),
+    ("4005010000000006", "Rina Kusuma"),
+    ("3568010000000007", "Agus Salim"),
+    ("4511010000000052", "Hendra Gunawan"),
+    ("4622010000000512", "Maya Putri"),
+    ("4788010000000546", "Joko Susilo"),
+    ("4700010000000145", "Lina Marlina"),
+)
+DECLINING = ["4511010000000052", "4622010000000512", "4788010000000546", "4700010000000145"]
 
 DEMO_USERS = (
     # user name, password, admin, menus
@@ -41,8 +69,52 @@ class Command(BaseCommand):
             if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
                 create_device(user, confirmed=True)
 
+        if not Transaction.objects.filter(merchant=merchant).exists():
+            logging.getLogger("payments").setLevel(logging.WARNING)  # one line per charge is noise here
+            created = self.seed_transactions(merchant)
+            self.stdout.write(f"Demo transactions: {created} charged through the simulated bank.")
+
         self.stdout.write(self.style.SUCCESS(f"Demo merchant: {merchant.name}"))
         for username, password, is_admin, _ in DEMO_USERS:
             role = "merchant admin" if is_admin else "staff"
             self.stdout.write(f"  {username:<6} password {password:<16} ({role})")
         self.stdout.write("  Current code: .venv/bin/python manage.py totp_code USERNAME")
+
+    def seed_transactions(self, merchant: Merchant) -> int:
+        """Three weeks of charges, mostly approved, with each kind of decline; a few due in the coming days."""
+        rng = random.Random(20261125)
+        cards = {}
+        for pan, holder in DEMO_CARDS:
+            try:
+                cards[pan] = payments.tokenize_card(pan, 12, 2030, "1234" if pan.startswith("37") else "123", holder, "+6281298765432")
+            except CardRejected:  # pragma: no cover - the table holds valid cards
+                continue
+        approving = [pan for pan in cards if pan not in DECLINING]
+        today = merchant.local_today()
+        tz = merchant.tzinfo
+        count = 0
+        for days_ago in range(20, -4, -1):
+            day = today - timedelta(days=days_ago)
+            for n in range(rng.randint(3, 7)):
+                count += 1
+                declines = rng.random() < 0.22
+                pan = rng.choice(DECLINING if declines else approving)
+                kind = Transaction.Kind.RECURRING if n % 3 else Transaction.Kind.SINGLE_PAYMENT
+                member = rng.randint(1, 40)
+                tx = Transaction.objects.create(
+                    merchant=merchant,
+                    invoice_number=f"INV-{day:%Y%m%d}-{n + 1:03d}",
+                    billing_number=f"GYM-{member:04d}",
+                    customer_id=f"CUST-{member:04d}",
+                    kind=kind,
+                    description="Monthly membership" if kind == Transaction.Kind.RECURRING else "Personal training pack",
+                    amount=Decimal(rng.choice([150_000, 250_000, 350_000, 499_000, 1_250_000])),
+                    execute_date=day,
+                    **cards[pan],
+                )
+                if day > today:
+                    continue  # scheduled: the scheduler charges it on its day
+                payments.charge(tx.pk)
+                moment = timezone.make_aware(datetime.combine(day, time(6, rng.randint(0, 59))), tz)
+                Transaction.objects.filter(pk=tx.pk).update(created_at=moment, claimed_at=moment, processed_at=moment)
+        return count
