@@ -19,7 +19,7 @@ class Menu:
 MENUS: tuple[Menu, ...] = (
     Menu("manage_user", "Manage User", "accounts:users", "users", "Manage Users", admin_only=True),
     Menu("batch_transaction", "Batch Transaction", "batch:single_payment", "upload", "Upload Trx File"),
-    Menu("registration", "Registration", "batch:registration", "clipboard", "Upload Recur Registration"),
+    Menu("registration", "Registration", "recurring:registrations", "clipboard", "Upload Recur Registration"),
     Menu("void_transaction", "Void Transaction", "payments:void", "undo", "Void Trx"),
     Menu("manage_recurring", "Manage Recurring", "recurring:billings", "repeat", "Manage Billing"),
     Menu("user_activity", "User Activity", "accounts:activity", "activity", "User Activity Report"),

@@ -206,6 +206,10 @@ CHARGE_STUCK_SECONDS = env.int("CHARGE_STUCK_SECONDS", default=120)  # processin
 CHARGE_REQUEUE_SECONDS = env.int("CHARGE_REQUEUE_SECONDS", default=1800)  # queued, never claimed: queue again
 CHARGE_GIVE_UP_SECONDS = env.int("CHARGE_GIVE_UP_SECONDS", default=24 * 3600)  # unknown at the bank this long: failed
 JANITOR_BATCH = env.int("JANITOR_BATCH", default=5000)
+# The scheduler (R7, R8): chunk size, a runner's lease on a day, how far back a tick catches up.
+SCHEDULER_CHUNK = env.int("SCHEDULER_CHUNK", default=2000)
+SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=600)
+SCHEDULER_MAX_CATCH_UP_DAYS = env.int("SCHEDULER_MAX_CATCH_UP_DAYS", default=31)
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
 CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
 CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)
@@ -251,6 +255,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "payments-janitor": {"task": "payments.janitor", "schedule": 60.0},
     "payments-callbacks": {"task": "payments.send_due_callbacks", "schedule": 60.0},
+    "recurring-tick": {"task": "recurring.tick", "schedule": 300.0},
 }
 
 # Structured logs: one key=value line per event on stderr.

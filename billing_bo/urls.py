@@ -16,5 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),
     path("", include("payments.urls")),
+    path("", include("recurring.urls")),
     path("", include("reports.urls")),
 ]

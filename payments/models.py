@@ -46,8 +46,11 @@ class Transaction(CardSnapshot):
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")
     invoice_number = models.CharField(max_length=64)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # A recurring execution belongs to a billing (recurring app), a single payment may name one; both by
-    # number here so payments imports neither recurring nor batch. The apps that own them add the links.
+    # A recurring execution belongs to its billing; a single payment may name a billing number only.
+    # The reference is by model label, so payments imports no code of recurring.
+    billing = models.ForeignKey(
+        "recurring.Billing", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
     billing_number = models.CharField(max_length=64, blank=True)
     customer_id = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=255, blank=True)
@@ -55,6 +58,9 @@ class Transaction(CardSnapshot):
     execute_date = models.DateField(help_text="Merchant-local date the charge is due.")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SCHEDULED)
 
+    next_retry_date = models.DateField(
+        null=True, blank=True, help_text="R10: the merchant-local day a soft-declined charge is tried again."
+    )
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Charge attempts made; the current one names the idempotency key."
     )
@@ -77,6 +83,12 @@ class Transaction(CardSnapshot):
                 fields=["merchant", "invoice_number"],
                 name="transaction_invoice_unique_per_merchant",
                 violation_error_message="This invoice number is used already.",
+            ),
+            # R8: creating the same day's work twice is a no-op.
+            models.UniqueConstraint(
+                fields=["billing", "execute_date"],
+                condition=models.Q(billing__isnull=False),
+                name="transaction_once_per_billing_and_day",
             ),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="transaction_amount_positive"),
             models.CheckConstraint(
@@ -106,6 +118,11 @@ class Transaction(CardSnapshot):
     def idempotency_key(self) -> str:
         """The key of the current attempt: a redelivered task reuses it, a new attempt gets a new one."""
         return f"{self.merchant_id}:{self.invoice_number}:{self.attempts}"
+
+    @property
+    def due_date(self):
+        """The merchant-local day the next attempt may run: the execute date, or a retry's day (R10)."""
+        return self.next_retry_date or self.execute_date
 
     @property
     def refundable_amount(self) -> Decimal:

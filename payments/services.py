@@ -74,7 +74,7 @@ def claim(transaction_id: int) -> tuple[Transaction | None, bool]:
         return None, False
     if tx.status == Status.PROCESSING:
         return tx, True
-    if tx.status != Status.SCHEDULED or tx.execute_date > tx.merchant.local_today():
+    if tx.status != Status.SCHEDULED or tx.due_date > tx.merchant.local_today():
         return None, False
     now = timezone.now()
     claimed = Transaction.objects.filter(pk=transaction_id, status=Status.SCHEDULED).update(

@@ -3,3 +3,21 @@ from django.apps import AppConfig
 
 class RecurringConfig(AppConfig):
     name = "recurring"
+
+    def ready(self) -> None:
+        from accounts.audit import register_actions
+
+        from . import services  # noqa: F401  (connects the retry receiver)
+
+        register_actions(
+            {
+                "recurring.billing.created": "Billing registered",
+                "recurring.billing.schedule_changed": "Billing schedule changed",
+                "recurring.billing.activated": "Billing activated",
+                "recurring.billing.inactivated": "Billing inactivated",
+                "recurring.billing.type_changed": "Billing type changed",
+                "recurring.billing.deleted": "Billing deleted",
+                "recurring.execution.cancelled": "Execute date cancelled",
+                "recurring.link.created": "Registration link created",
+            }
+        )

@@ -10,6 +10,8 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import AuditEntry, User
 from payments.models import CallbackDelivery, Transaction
+from recurring.models import Billing
+from recurring.schedule import Schedule
 from tests.conftest import make_persona, verified_client
 
 # Patterns outside the matrix, and why.
@@ -17,11 +19,18 @@ OUTSIDE = {
     "health": "public by design (O3)",
     "accounts:sign_in": "the sign-in page itself",
     "accounts:enroll": "reached by a signed one-time link, tested in test_enrollment_and_account",
+    "recurring:hosted": "the cardholder's page, reached by a signed link, tested in tests/recurring/test_views",
 }
 OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
 
 # Which model a pattern's <pk> names, by path prefix: a new pattern with a pk must be added here.
-PK_MODELS = {"users/": User, "activity/": AuditEntry, "void/": Transaction, "account/callbacks/": CallbackDelivery}
+PK_MODELS = {
+    "users/": User,
+    "activity/": AuditEntry,
+    "void/": Transaction,
+    "account/callbacks/": CallbackDelivery,
+    "recurring/": Billing,
+}
 
 
 def walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
@@ -81,7 +90,19 @@ def world(alice, charlie, merchant):
     delivery = CallbackDelivery.objects.create(
         merchant=merchant, event="payment.succeeded", url="https://a.example/cb", payload={}
     )
+    billing = Billing(
+        merchant=merchant,
+        billing_number="BILL-A-1",
+        customer_id="C-1",
+        customer_name="A",
+        amount=100_000,
+        source=Billing.Source.BATCH,
+        card_masked="411111******1111",
+    )
+    billing.schedule = Schedule.by_date([1], [1])
+    billing.save()
     rows = {
+        Billing: billing,
         User: alice.user,
         AuditEntry: audit.record("accounts.signin", actor=alice.user),
         Transaction: tx,
@@ -89,7 +110,9 @@ def world(alice, charlie, merchant):
     }
     nomenu = make_persona(merchant, "nomenu", menus=["batch_transaction"])
     withmenu = make_persona(
-        merchant, "withmenu", menus=["user_activity", "all_report", "batch_report", "void_transaction"]
+        merchant,
+        "withmenu",
+        menus=["user_activity", "all_report", "batch_report", "void_transaction", "manage_recurring", "registration"],
     )
     return {"rows": rows, "nomenu": nomenu, "withmenu": withmenu}
 

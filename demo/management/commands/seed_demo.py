@@ -86,7 +86,9 @@ class Command(BaseCommand):
         cards = {}
         for pan, holder in DEMO_CARDS:
             try:
-                cards[pan] = payments.tokenize_card(pan, 12, 2030, "1234" if pan.startswith("37") else "123", holder, "+6281298765432")
+                cards[pan] = payments.tokenize_card(
+                    pan, 12, 2030, "1234" if pan.startswith("37") else "123", holder, "+6281298765432"
+                )
             except CardRejected:  # pragma: no cover - the table holds valid cards
                 continue
         approving = [pan for pan in cards if pan not in DECLINING]
@@ -107,7 +109,9 @@ class Command(BaseCommand):
                     billing_number=f"GYM-{member:04d}",
                     customer_id=f"CUST-{member:04d}",
                     kind=kind,
-                    description="Monthly membership" if kind == Transaction.Kind.RECURRING else "Personal training pack",
+                    description="Monthly membership"
+                    if kind == Transaction.Kind.RECURRING
+                    else "Personal training pack",
                     amount=Decimal(rng.choice([150_000, 250_000, 350_000, 499_000, 1_250_000])),
                     execute_date=day,
                     **cards[pan],

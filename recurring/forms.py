@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from django import forms
+
+from payments.forms import RupiahField
+
+from .models import Billing
+from .schedule import DATE, DAY, FULL_DATE, KIND_LABELS, MONTH_NAMES, WEEKDAY_NAMES, Schedule, ScheduleError
+
+
+def parse_dates(text: str) -> list[date]:
+    """Full Dates typed as YYYY-MM-DD, separated by commas, spaces or new lines."""
+    dates = []
+    for token in re.split(r"[\s,;]+", text.strip()):
+        if not token:
+            continue
+        try:
+            dates.append(date.fromisoformat(token))
+        except ValueError as exc:
+            raise forms.ValidationError(f"{token} is not a date: use YYYY-MM-DD.") from exc
+    return dates
+
+
+class ScheduleForm(forms.Form):
+    """Edit Date (R2): one form for the three types; ``clean`` returns a ``Schedule`` in ``schedule``."""
+
+    kind = forms.ChoiceField(label="Schedule type", choices=list(KIND_LABELS.items()), widget=forms.RadioSelect)
+    days = forms.TypedMultipleChoiceField(
+        label="Execute days",
+        choices=[(d, d) for d in range(1, 29)],
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "Execute days must be 1 to 28 (every month has them): %(value)s is not."},
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label="Days of the week",
+        choices=list(enumerate(WEEKDAY_NAMES)),
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    months = forms.TypedMultipleChoiceField(
+        label="Execute months",
+        choices=[(m, MONTH_NAMES[m - 1]) for m in range(1, 13)],
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    dates = forms.CharField(
+        label="Dates",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2026-12-01, 2027-01-15"}),
+        help_text="YYYY-MM-DD, separated by commas or new lines.",
+    )
+
+    def __init__(self, *args, today: date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    @classmethod
+    def initial_for(cls, schedule: Schedule) -> dict:
+        return {
+            "kind": schedule.kind,
+            "days": list(schedule.days),
+            "weekdays": list(schedule.weekdays),
+            "months": list(schedule.months),
+            "dates": "\n".join(d.isoformat() for d in schedule.dates),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if self.errors:
+            return cleaned
+        try:
+            if kind == DATE:
+                cleaned["schedule"] = Schedule.by_date(cleaned.get("days") or [], cleaned.get("months") or [])
+            elif kind == DAY:
+                cleaned["schedule"] = Schedule.by_day(cleaned.get("weekdays") or [], cleaned.get("months") or [])
+            elif kind == FULL_DATE:
+                cleaned["schedule"] = Schedule.full_dates(parse_dates(cleaned.get("dates", "")), today=self.today)
+        except ScheduleError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return cleaned
+
+
+class BillingSearchForm(forms.Form):
+    """Manage Recurring and Registration (R1): by Customer ID or Billing Number."""
+
+    customer_id = forms.CharField(label="Customer ID", max_length=64, required=False)
+    billing_number = forms.CharField(label="Billing Number", max_length=64, required=False)
+
+
+class ChangeTypeForm(forms.Form):
+    billing_type = forms.ChoiceField(label="Type", choices=Billing.Type.choices, widget=forms.RadioSelect)
+
+
+class CancelSearchForm(forms.Form):
+    """Cancel Execute Date (P6)."""
+
+    execute_date = forms.DateField(label="Execute Date", widget=forms.DateInput(attrs={"type": "date"}))
+    billing_number = forms.CharField(label="Billing Number", max_length=64)
+    invoice_number = forms.CharField(label="Invoice Number", max_length=64, required=False)
+
+
+class RegistrationLinkForm(forms.Form):
+    """R9: what the merchant fixes in a hosted registration link; the rest the cardholder fills in."""
+
+    customer_id = forms.CharField(label="Customer ID", max_length=64, required=False)
+    amount = RupiahField(label="Amount (Rp)", required=False)
+    fix_schedule = forms.BooleanField(label="Fix the schedule", required=False)
+    valid_days = forms.IntegerField(label="Link valid for (days)", min_value=1, max_value=30, initial=7)
+
+    def clean_amount(self):
+        amount = self.cleaned_data.get("amount")
+        if amount is not None and amount <= 0:
+            raise forms.ValidationError("The amount must be more than zero.")
+        return amount
+
+
+class HostedRegistrationForm(forms.Form):
+    """The cardholder's page (R9). Card number and CVV go to the acquirer and nowhere else."""
+
+    customer_id = forms.CharField(label="Customer ID", max_length=64)
+    customer_name = forms.CharField(label="Full name", max_length=120)
+    email = forms.EmailField(label="Email")
+    phone = forms.RegexField(
+        label="Mobile number",
+        regex=r"^\+?[0-9]{8,15}$",
+        error_messages={"invalid": "Enter 8 to 15 digits, optionally starting with +."},
+    )
+    card_number = forms.RegexField(
+        label="Card number",
+        regex=r"^[0-9 -]{13,23}$",
+        error_messages={"invalid": "Enter the 13 to 19 digits of the card."},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+    )
+    expiry = forms.RegexField(
+        label="Expiry (MM/YY)",
+        regex=r"^(0[1-9]|1[0-2])/?([0-9]{2})$",
+        error_messages={"invalid": "Enter the expiry as MM/YY."},
+        widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "placeholder": "MM/YY"}),
+    )
+    cvv = forms.RegexField(
+        label="CVV",
+        regex=r"^[0-9]{3,4}$",
+        error_messages={"invalid": "Enter the 3 or 4 digits on the back."},
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "cc-csc"}),
+    )
+    holder_name = forms.CharField(label="Name on the card", max_length=120)
+    amount = RupiahField(label="Amount (Rp)")
+
+    def __init__(self, *args, fixed: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("customer_id", "amount"):
+            if fixed.get(name) not in (None, ""):
+                del self.fields[name]
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount <= 0:
+            raise forms.ValidationError("The amount must be more than zero.")
+        return amount
+
+    def expiry_parts(self) -> tuple[int, int]:
+        month, year = re.match(r"^(\d{2})/?(\d{2})$", self.cleaned_data["expiry"]).groups()
+        return int(month), 2000 + int(year)

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Merchant
+from payments.models import MONEY, CardSnapshot
+
+from .schedule import Schedule
+
+
+class Billing(CardSnapshot):
+    """A registration (R1-R6): a customer's card, an amount and a schedule."""
+
+    class Type(models.TextChoices):
+        RECURRING = "recurring", "Recurring"  # charged on schedule
+        REMINDER = "reminder", "Reminder"  # only a notification to the merchant, no payment
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    class Source(models.TextChoices):
+        BATCH = "batch", "Batch"
+        HOSTED = "hosted", "Hosted"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="billings")
+    billing_number = models.CharField(max_length=64)
+    customer_id = models.CharField(max_length=64)
+    customer_name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=16, blank=True)
+    amount = models.DecimalField(**MONEY)
+    billing_type = models.CharField(max_length=10, choices=Type.choices, default=Type.RECURRING)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    schedule_kind = models.CharField(max_length=10)  # Schedule.kind, for lists and filters
+    schedule_data = models.JSONField()  # Schedule.to_dict()
+    next_execute_date = models.DateField(null=True, blank=True)
+    # R10: retries of a soft decline, on the merchant's policy
+    retry_attempts = models.PositiveSmallIntegerField(default=0)
+    next_retry_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # soft delete: its transactions stay
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "billing_number"],
+                name="billing_number_unique_per_merchant",
+                violation_error_message="This billing number is used already.",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="billing_amount_positive"),
+        ]
+        indexes = [
+            # Used by recurring.scheduler.due_billings: today's work is an index range scan.
+            models.Index(
+                fields=["merchant", "next_execute_date"],
+                name="billing_due_idx",
+                condition=models.Q(status="active", deleted_at__isnull=True),
+            ),
+            models.Index(fields=["merchant", "customer_id"], name="billing_customer_idx"),
+            models.Index(fields=["merchant", "source", "-created_at"], name="billing_source_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.billing_number
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule.from_dict(self.schedule_data)
+
+    @schedule.setter
+    def schedule(self, value: Schedule) -> None:
+        self.schedule_kind = value.kind
+        self.schedule_data = value.to_dict()
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class CancelledExecution(models.Model):
+    """An execute date of a billing that must not run (P6); the scheduler skips it."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    billing = models.ForeignKey(Billing, on_delete=models.PROTECT, related_name="cancelled_executions")
+    execute_date = models.DateField()
+    invoice_number = models.CharField(max_length=64)
+    reason = models.TextField()
+    cancelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    cancelled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["billing", "execute_date"], name="cancelled_execution_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.billing} {self.execute_date}"
+
+
+class SchedulerRun(models.Model):
+    """One merchant-local day of the scheduler (R7, R8): created once, finished once."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A runner holds the day until then.")
+    due = models.PositiveIntegerField(default=0)
+    charged = models.PositiveIntegerField(default=0)
+    reminded = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    single_payments = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["merchant", "day"], name="scheduler_run_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} {self.day}"
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+class RetryPolicy(models.Model):
+    """R10: which decline codes are retried, and after how many days (from the failed execute date)."""
+
+    DEFAULT_CODES = ["51", "91"]
+    DEFAULT_DAYS = [1, 3]
+
+    merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="retry_policy")
+    retry_codes = models.JSONField(default=list)
+    retry_after_days = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"retry {self.retry_codes} after {self.retry_after_days} days"
+
+    @classmethod
+    def for_merchant(cls, merchant: Merchant) -> RetryPolicy:
+        policy = cls.objects.filter(merchant=merchant).first()
+        return policy or cls(merchant=merchant, retry_codes=cls.DEFAULT_CODES, retry_after_days=cls.DEFAULT_DAYS)
+
+
+class RegistrationLink(models.Model):
+    """R9: a signed, expiring, single-use link to the hosted registration page."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    nonce = models.CharField(max_length=40, unique=True)
+    customer_id = models.CharField(max_length=64, blank=True)  # fixed when given
+    amount = models.DecimalField(**MONEY, null=True, blank=True)  # fixed when given
+    schedule_data = models.JSONField(null=True, blank=True)  # fixed when given
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    billing = models.OneToOneField(Billing, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"link {self.pk} of {self.merchant}"
+
+    @property
+    def schedule(self) -> Schedule | None:
+        return Schedule.from_dict(self.schedule_data) if self.schedule_data else None

@@ -1,0 +1,298 @@
+"""Domain operations on billings (R1-R6, R9, R10, P6). Each change is audited with before and after."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+
+from django.core import signing
+from django.db import transaction as db
+from django.dispatch import receiver
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import audit
+from payments import callbacks
+from payments.models import Transaction
+from payments.signals import transaction_changed
+
+from .models import Billing, CancelledExecution, RegistrationLink, RetryPolicy
+from .schedule import Schedule
+from .scheduler import invoice_number, next_schedulable_day
+
+
+class RecurringError(Exception):
+    """A rule refuses the change; the message says why, for the screen."""
+
+
+def snapshot(billing: Billing) -> dict:
+    return {
+        "status": billing.status,
+        "billing_type": billing.billing_type,
+        "schedule": billing.schedule.describe(),
+        "next_execute_date": billing.next_execute_date.isoformat() if billing.next_execute_date else None,
+        "deleted": billing.is_deleted,
+    }
+
+
+def refresh_next_date(billing: Billing) -> None:
+    """Recompute ``next_execute_date`` after a change of schedule, status or type (DESIGN)."""
+    if billing.status != Billing.Status.ACTIVE or billing.is_deleted:
+        billing.next_execute_date = None
+        return
+    skip = (
+        set(
+            CancelledExecution.objects.filter(merchant_id=billing.merchant_id, billing_id=billing.pk).values_list(
+                "execute_date", flat=True
+            )
+        )
+        if billing.pk
+        else set()
+    )
+    billing.next_execute_date = billing.schedule.next_date(next_schedulable_day(billing.merchant), skip=skip)
+
+
+def _audited_change(request, billing: Billing, action: str, change, reason: str = "") -> Billing:
+    with db.atomic():
+        billing = Billing.objects.select_for_update().get(merchant_id=billing.merchant_id, pk=billing.pk)
+        if billing.is_deleted:
+            raise RecurringError("This billing is deleted: it cannot be changed.")
+        before = snapshot(billing)
+        change(billing)
+        refresh_next_date(billing)
+        billing.save()
+        after = snapshot(billing)
+        audit.record(
+            action,
+            request=request,
+            target=billing,
+            reason=reason,
+            data={
+                "billing_number": billing.billing_number,
+                "customer_id": billing.customer_id,
+                "changes": {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]},
+            },
+        )
+    return billing
+
+
+def change_schedule(request, billing: Billing, schedule: Schedule) -> Billing:
+    def change(b: Billing) -> None:
+        b.schedule = schedule
+
+    return _audited_change(request, billing, "recurring.billing.schedule_changed", change)
+
+
+def set_status(request, billing: Billing, status: str) -> Billing:
+    def change(b: Billing) -> None:
+        b.status = status
+
+    action = "recurring.billing.activated" if status == Billing.Status.ACTIVE else "recurring.billing.inactivated"
+    return _audited_change(request, billing, action, change)
+
+
+def change_type(request, billing: Billing, billing_type: str) -> Billing:
+    def change(b: Billing) -> None:
+        b.billing_type = billing_type
+
+    return _audited_change(request, billing, "recurring.billing.type_changed", change)
+
+
+def delete(request, billing: Billing, reason: str) -> Billing:
+    """R5: a soft delete; the billing's transactions stay, and scheduled ones are cancelled."""
+
+    def change(b: Billing) -> None:
+        b.deleted_at = timezone.now()
+        Transaction.objects.filter(
+            merchant_id=b.merchant_id, billing=b, status=Transaction.Status.SCHEDULED, queued_at__isnull=True
+        ).update(status=Transaction.Status.CANCELLED)
+
+    return _audited_change(request, billing, "recurring.billing.deleted", change, reason=reason)
+
+
+def find_execution(billing: Billing, execute_date: date, invoice: str) -> tuple[str, Transaction | None]:
+    """P6: what runs for ``billing`` on ``execute_date``. Returns (state, transaction) where state is
+    "scheduled", "cancelled", or a refusal sentence."""
+    expected = invoice_number(billing.billing_number, execute_date)
+    tx = Transaction.objects.filter(merchant_id=billing.merchant_id, billing=billing, execute_date=execute_date).first()
+    if invoice and invoice != (tx.invoice_number if tx else expected):
+        return f"The invoice number of {billing.billing_number} on {execute_date:%Y-%m-%d} is {expected}.", None
+    if CancelledExecution.objects.filter(
+        merchant_id=billing.merchant_id, billing=billing, execute_date=execute_date
+    ).exists():
+        return "cancelled", tx
+    if tx is not None:
+        if tx.status == Transaction.Status.SCHEDULED and tx.queued_at is None:
+            return "scheduled", tx
+        return f"This execution is {tx.get_status_display().lower()} already: it cannot be cancelled.", tx
+    if billing.is_deleted or billing.status != Billing.Status.ACTIVE:
+        return "This billing is not active: nothing is scheduled.", None
+    if execute_date < next_schedulable_day(billing.merchant) or not billing.schedule.is_execute_date(execute_date):
+        return f"{billing.billing_number} has no execution scheduled on {execute_date:%Y-%m-%d}.", None
+    return "scheduled", None
+
+
+def cancel_execution(request, billing: Billing, execute_date: date, invoice: str, reason: str) -> CancelledExecution:
+    """P6: the scheduler skips this date; an execution already created (not queued) is cancelled."""
+    with db.atomic():
+        billing = Billing.objects.select_for_update().get(merchant_id=billing.merchant_id, pk=billing.pk)
+        state, tx = find_execution(billing, execute_date, invoice)
+        if state != "scheduled":
+            raise RecurringError("This execution is cancelled already." if state == "cancelled" else state)
+        cancelled = CancelledExecution.objects.create(
+            merchant_id=billing.merchant_id,
+            billing=billing,
+            execute_date=execute_date,
+            invoice_number=invoice_number(billing.billing_number, execute_date),
+            reason=reason,
+            cancelled_by=request.user,
+        )
+        if tx is not None:
+            Transaction.objects.filter(
+                merchant_id=billing.merchant_id, pk=tx.pk, status=Transaction.Status.SCHEDULED, queued_at__isnull=True
+            ).update(status=Transaction.Status.CANCELLED)
+        if billing.next_execute_date == execute_date:
+            refresh_next_date(billing)
+            billing.save(update_fields=["next_execute_date", "updated_at"])
+        audit.record(
+            "recurring.execution.cancelled",
+            request=request,
+            target=billing,
+            reason=reason,
+            data={
+                "billing_number": billing.billing_number,
+                "customer_id": billing.customer_id,
+                "invoice_number": cancelled.invoice_number,
+                "execute_date": execute_date.isoformat(),
+            },
+        )
+    return cancelled
+
+
+@receiver(transaction_changed, dispatch_uid="recurring.services.retry_on_soft_decline")
+def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, **kwargs) -> None:
+    """R10: a soft decline of a billing's charge is tried again on the merchant's retry days."""
+    if transaction.billing_id is None:
+        return
+    billing = Billing.objects.filter(merchant_id=transaction.merchant_id, pk=transaction.billing_id).first()
+    if billing is None:
+        return
+    if transaction.status == Transaction.Status.SUCCESS:
+        if billing.retry_attempts or billing.next_retry_date:
+            Billing.objects.filter(pk=billing.pk).update(retry_attempts=0, next_retry_date=None)
+        return
+    if transaction.status != Transaction.Status.FAILED:
+        return
+    policy = RetryPolicy.for_merchant(transaction.merchant)
+    # Retries already made for this execution: none on its first failure.
+    attempt = 0 if transaction.next_retry_date is None else billing.retry_attempts
+    if transaction.response_code not in policy.retry_codes or attempt >= len(policy.retry_after_days):
+        Billing.objects.filter(pk=billing.pk).update(retry_attempts=0, next_retry_date=None)
+        return
+    retry_day = transaction.execute_date + timedelta(days=policy.retry_after_days[attempt])
+    Transaction.objects.filter(
+        merchant_id=transaction.merchant_id, pk=transaction.pk, status=Transaction.Status.FAILED
+    ).update(status=Transaction.Status.SCHEDULED, next_retry_date=retry_day, queued_at=None)
+    Billing.objects.filter(pk=billing.pk).update(retry_attempts=attempt + 1, next_retry_date=retry_day)
+
+
+# Hosted registration (R9)
+
+LINK_SALT = "recurring.registration-link"
+
+
+def create_link(
+    request, *, customer_id: str, amount, schedule: Schedule | None, valid_days: int
+) -> tuple[RegistrationLink, str]:
+    link = RegistrationLink.objects.create(
+        merchant=request.user.merchant,
+        nonce=secrets.token_urlsafe(24),
+        customer_id=customer_id,
+        amount=amount,
+        schedule_data=schedule.to_dict() if schedule else None,
+        expires_at=timezone.now() + timedelta(days=valid_days),
+        created_by=request.user,
+    )
+    token = signing.dumps(link.nonce, salt=LINK_SALT)
+    url = request.build_absolute_uri(reverse("recurring:hosted", args=[token]))
+    audit.record(
+        "recurring.link.created",
+        request=request,
+        target=link,
+        data={"customer_id": customer_id, "amount": str(amount or ""), "expires_at": link.expires_at.isoformat()},
+    )
+    return link, url
+
+
+def link_from_token(token: str) -> RegistrationLink | None:
+    """The link of a token, if the signature holds, it has not expired and was not used; else None."""
+    try:
+        nonce = signing.loads(token, salt=LINK_SALT, max_age=timedelta(days=31))
+    except signing.BadSignature:
+        return None
+    link = RegistrationLink.objects.select_related("merchant").filter(nonce=nonce).first()
+    if link is None or link.used_at is not None or link.expires_at <= timezone.now():
+        return None
+    return link
+
+
+def register_hosted(
+    link: RegistrationLink,
+    *,
+    card: dict,
+    customer_id: str,
+    customer_name: str,
+    email: str,
+    phone: str,
+    amount,
+    schedule: Schedule,
+) -> Billing:
+    """Create the billing of a hosted registration once per link, and tell the merchant (callback)."""
+    with db.atomic():
+        locked = RegistrationLink.objects.select_for_update().get(merchant_id=link.merchant_id, pk=link.pk)
+        if locked.used_at is not None:
+            raise RecurringError("This registration link was used already.")
+        billing = Billing(
+            merchant=link.merchant,
+            billing_number=f"REG-{timezone.localdate(timezone=link.merchant.tzinfo):%Y%m%d}-{secrets.token_hex(3).upper()}",
+            customer_id=customer_id,
+            customer_name=customer_name,
+            email=email,
+            phone=phone,
+            amount=amount,
+            source=Billing.Source.HOSTED,
+            **card,
+        )
+        billing.schedule = schedule
+        refresh_next_date(billing)
+        billing.save()
+        locked.used_at = timezone.now()
+        locked.billing = billing
+        locked.save(update_fields=["used_at", "billing"])
+        audit.record(
+            "recurring.billing.created",
+            merchant=link.merchant,
+            username=f"cardholder via link {link.pk}",
+            target=billing,
+            data={
+                "billing_number": billing.billing_number,
+                "customer_id": customer_id,
+                "card": billing.card_masked,
+                "source": "hosted",
+            },
+        )
+        callbacks.notify(
+            link.merchant,
+            "billing.registered",
+            {
+                "billing_number": billing.billing_number,
+                "customer_id": customer_id,
+                "customer_name": customer_name,
+                "amount": int(amount),
+                "card": billing.card_masked,
+                "issuer": billing.card_issuer,
+                "schedule": schedule.describe(),
+                "next_execute_date": billing.next_execute_date.isoformat() if billing.next_execute_date else None,
+            },
+        )
+    return billing

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "recurring"
+urlpatterns = [
+    path("recurring/", views.billing_list, name="billings"),
+    path("recurring/preview/", views.schedule_preview, name="preview"),
+    path("recurring/<int:pk>/schedule/", views.billing_schedule, name="schedule"),
+    path("recurring/<int:pk>/status/", views.billing_status, name="status"),
+    path("recurring/<int:pk>/type/", views.billing_type, name="type"),
+    path("recurring/<int:pk>/delete/", views.billing_delete, name="delete"),
+    path("void/cancel-execute-date/", views.cancel_execute_date, name="cancel"),
+    path("registration/", views.registration_list, name="registrations"),
+    path("registration/link/", views.registration_link, name="registration_link"),
+    path("register/<str:token>/", views.hosted_register, name="hosted"),
+]
