@@ -14,4 +14,5 @@ urlpatterns = [
     path("registration/", views.registration_list, name="registrations"),
     path("registration/link/", views.registration_link, name="registration_link"),
     path("register/<str:token>/", views.hosted_register, name="hosted"),
+    path("register/<str:token>/preview/", views.hosted_preview, name="hosted_preview"),
 ]

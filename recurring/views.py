@@ -148,7 +148,20 @@ def schedule_preview(request):
     """
     if not (request.user.has_menu(MANAGE) or request.user.has_menu(REGISTRATION)):
         raise PermissionDenied
-    merchant = request.user.merchant
+    return _preview(request, request.user.merchant)
+
+
+@login_not_required
+@require_GET
+def hosted_preview(request, token: str):
+    """The same preview for the cardholder's page, allowed by a valid registration link."""
+    link = services.link_from_token(token)
+    if link is None:
+        return JsonResponse({"error": "This registration link cannot be used."}, status=400)
+    return _preview(request, link.merchant)
+
+
+def _preview(request, merchant):
     data = request.GET.copy()
     for name in ("days", "weekdays", "months"):
         data.setlist(name, [v for value in request.GET.getlist(name) for v in value.split(",") if v.strip()])

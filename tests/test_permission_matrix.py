@@ -20,6 +20,7 @@ OUTSIDE = {
     "accounts:sign_in": "the sign-in page itself",
     "accounts:enroll": "reached by a signed one-time link, tested in test_enrollment_and_account",
     "recurring:hosted": "the cardholder's page, reached by a signed link, tested in tests/recurring/test_views",
+    "recurring:hosted_preview": "the cardholder page's preview, allowed by the same signed link",
 }
 OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
 

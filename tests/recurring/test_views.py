@@ -271,6 +271,13 @@ def test_a_cardholder_registers_on_the_hosted_page(merchant, alice, frozen, djan
     assert "4111111111111111" not in str(list(Billing.objects.values())) + str(list(AuditEntry.objects.values()))
 
 
+def test_the_hosted_page_previews_dates_only_for_a_valid_link(merchant, alice, frozen):
+    path = create_link(verified_client(alice))
+    params = {"kind": "date", "days": "1", "months": "1"}
+    assert Client().get(path + "preview/", params).json()["dates"][0] == "2027-01-01"
+    assert Client().get(path.replace("/register/", "/register/x") + "preview/", params).status_code == 400
+
+
 def test_a_tampered_or_expired_link_is_refused(merchant, alice, frozen):
     path = create_link(verified_client(alice))
     token = path.rstrip("/").rsplit("/", 1)[1]
