@@ -15,6 +15,8 @@ MONEY = {"max_digits": 14, "decimal_places": 0}
 class CardSnapshot(models.Model):
     """The card as the back office may keep it (DESIGN "Card data"): never the number or the CVV."""
 
+    FREE_TEXT_FIELDS = ("holder_name",)
+
     card_token = models.CharField(max_length=64, blank=True)
     card_masked = models.CharField(max_length=19, blank=True)  # first 6, last 4
     card_fingerprint = models.CharField(max_length=64, blank=True)  # HMAC-SHA256 of the number, keyed outside the DB
@@ -42,6 +44,8 @@ class Transaction(CardSnapshot):
         REFUNDED = "refunded", "Refunded"
         PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
         CANCELLED = "cancelled", "Cancelled"
+
+    FREE_TEXT_FIELDS = ("holder_name", "description")
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="transactions")
     invoice_number = models.CharField(max_length=64)
@@ -168,6 +172,8 @@ class Transaction(CardSnapshot):
 
 class Adjustment(models.Model):
     """A void or refund of a transaction, as sent to the bank (one row per request, keyed for idempotency)."""
+
+    FREE_TEXT_FIELDS = ("reason",)
 
     class Kind(models.TextChoices):
         VOID = "void", "Void"

@@ -25,6 +25,8 @@ class Billing(CardSnapshot):
         BATCH = "batch", "Batch"
         HOSTED = "hosted", "Hosted"
 
+    FREE_TEXT_FIELDS = ("holder_name", "customer_name")
+
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="billings")
     billing_number = models.CharField(max_length=64)
     customer_id = models.CharField(max_length=64)
@@ -84,6 +86,8 @@ class Billing(CardSnapshot):
 
 class CancelledExecution(models.Model):
     """An execute date of a billing that must not run (P6); the scheduler skips it."""
+
+    FREE_TEXT_FIELDS = ("reason",)
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
     billing = models.ForeignKey(Billing, on_delete=models.PROTECT, related_name="cancelled_executions")

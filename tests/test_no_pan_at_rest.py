@@ -1,0 +1,119 @@
+"""TESTING 16-17: no full card number at rest, at most first 6 / last 4 on screens; search by full number
+finds the row through the keyed fingerprint."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import time_machine
+from django.apps import apps
+from django.conf import settings
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from billing_bo.lib.cards import PAN_RUN, luhn_valid
+from payments import services as payments
+from payments.models import Transaction
+from recurring import scheduler
+from tests.conftest import verified_client
+from tests.recurring.conftest import make_billing
+
+CARDS = ["4111111111111111", "5555555555554444", "4622010000000512", "4266010000000992"]
+
+
+def luhn_runs(text: str) -> list[str]:
+    return [run for run in PAN_RUN.findall(text) if luhn_valid(run)]
+
+
+def every_stored_value() -> str:
+    chunks = []
+    for model in apps.get_models():
+        for row in model._default_manager.values_list():
+            chunks.append(" ".join(str(value) for value in row))
+    return "\n".join(chunks)
+
+
+def test_no_card_number_in_the_database_logs_files_or_pages(merchant, alice, tmp_path, caplog, settings, monkeypatch):
+    from payments import tasks
+
+    monkeypatch.setattr(tasks.charge_many, "delay", lambda ids: None)
+    caplog.set_level(logging.DEBUG)
+    settings.SIMULATED_BANK_PATH = str(tmp_path / "bank.sqlite3")
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    merchant.callback_url = "http://127.0.0.1:9/closed"
+    merchant.save()
+    with time_machine.travel(datetime(2026, 11, 30, 9, tzinfo=ZoneInfo("Asia/Jakarta")), tick=False):
+        admin = verified_client(alice)
+        # a hosted registration with a full number typed in
+        link_page = admin.post(reverse("recurring:registration_link"), {"valid_days": "7"})
+        path = re.search(r'data-testid="registration-url">http://testserver([^<]+)<', link_page.content.decode()).group(
+            1
+        )
+        Client().post(
+            path,
+            {
+                "customer_id": "C-1",
+                "customer_name": "Sari",
+                "email": "s@example.com",
+                "phone": "+6281311112222",
+                "card_number": CARDS[0],
+                "expiry": "12/30",
+                "cvv": "123",
+                "holder_name": f"SARI {CARDS[1]}",
+                "amount": "100000",
+                "schedule-kind": "date",
+                "schedule-days": ["1"],
+                "schedule-months": ["12"],
+            },
+        )
+        # billings charged by the scheduler, a void, a partial refund, a declined charge, a time-out
+        for pan in CARDS:
+            make_billing(merchant, pan=pan)
+        scheduler.run_day(merchant, date(2026, 11, 30))
+        for tx in Transaction.objects.all():
+            payments.charge(tx.pk)
+            payments.charge(tx.pk)
+        request = RequestFactory().post("/")
+        request.user = alice.user
+        approved = Transaction.objects.filter(status="success").order_by("pk")
+        payments.void(request, approved[0].pk, f"customer read {CARDS[0]} aloud")
+        payments.refund(request, approved[1].pk, approved[1].amount - 1, "partial")
+        pages = "".join(
+            admin.get(url).content.decode()
+            for url in (
+                reverse("payments:void") + "?billing_number=" + approved[0].billing_number,
+                reverse("recurring:billings"),
+                reverse("recurring:registrations"),
+                reverse("accounts:activity"),
+                reverse("payments:callbacks"),
+            )
+        )
+
+    stored = every_stored_value()
+    assert Transaction.objects.count() >= 4 and "411111******1111" in stored
+    assert luhn_runs(stored) == []
+    assert luhn_runs("\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)) == []
+    assert luhn_runs(pages) == [] and "411111******1111" in pages
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("bank.sqlite3") for p in files)
+    for file in files:  # the simulated bank's own storage, mail, media: nothing either
+        assert luhn_runs(file.read_bytes().decode("latin-1")) == [], file
+    assert not Path(settings.MEDIA_ROOT).exists() or not any(Path(settings.MEDIA_ROOT).iterdir())
+
+
+def test_a_full_card_number_finds_its_transactions_by_fingerprint(merchant, other_merchant):
+    from tests.payments.conftest import make_transaction
+
+    mine = make_transaction(merchant, pan="5555555555554444")
+    theirs = make_transaction(other_merchant, pan="5555555555554444")
+    make_transaction(merchant, pan="4111111111111111")
+    print_key = payments.card_fingerprint("5555-5555-5555-4444")
+    assert list(Transaction.objects.filter(merchant=merchant, card_fingerprint=print_key)) == [mine]
+    assert theirs.card_fingerprint == mine.card_fingerprint  # same card, same key: only the merchant filter separates
+    assert settings.CARD_FINGERPRINT_KEY not in every_stored_value()
