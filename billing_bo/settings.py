@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_tables2",
     "django_filters",
+    "chartjs",
     "accounts",
     "payments",
     "recurring",

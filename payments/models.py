@@ -56,6 +56,10 @@ class Transaction(CardSnapshot):
         "recurring.Billing", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
     )
     billing_number = models.CharField(max_length=64, blank=True)
+    # The uploaded file a single payment came from (batch app), by model label as above.
+    batch = models.ForeignKey(
+        "batch.Batch", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
     customer_id = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=255, blank=True)
     amount = models.DecimalField(**MONEY)

@@ -37,6 +37,7 @@ class Billing(CardSnapshot):
     billing_type = models.CharField(max_length=10, choices=Type.choices, default=Type.RECURRING)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     source = models.CharField(max_length=10, choices=Source.choices)
+    batch = models.ForeignKey("batch.Batch", null=True, blank=True, on_delete=models.PROTECT, related_name="billings")
     schedule_kind = models.CharField(max_length=10)  # Schedule.kind, for lists and filters
     schedule_data = models.JSONField()  # Schedule.to_dict()
     next_execute_date = models.DateField(null=True, blank=True)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Merchant
+from payments.models import MONEY
+
+
+class Batch(models.Model):
+    """An uploaded file (B1-B8): validated, then processed into billings or scheduled transactions."""
+
+    class Kind(models.TextChoices):
+        REGISTRATION = "registration", "Registration"
+        SINGLE_PAYMENT = "single_payment", "Single Payment"
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        VALIDATING = "validating", "Validating"
+        INVALID = "invalid", "Invalid"  # some cells are invalid: fix and upload again
+        VALIDATED = "validated", "Ready to process"
+        PROCESSING = "processing", "Processing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"  # stopped with a reason; done chunks stay, the rest can be resumed
+        REJECTED = "rejected", "Rejected"  # the file itself is unusable (encoding, columns, size...)
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file_name = models.CharField(max_length=255)
+    content_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the file: the same file twice is refused (B7)."
+    )
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    message = models.TextField(blank=True, help_text="Why the file was rejected or processing stopped.")
+    total_rows = models.PositiveIntegerField(default=0)
+    invalid_rows = models.PositiveIntegerField(default=0)
+    total_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    rows_done = models.PositiveIntegerField(default=0, help_text="Progress of the running step (B6).")
+    chunks_done = models.PositiveIntegerField(
+        default=0, help_text="Processing chunks committed; a resume starts after them."
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "content_hash"],
+                name="batch_file_once_per_merchant",
+                violation_error_message="This file was uploaded already.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "kind", "-uploaded_at"], name="batch_merchant_kind_idx"),
+            models.Index(fields=["merchant", "file_name"], name="batch_merchant_file_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class BatchRow(models.Model):
+    """One row of a batch as the back office keeps it: card numbers masked, errors per cell."""
+
+    class Status(models.TextChoices):
+        VALID = "valid", "Valid"
+        INVALID = "invalid", "Invalid"
+        CREATED = "created", "Created"
+        FAILED = "failed", "Failed"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
+    data = models.JSONField(help_text="The row's cells, card number masked.")
+    errors = models.JSONField(default=dict, blank=True, help_text="Column -> reason, for each invalid cell.")
+    status = models.CharField(max_length=8, choices=Status.choices)
+    amount = models.DecimalField(**MONEY, null=True, blank=True)
+    reference = models.CharField(max_length=64, blank=True, help_text="Billing number or invoice number.")
+    outcome = models.CharField(max_length=255, blank=True, help_text="What processing made of the row.")
+
+    class Meta:
+        ordering = ["batch", "row_number"]
+        constraints = [models.UniqueConstraint(fields=["batch", "row_number"], name="batch_row_unique")]
+        indexes = [models.Index(fields=["batch", "status", "row_number"], name="batch_row_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.row_number}"
