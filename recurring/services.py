@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
 from datetime import date, timedelta
 
@@ -190,10 +191,16 @@ def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, **k
         Billing.objects.filter(pk=billing.pk).update(retry_attempts=0, next_retry_date=None)
         return
     retry_day = transaction.execute_date + timedelta(days=policy.retry_after_days[attempt])
-    Transaction.objects.filter(
+    flipped = Transaction.objects.filter(
         merchant_id=transaction.merchant_id, pk=transaction.pk, status=Transaction.Status.FAILED
     ).update(status=Transaction.Status.SCHEDULED, next_retry_date=retry_day, queued_at=None)
     Billing.objects.filter(pk=billing.pk).update(retry_attempts=attempt + 1, next_retry_date=retry_day)
+    if flipped:
+        # Announce the change like any other, so listeners that count by status (reports) stay exact.
+        # A copy: the other receivers of the outer signal must still see the failed attempt.
+        retried = copy.copy(transaction)
+        retried.status, retried.next_retry_date, retried.queued_at = Transaction.Status.SCHEDULED, retry_day, None
+        transaction_changed.send(sender=Transaction, transaction=retried, old_status=Transaction.Status.FAILED)
 
 
 # Hosted registration (R9)
