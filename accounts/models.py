@@ -26,6 +26,9 @@ class Merchant(models.Model):
     time_zone = models.CharField(
         max_length=64, default=settings.DEFAULT_MERCHANT_TIME_ZONE, validators=[validate_time_zone]
     )
+    # B2: the amounts a charge of this merchant may have (whole Rupiah).
+    min_charge_amount = models.DecimalField(max_digits=14, decimal_places=0, default=10_000)
+    max_charge_amount = models.DecimalField(max_digits=14, decimal_places=0, default=100_000_000)
     # P8: where payment results and reminders are sent, and the key that signs them (HMAC-SHA256).
     callback_url = models.URLField(max_length=500, blank=True)
     callback_secret = models.CharField(max_length=64, blank=True)

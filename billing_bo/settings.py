@@ -211,6 +211,16 @@ JANITOR_BATCH = env.int("JANITOR_BATCH", default=5000)
 SCHEDULER_CHUNK = env.int("SCHEDULER_CHUNK", default=2000)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=600)
 SCHEDULER_MAX_CATCH_UP_DAYS = env.int("SCHEDULER_MAX_CATCH_UP_DAYS", default=31)
+# Batch uploads (B1-B8).
+BATCH_MAX_BYTES = env.int("BATCH_MAX_BYTES", default=50 * 1024 * 1024)
+BATCH_MAX_ROWS = env.int("BATCH_MAX_ROWS", default=2_000_000)
+BATCH_XLSX_MAX_ENTRIES = 200
+BATCH_XLSX_MAX_INFLATED_BYTES = 500 * 1024 * 1024
+BATCH_XLSX_MAX_RATIO = 200
+BATCH_CHUNK = env.int("BATCH_CHUNK", default=1000)  # rows per database transaction when processing
+BATCH_UPLOAD_DIR = VAR_DIR / "uploads"  # raw files wait here for processing, then are deleted
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
 CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
 CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)

@@ -17,5 +17,6 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("payments.urls")),
     path("", include("recurring.urls")),
+    path("", include("batch.urls")),
     path("", include("reports.urls")),
 ]

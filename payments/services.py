@@ -35,7 +35,7 @@ Status = Transaction.Status
 
 
 def tokenize_card(
-    pan: str, expiry_month: int, expiry_year: int, cvv: str, holder_name: str, holder_phone: str = ""
+    pan: str, expiry_month: int, expiry_year: int, cvv: str | None, holder_name: str, holder_phone: str = ""
 ) -> dict:
     """Hand the card to the acquirer and return what the back office may keep of it (P2): the fields
     of ``CardSnapshot``. Raises ``CardRejected`` with the bank's reason. The number and CVV end here."""

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEntry, User
+from batch.models import Batch
 from payments.models import CallbackDelivery, Transaction
 from recurring.models import Billing
 from recurring.schedule import Schedule
@@ -31,7 +32,10 @@ PK_MODELS = {
     "void/": Transaction,
     "account/callbacks/": CallbackDelivery,
     "recurring/": Billing,
+    "batch/": Batch,
 }
+# Values for the other converters of the walked routes.
+CONVERTER_VALUES = {"<str:kind>": "registration", "<str:file_format>": "csv"}
 
 
 def walk(resolver: URLResolver, prefix: str = "", namespace: str = ""):
@@ -54,6 +58,8 @@ def project_patterns() -> list[tuple[str, str]]:
 
 def url_for(route: str, pk: int | None) -> str:
     path = "/" + route.replace("<int:pk>", str(pk))
+    for converter, value in CONVERTER_VALUES.items():
+        path = path.replace(converter, value)
     assert "<" not in path, f"unhandled converter in {route}"
     return path
 
@@ -102,18 +108,28 @@ def world(alice, charlie, merchant):
     )
     billing.schedule = Schedule.by_date([1], [1])
     billing.save()
+    upload = Batch.objects.create(merchant=merchant, kind="registration", file_name="a.csv", content_hash="0" * 64)
     rows = {
+        Batch: upload,
         Billing: billing,
         User: alice.user,
         AuditEntry: audit.record("accounts.signin", actor=alice.user),
         Transaction: tx,
         CallbackDelivery: delivery,
     }
-    nomenu = make_persona(merchant, "nomenu", menus=["batch_transaction"])
+    nomenu = make_persona(merchant, "nomenu", menus=[])
     withmenu = make_persona(
         merchant,
         "withmenu",
-        menus=["user_activity", "all_report", "batch_report", "void_transaction", "manage_recurring", "registration"],
+        menus=[
+            "user_activity",
+            "all_report",
+            "batch_report",
+            "void_transaction",
+            "manage_recurring",
+            "registration",
+            "batch_transaction",
+        ],
     )
     return {"rows": rows, "nomenu": nomenu, "withmenu": withmenu}
 

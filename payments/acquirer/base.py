@@ -68,8 +68,11 @@ TRANSIENT_CODES = frozenset({"91", "96"})
 
 class Acquirer(abc.ABC):
     @abc.abstractmethod
-    def tokenize(self, pan: str, expiry_month: int, expiry_year: int, cvv: str, holder_name: str) -> TokenizedCard:
-        """Store the card at the bank and return its token. CVV is checked and never stored."""
+    def tokenize(
+        self, pan: str, expiry_month: int, expiry_year: int, cvv: str | None, holder_name: str
+    ) -> TokenizedCard:
+        """Store the card at the bank and return its token. A CVV is checked and never stored; ``None``
+        is a card-on-file import (batch registration), which carries no CVV."""
 
     @abc.abstractmethod
     def sale(self, token: str, amount: int, idempotency_key: str, description: str = "") -> Outcome:

@@ -362,7 +362,9 @@ class SimulatedBank(Acquirer):
 
     # --- The acquirer interface --------------------------------------------------------------------------
 
-    def tokenize(self, pan: str, expiry_month: int, expiry_year: int, cvv: str, holder_name: str) -> TokenizedCard:
+    def tokenize(
+        self, pan: str, expiry_month: int, expiry_year: int, cvv: str | None, holder_name: str
+    ) -> TokenizedCard:
         """Check and store the card; return a fresh random token (the same card twice gets two tokens)."""
         number = normalise_pan(str(pan))
         if not (number.isdigit() and 13 <= len(number) <= 19 and luhn_valid(number)):
@@ -376,8 +378,8 @@ class SimulatedBank(Acquirer):
         if expiry < timezone.localdate():
             raise CardRejected("54", "Expired card")
         cvv_digits = 4 if number[:2] in {"34", "37"} else 3
-        cvv = str(cvv).strip()
-        if not (cvv.isdigit() and len(cvv) == cvv_digits):
+        cvv = None if cvv is None else str(cvv).strip()
+        if cvv is not None and not (cvv.isdigit() and len(cvv) == cvv_digits):
             raise CardRejected("N7", "Invalid CVV")
 
         token = "tok_" + secrets.token_urlsafe(18)  # 24 url-safe characters

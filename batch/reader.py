@@ -1,0 +1,120 @@
+"""Reading an uploaded file into a DataFrame of strings, refusing what is not a usable file (B8).
+
+Each refusal is a ``FileRejected`` with a sentence for the user. Checks run cheapest first: size, then
+the first bytes (a binary or image file renamed .csv, an XLSX that is not a zip), the zip's entries
+(a zip bomb is refused by its declared sizes before anything is inflated), the encoding, then the
+header by name (order does not matter; missing and unknown columns are listed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+from django.conf import settings
+
+from .columns import names
+
+
+class FileRejected(Exception):
+    pass
+
+
+XLSX_MAGIC = b"PK\x03\x04"
+BINARY_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"%PDF", b"\x7fELF", b"MZ", b"\x1f\x8b", b"Rar!", b"7z\xbc\xaf")
+
+
+def detect_format(name: str, head: bytes) -> str:
+    """``csv`` or ``xlsx`` from the name and the first bytes, which must agree."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise FileRejected("Upload a .csv or .xlsx file.")
+    if suffix == ".xlsx":
+        if not head.startswith(XLSX_MAGIC):
+            raise FileRejected(
+                "This .xlsx file is not an Excel workbook. Save it again from Excel as .xlsx or CSV UTF-8."
+            )
+        return "xlsx"
+    if head.startswith(XLSX_MAGIC):
+        raise FileRejected("This file is an Excel workbook renamed .csv. Upload it as .xlsx, or save it as CSV UTF-8.")
+    if head.startswith(BINARY_MAGIC) or b"\x00" in head:
+        raise FileRejected(
+            "This is not a CSV file (it holds binary data). Save the sheet as CSV UTF-8 and upload that."
+        )
+    return "csv"
+
+
+def check_xlsx(path: Path) -> None:
+    """Refuse a zip bomb by its directory: too many entries, too large inflated, or too compressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise FileRejected("This .xlsx file is damaged and cannot be opened.") from exc
+    if len(entries) > settings.BATCH_XLSX_MAX_ENTRIES:
+        raise FileRejected("This .xlsx file has too many parts to be a plain sheet.")
+    inflated = sum(entry.file_size for entry in entries)
+    packed = max(1, sum(entry.compress_size for entry in entries))
+    if inflated > settings.BATCH_XLSX_MAX_INFLATED_BYTES or inflated / packed > settings.BATCH_XLSX_MAX_RATIO:
+        raise FileRejected("This .xlsx file unpacks to far more than its size (a zip bomb?). Upload it as CSV UTF-8.")
+
+
+def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
+    """All cells as stripped strings (empty for blank), columns by name in the template's order."""
+    if path.stat().st_size == 0:
+        raise FileRejected("The file is empty.")
+    if file_format == "xlsx":
+        check_xlsx(path)
+        try:
+            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+        except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
+            raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FileRejected(
+                'The file is not UTF-8 (it looks like Latin-1 / Windows encoding). Save it as "CSV UTF-8" and upload it again.'
+            ) from exc
+        first_line = text.split("\n", 1)[0]
+        delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+        try:
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=True,
+                quoting=csv.QUOTE_MINIMAL,
+                engine="c",
+            )
+        except pd.errors.EmptyDataError as exc:
+            raise FileRejected("The file is empty.") from exc
+        except pd.errors.ParserError as exc:
+            raise FileRejected(f"The file is not a well-formed CSV: {str(exc).splitlines()[-1]}") from exc
+    frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
+    expected = names(kind)
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s): {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown column(s): {', '.join(extra)}")
+        raise FileRejected(
+            f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
+        )
+    frame = frame[expected].astype(str).apply(lambda column: column.str.strip())
+    frame = frame[(frame != "").any(axis=1)].reset_index(drop=True)  # trailing blank lines, empty rows
+    if frame.empty:
+        raise FileRejected("The file has a header but no rows.")
+    if len(frame) > settings.BATCH_MAX_ROWS:
+        raise FileRejected(
+            f"The file has {len(frame):,} rows; at most {settings.BATCH_MAX_ROWS:,} are accepted per file."
+        )
+    return frame

@@ -1,0 +1,332 @@
+"""Uploading, validating and processing batches (B1-B8; DESIGN "Batches").
+
+Upload stores the raw file under a generated name (never the user's: ``../`` in a name is harmless)
+and a ``Batch`` with the file's SHA-256, unique per merchant (B7). Validation and processing run as
+Celery tasks and report progress in ``rows_done``. Processing works in chunks, one database transaction
+each, and counts the chunks it committed, so a failure leaves whole chunks only and a resume continues
+after them. The raw file holds card numbers: it is deleted once processing is done (or the file is
+refused); what stays is the rows with masked cards, and tokens on the billings and transactions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError
+from django.db import transaction as db
+from django.db.models import F
+from django.utils import timezone
+
+from accounts import audit
+from billing_bo.lib.cards import mask_pans_in_text
+from payments import services as payments
+from payments.acquirer import AcquirerError, CardRejected
+from payments.models import Transaction
+from recurring.models import Billing
+from recurring.schedule import Schedule
+from recurring.scheduler import next_schedulable_day
+
+from . import reader, validation
+from .models import Batch, BatchRow
+
+logger = logging.getLogger(__name__)
+ROWS_PER_INSERT = 5000
+
+
+class UploadRefused(Exception):
+    """The upload is refused before anything is stored; the message says why."""
+
+
+def raw_path(batch: Batch) -> Path:
+    return (
+        Path(settings.BATCH_UPLOAD_DIR)
+        / f"{batch.merchant_id}"
+        / f"{batch.pk}-{batch.content_hash[:16]}{Path(batch.file_name).suffix.lower()}"
+    )
+
+
+def upload(request, uploaded_file, kind: str) -> Batch:
+    """Store the file and its Batch, refusing a file too large, of the wrong type or seen before (B7, B8)."""
+    if uploaded_file.size > settings.BATCH_MAX_BYTES:
+        raise UploadRefused(
+            f"The file is {uploaded_file.size / 1_048_576:.1f} MB; at most {settings.BATCH_MAX_BYTES // 1_048_576} MB are accepted."
+        )
+    if uploaded_file.size == 0:
+        raise UploadRefused("The file is empty.")
+    head = uploaded_file.read(16)
+    uploaded_file.seek(0)
+    try:
+        reader.detect_format(uploaded_file.name, head)
+    except reader.FileRejected as refusal:
+        raise UploadRefused(str(refusal)) from refusal
+    digest = hashlib.sha256()
+    for chunk in uploaded_file.chunks():
+        digest.update(chunk)
+    content_hash = digest.hexdigest()
+    merchant = request.user.merchant
+    first = Batch.objects.filter(merchant=merchant, content_hash=content_hash).select_related("uploaded_by").first()
+    if first is not None:
+        who = first.uploaded_by.username if first.uploaded_by else "someone"
+        when = timezone.localtime(first.uploaded_at, merchant.tzinfo)
+        raise UploadRefused(
+            f"This file was uploaded already on {when:%Y-%m-%d %H:%M} by {who} ({first.file_name}). "
+            "The same file is never processed twice."
+        )
+    name = Path(uploaded_file.name).name[:255] or "upload.csv"
+    with db.atomic():
+        batch = Batch.objects.create(
+            merchant=merchant, kind=kind, file_name=name, content_hash=content_hash, uploaded_by=request.user
+        )
+        path = raw_path(batch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as out:
+            for chunk in uploaded_file.chunks():
+                out.write(chunk)
+        path.chmod(0o600)
+        audit.record(
+            "batch.uploaded",
+            request=request,
+            target=batch,
+            data={"file_name": name, "kind": kind, "size": uploaded_file.size},
+        )
+
+        def queue():
+            from . import tasks
+
+            tasks.validate_batch.delay(batch.pk)
+
+        db.on_commit(queue)
+    return batch
+
+
+def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str]:
+    if batch.kind == Batch.Kind.REGISTRATION:
+        rows = Billing.objects.filter(merchant_id=batch.merchant_id)
+        field = "billing_number"
+    else:
+        rows = Transaction.objects.filter(merchant_id=batch.merchant_id)
+        field = "invoice_number"
+    if len(candidates) <= 2000:
+        rows = rows.filter(**{f"{field}__in": list(candidates)})
+    return set(rows.values_list(field, flat=True).iterator(chunk_size=20_000))
+
+
+def _reject(batch: Batch, message: str) -> None:
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.REJECTED, message=message)
+    raw_path(batch).unlink(missing_ok=True)
+
+
+def validate(batch_id: int) -> str:
+    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again."""
+    batch = Batch.objects.select_related("merchant").get(pk=batch_id)
+    if batch.status not in (Batch.Status.UPLOADED, Batch.Status.VALIDATING):
+        return batch.status
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.VALIDATING, rows_done=0)
+    path = raw_path(batch)
+    try:
+        frame = reader.read(path, reader.detect_format(batch.file_name, path.read_bytes()[:16]), batch.kind)
+    except reader.FileRejected as refusal:
+        _reject(batch, str(refusal))
+        return Batch.Status.REJECTED
+    merchant = batch.merchant
+    key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
+    result = validation.validate(
+        frame,
+        batch.kind,
+        today=merchant.local_today(),
+        min_amount=merchant.min_charge_amount,
+        max_amount=merchant.max_charge_amount,
+        stored_keys=_stored_keys(batch, frame[key]),
+    )
+    shown = frame.copy()
+    shown["card_number"] = validation.mask_card_column(frame["card_number"])
+    for column in validation.TEXT_COLUMNS_WITH_PAN:
+        if column in shown:
+            shown[column] = shown[column].map(mask_pans_in_text)
+    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
+    records = shown.to_dict("records")
+    reasons = result.reasons.to_dict("records")
+    invalid = result.invalid.tolist()
+    amounts = result.amounts.tolist()
+    for start in range(0, len(records), ROWS_PER_INSERT):
+        BatchRow.objects.bulk_create(
+            [
+                BatchRow(
+                    merchant_id=batch.merchant_id,
+                    batch_id=batch.pk,
+                    row_number=index + 2,  # the header is line 1
+                    data=records[index],
+                    errors={column: reason for column, reason in reasons[index].items() if reason},
+                    status=BatchRow.Status.INVALID if invalid[index] else BatchRow.Status.VALID,
+                    amount=None if pd.isna(amounts[index]) else Decimal(int(amounts[index])),
+                    reference=records[index][key][:64],
+                )
+                for index in range(start, min(start + ROWS_PER_INSERT, len(records)))
+            ]
+        )
+        Batch.objects.filter(pk=batch.pk).update(rows_done=min(start + ROWS_PER_INSERT, len(records)))
+    invalid_rows = result.invalid_count
+    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
+    Batch.objects.filter(pk=batch.pk).update(
+        status=status,
+        total_rows=len(frame),
+        invalid_rows=invalid_rows,
+        total_amount=Decimal(int(result.amounts.fillna(0).sum())),
+        rows_done=len(frame),
+    )
+    if invalid_rows:
+        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
+    logger.info("batch validated batch=%s rows=%s invalid=%s", batch.pk, len(frame), invalid_rows)
+    return status
+
+
+def start_processing(request, batch: Batch) -> bool:
+    """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
+    started = Batch.objects.filter(
+        pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
+    ).update(status=Batch.Status.PROCESSING, message="")
+    if not started:
+        return False
+    audit.record(
+        "batch.processed",
+        request=request,
+        target=batch,
+        data={"file_name": batch.file_name, "rows": batch.total_rows, "resumed_after_chunks": batch.chunks_done},
+    )
+
+    def queue():
+        from . import tasks
+
+        tasks.process_batch.delay(batch.pk)
+
+    db.on_commit(queue)
+    return True
+
+
+def process(batch_id: int) -> str:
+    batch = Batch.objects.select_related("merchant").get(pk=batch_id)
+    if batch.status != Batch.Status.PROCESSING:
+        return batch.status
+    path = raw_path(batch)
+    try:
+        frame = reader.read(path, reader.detect_format(batch.file_name, path.read_bytes()[:16]), batch.kind)
+    except (OSError, reader.FileRejected) as exc:
+        Batch.objects.filter(pk=batch.pk).update(
+            status=Batch.Status.FAILED, message=f"The uploaded file cannot be read again: {exc}"
+        )
+        return Batch.Status.FAILED
+    merchant = batch.merchant
+    chunk = settings.BATCH_CHUNK
+    first_day = next_schedulable_day(merchant)
+    for index in range(batch.chunks_done, -(-len(frame) // chunk)):
+        rows = frame.iloc[index * chunk : (index + 1) * chunk]
+        try:
+            _process_chunk(batch, rows, index * chunk, first_day)
+        except IntegrityError:
+            Batch.objects.filter(pk=batch.pk).update(
+                status=Batch.Status.FAILED,
+                message=f"Rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: a billing or invoice number was "
+                "registered meanwhile by another upload. Nothing of these rows was created; the rows before are.",
+            )
+            return Batch.Status.FAILED
+        except Exception as exc:  # a clear final state whatever happened; the chunk rolled back
+            logger.exception("batch processing failed batch=%s chunk=%s", batch.pk, index)
+            Batch.objects.filter(pk=batch.pk).update(
+                status=Batch.Status.FAILED,
+                message=f"Processing stopped at rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: {type(exc).__name__}. Process again to resume.",
+            )
+            return Batch.Status.FAILED
+    Batch.objects.filter(pk=batch.pk).update(
+        status=Batch.Status.DONE, processed_at=timezone.now(), rows_done=len(frame)
+    )
+    path.unlink(missing_ok=True)
+    if batch.kind == Batch.Kind.SINGLE_PAYMENT and first_day > merchant.local_today():
+        # Today's scheduler run is over: rows due today are charged now, not tomorrow.
+        due = Transaction.objects.filter(
+            merchant=merchant,
+            batch=batch,
+            status=Transaction.Status.SCHEDULED,
+            execute_date__lte=merchant.local_today(),
+            queued_at__isnull=True,
+        ).values_list("pk", flat=True)
+        with db.atomic():
+            payments.enqueue_charges(list(due))
+    logger.info("batch processed batch=%s rows=%s", batch.pk, len(frame))
+    return Batch.Status.DONE
+
+
+def _card(row) -> dict:
+    month, year = row["expiry"].split("/")
+    return payments.tokenize_card(
+        row["card_number"],
+        int(month),
+        2000 + int(year),
+        None,
+        mask_pans_in_text(row["holder_name"]),
+        row["holder_phone"],
+    )
+
+
+def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: date) -> None:
+    cards, outcomes = {}, {}
+    for position, row in zip(range(offset, offset + len(rows)), rows.to_dict("records"), strict=True):
+        try:
+            cards[position] = _card(row)
+        except (CardRejected, AcquirerError) as refusal:
+            outcomes[position] = f"Card refused by the bank: {refusal}"
+    records = rows.to_dict("records")
+    with db.atomic():
+        created = []
+        for position, row in zip(range(offset, offset + len(rows)), records, strict=True):
+            if position not in cards:
+                continue
+            created.append(_build(batch, row, cards[position], first_day))
+            outcomes[position] = "created"
+        model = Billing if batch.kind == Batch.Kind.REGISTRATION else Transaction
+        model.objects.bulk_create(created)
+        for position, outcome in outcomes.items():
+            BatchRow.objects.filter(merchant_id=batch.merchant_id, batch=batch, row_number=position + 2).update(
+                status=BatchRow.Status.CREATED if outcome == "created" else BatchRow.Status.FAILED, outcome=outcome
+            )
+        Batch.objects.filter(pk=batch.pk).update(chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
+
+
+def _build(batch: Batch, row: dict, card: dict, first_day: date):
+    amount = Decimal(row["amount"].replace(".", ""))
+    if batch.kind == Batch.Kind.REGISTRATION:
+        billing = Billing(
+            merchant_id=batch.merchant_id,
+            batch=batch,
+            billing_number=row["billing_number"],
+            customer_id=row["customer_id"],
+            customer_name=mask_pans_in_text(row["customer_name"]),
+            email=row["email"],
+            phone=row["phone"],
+            amount=amount,
+            billing_type=row["type"].lower(),
+            source=Billing.Source.BATCH,
+            **card,
+        )
+        schedule = validation.parse_schedule(*(row[c] for c in validation.SCHEDULE_COLUMNS), today=first_day)[0]
+        billing.schedule = Schedule.from_dict(schedule)
+        billing.next_execute_date = billing.schedule.next_date(first_day)
+        return billing
+    execute_date = validation.parse_dates(pd.Series([row["execute_date"]])).iloc[0].date()
+    return Transaction(
+        merchant_id=batch.merchant_id,
+        batch=batch,
+        invoice_number=row["invoice_number"],
+        billing_number=row["billing_number"],
+        customer_id=row["customer_id"],
+        kind=Transaction.Kind.SINGLE_PAYMENT,
+        description=mask_pans_in_text(row["description"])[:255],
+        amount=amount,
+        execute_date=execute_date,
+        **card,
+    )

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="batch.validate", acks_late=True, reject_on_worker_lost=True)
+def validate_batch(batch_id: int) -> str:
+    return services.validate(batch_id)
+
+
+@shared_task(name="batch.process", acks_late=True, reject_on_worker_lost=True)
+def process_batch(batch_id: int) -> str:
+    return services.process(batch_id)
