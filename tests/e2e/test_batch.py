@@ -1,0 +1,85 @@
+"""Batch upload in the browser: a file with errors shows its invalid cells, a clean one is processed,
+the progress bar follows a running batch, and the history lists both."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.services import current_code
+from batch import services, tasks
+from batch.models import Batch
+from recurring.models import Billing
+from tests.batch.conftest import csv_bytes, rows_of
+from tests.conftest import PASSWORD
+from tests.e2e.test_sign_in import fill_sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def inline_tasks(settings, tmp_path, monkeypatch):
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    settings.SIMULATED_BANK_PATH = str(tmp_path / "bank.sqlite3")
+    monkeypatch.setattr(tasks.validate_batch, "delay", services.validate)
+    monkeypatch.setattr(tasks.process_batch, "delay", services.process)
+
+
+def test_upload_with_errors_then_a_clean_file_then_process(page, alice, tmp_path, screenshot):
+    future = date.today().replace(year=date.today().year + 2).strftime("%m/%y")
+    bad_rows = rows_of("registration", 4, expiry=future)
+    bad_rows[1]["card_number"] = "4111 1111 1111 1112"
+    bad_rows[2]["amount"] = "12,5"
+    bad = tmp_path / "members-bad.csv"
+    bad.write_bytes(csv_bytes(bad_rows, kind="registration"))
+    good = tmp_path / "members.csv"
+    good.write_bytes(csv_bytes(rows_of("registration", 4, expiry=future), kind="registration"))
+
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.locator('nav a[data-menu="registration"]').click()
+    page.get_by_role("link", name="Upload a registration file").click()
+    page.locator("[data-dropzone-input]").set_input_files(str(bad))
+    page.get_by_role("button", name="Upload and check").click()
+
+    expect(page.get_by_test_id("invalid-data")).to_have_text("2")
+    expect(page.get_by_test_id("total-data")).to_have_text("4")
+    expect(page.locator("td.cell-error")).to_have_count(2)
+    luhn = page.locator("td.cell-error").first
+    expect(luhn).to_have_attribute("title", "This card number fails the check digit (Luhn): a typo?")
+    expect(luhn).to_contain_text("411111******1112")
+    expect(page.get_by_role("button", name="Process")).to_have_count(0)
+    screenshot("batch-invalid")
+
+    page.get_by_role("link", name="RE UPLOAD FILE").click()
+    page.locator("[data-dropzone-input]").set_input_files(str(good))
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_test_id("invalid-data")).to_have_text("0")
+    expect(page.get_by_test_id("total-amount")).to_have_text("Rp 1.000.000")
+    page.get_by_role("button", name="Process").click()
+    expect(page.get_by_text("Done", exact=True)).to_be_visible()
+    assert Billing.objects.filter(source="batch").count() == 4
+
+    page.get_by_role("link", name="Back to Batch Registration").click()
+    history = page.locator("table").last
+    expect(history).to_contain_text("members.csv")
+    expect(history).to_contain_text("members-bad.csv")
+    screenshot("batch-history")
+
+
+def test_the_progress_bar_follows_a_running_batch_and_the_page_updates_when_it_ends(page, alice, merchant, screenshot):
+    batch = Batch.objects.create(
+        merchant=merchant, kind="single_payment", file_name="big.csv", content_hash="a" * 64,
+        status="processing", total_rows=1000, rows_done=250, uploaded_by=alice.user,
+    )
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.goto(f"/batch/{batch.pk}/")
+    expect(page.locator("[data-progress-text]")).to_have_text("250 of 1,000 rows")
+    assert page.locator("[data-progress-bar]").evaluate("el => el.style.width") == "25%"
+    Batch.objects.filter(pk=batch.pk).update(rows_done=800)
+    expect(page.locator("[data-progress-text]")).to_have_text("800 of 1,000 rows")
+    screenshot("batch-progress")
+    Batch.objects.filter(pk=batch.pk).update(status="done", rows_done=1000)
+    expect(page.locator("[data-progress-status]")).to_have_text("Done")
+    expect(page.locator("[data-progress-bar]")).to_have_count(0)
