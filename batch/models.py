@@ -45,6 +45,7 @@ class Batch(models.Model):
         default=0, help_text="Processing chunks committed; a resume starts after them."
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the running step until then.")
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

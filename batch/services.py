@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError
 from django.db import transaction as db
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import audit
@@ -41,6 +41,42 @@ ROWS_PER_INSERT = 5000
 
 class UploadRefused(Exception):
     """The upload is refused before anything is stored; the message says why."""
+
+
+def _take_lease(batch: Batch, status: str) -> bool:
+    """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it."""
+    now = timezone.now()
+    return bool(
+        Batch.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=batch.pk, status=status).update(
+            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS)
+        )
+    )
+
+
+def _renew_lease(batch: Batch, **fields) -> None:
+    Batch.objects.filter(pk=batch.pk).update(
+        lease_until=timezone.now() + timedelta(seconds=settings.BATCH_LEASE_SECONDS), **fields
+    )
+
+
+def janitor(now=None) -> int:
+    """Re-queue the steps of batches whose worker died (lease expired): validation restarts, processing
+    resumes after its committed chunks."""
+    from . import tasks
+
+    now = now or timezone.now()
+    stale = Batch.objects.filter(
+        status__in=[Batch.Status.UPLOADED, Batch.Status.VALIDATING, Batch.Status.PROCESSING]
+    ).filter(
+        Q(lease_until__lt=now)
+        | Q(lease_until__isnull=True, uploaded_at__lt=now - timedelta(seconds=settings.BATCH_LEASE_SECONDS))
+    )
+    count = 0
+    for batch_id, status in stale.values_list("pk", "status"):
+        Batch.objects.filter(pk=batch_id).update(lease_until=None)
+        (tasks.process_batch if status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch_id)
+        count += 1
+    return count
 
 
 def raw_path(batch: Batch) -> Path:
@@ -118,7 +154,7 @@ def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str]:
 
 
 def _reject(batch: Batch, message: str) -> None:
-    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.REJECTED, message=message)
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.REJECTED, message=message, lease_until=None)
     raw_path(batch).unlink(missing_ok=True)
 
 
@@ -127,7 +163,10 @@ def validate(batch_id: int) -> str:
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status not in (Batch.Status.UPLOADED, Batch.Status.VALIDATING):
         return batch.status
-    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.VALIDATING, rows_done=0)
+    Batch.objects.filter(pk=batch.pk, status=Batch.Status.UPLOADED).update(status=Batch.Status.VALIDATING)
+    if not _take_lease(batch, Batch.Status.VALIDATING):
+        return "busy"  # another worker validates it
+    Batch.objects.filter(pk=batch.pk).update(rows_done=0)
     path = raw_path(batch)
     try:
         frame = reader.read(path, reader.detect_format(batch.file_name, path.read_bytes()[:16]), batch.kind)
@@ -170,11 +209,12 @@ def validate(batch_id: int) -> str:
                 for index in range(start, min(start + ROWS_PER_INSERT, len(records)))
             ]
         )
-        Batch.objects.filter(pk=batch.pk).update(rows_done=min(start + ROWS_PER_INSERT, len(records)))
+        _renew_lease(batch, rows_done=min(start + ROWS_PER_INSERT, len(records)))
     invalid_rows = result.invalid_count
     status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
     Batch.objects.filter(pk=batch.pk).update(
         status=status,
+        lease_until=None,
         total_rows=len(frame),
         invalid_rows=invalid_rows,
         total_amount=Decimal(int(result.amounts.fillna(0).sum())),
@@ -190,7 +230,7 @@ def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     started = Batch.objects.filter(
         pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
-    ).update(status=Batch.Status.PROCESSING, message="")
+    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None)
     if not started:
         return False
     audit.record(
@@ -213,12 +253,15 @@ def process(batch_id: int) -> str:
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status != Batch.Status.PROCESSING:
         return batch.status
+    if not _take_lease(batch, Batch.Status.PROCESSING):
+        return "busy"  # another worker processes it
+    batch.refresh_from_db()  # chunks_done as the last holder left it
     path = raw_path(batch)
     try:
         frame = reader.read(path, reader.detect_format(batch.file_name, path.read_bytes()[:16]), batch.kind)
     except (OSError, reader.FileRejected) as exc:
         Batch.objects.filter(pk=batch.pk).update(
-            status=Batch.Status.FAILED, message=f"The uploaded file cannot be read again: {exc}"
+            status=Batch.Status.FAILED, lease_until=None, message=f"The uploaded file cannot be read again: {exc}"
         )
         return Batch.Status.FAILED
     merchant = batch.merchant
@@ -231,6 +274,7 @@ def process(batch_id: int) -> str:
         except IntegrityError:
             Batch.objects.filter(pk=batch.pk).update(
                 status=Batch.Status.FAILED,
+                lease_until=None,
                 message=f"Rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: a billing or invoice number was "
                 "registered meanwhile by another upload. Nothing of these rows was created; the rows before are.",
             )
@@ -239,11 +283,12 @@ def process(batch_id: int) -> str:
             logger.exception("batch processing failed batch=%s chunk=%s", batch.pk, index)
             Batch.objects.filter(pk=batch.pk).update(
                 status=Batch.Status.FAILED,
+                lease_until=None,
                 message=f"Processing stopped at rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: {type(exc).__name__}. Process again to resume.",
             )
             return Batch.Status.FAILED
     Batch.objects.filter(pk=batch.pk).update(
-        status=Batch.Status.DONE, processed_at=timezone.now(), rows_done=len(frame)
+        status=Batch.Status.DONE, processed_at=timezone.now(), rows_done=len(frame), lease_until=None
     )
     path.unlink(missing_ok=True)
     if batch.kind == Batch.Kind.SINGLE_PAYMENT and first_day > merchant.local_today():
@@ -294,7 +339,7 @@ def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: dat
             BatchRow.objects.filter(merchant_id=batch.merchant_id, batch=batch, row_number=position + 2).update(
                 status=BatchRow.Status.CREATED if outcome == "created" else BatchRow.Status.FAILED, outcome=outcome
             )
-        Batch.objects.filter(pk=batch.pk).update(chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
+        _renew_lease(batch, chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
 
 
 def _build(batch: Batch, row: dict, card: dict, first_day: date):

@@ -13,3 +13,8 @@ def validate_batch(batch_id: int) -> str:
 @shared_task(name="batch.process", acks_late=True, reject_on_worker_lost=True)
 def process_batch(batch_id: int) -> str:
     return services.process(batch_id)
+
+
+@shared_task(name="batch.janitor")
+def janitor() -> int:
+    return services.janitor()

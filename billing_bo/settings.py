@@ -219,6 +219,7 @@ BATCH_XLSX_MAX_INFLATED_BYTES = 500 * 1024 * 1024
 BATCH_XLSX_MAX_RATIO = 200
 BATCH_CHUNK = env.int("BATCH_CHUNK", default=1000)  # rows per database transaction when processing
 BATCH_UPLOAD_DIR = VAR_DIR / "uploads"  # raw files wait here for processing, then are deleted
+BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)  # a silent worker's batch is re-queued after
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
@@ -267,6 +268,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-janitor": {"task": "payments.janitor", "schedule": 60.0},
     "payments-callbacks": {"task": "payments.send_due_callbacks", "schedule": 60.0},
     "recurring-tick": {"task": "recurring.tick", "schedule": 300.0},
+    "batch-janitor": {"task": "batch.janitor", "schedule": 60.0},
 }
 
 # Structured logs: one key=value line per event on stderr.
@@ -281,3 +283,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Reports
+# All Report (T1): a search covers at most REPORTS_MAX_RANGE_DAYS days of execute dates, so every search
+# is a bounded index range; left empty, the range is the last REPORTS_DEFAULT_RANGE_DAYS days.
+REPORTS_MAX_RANGE_DAYS = env.int("REPORTS_MAX_RANGE_DAYS", default=366)
+REPORTS_DEFAULT_RANGE_DAYS = env.int("REPORTS_DEFAULT_RANGE_DAYS", default=31)
+REPORTS_PAGE_SIZE = env.int("REPORTS_PAGE_SIZE", default=50)
+REPORTS_XLSX_MAX_ROWS = 1_048_575  # a worksheet's rows, less the header

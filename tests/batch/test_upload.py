@@ -337,3 +337,42 @@ def test_menus_and_tenancy(merchant, other_merchant, uploader, today):
         assert verified_client(outsider).get(reverse(name, args=[batch.pk])).status_code == 404
     assert verified_client(outsider).post(reverse("batch:process", args=[batch.pk])).status_code == 404
     assert client.get(reverse("batch:progress", args=[batch.pk])).json()["status"] == "validated"
+
+
+def test_a_batch_whose_worker_died_is_resumed_by_the_janitor_and_a_second_worker_stays_out(
+    uploader, today, settings, monkeypatch
+):
+    from django.core.signals import request_finished
+    from django.utils import timezone
+
+    settings.BATCH_CHUNK = 2
+    client = verified_client(uploader)
+    upload(client, "registration", "five.csv", csv_bytes(rows_of("registration", 5), kind="registration"))
+    batch = last_batch()
+    real = services._process_chunk
+    calls = {"n": 0}
+
+    class WorkerKilled(BaseException):
+        """Not an Exception: like SIGKILL, nothing in the app gets to record a final state."""
+
+    def dying(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise WorkerKilled
+        return real(*args)
+
+    monkeypatch.setattr(services, "_process_chunk", dying)
+    with pytest.raises(WorkerKilled):
+        client.post(reverse("batch:process", args=[batch.pk]))
+    request_finished.send(sender=None)  # the killed request never finished
+    batch.refresh_from_db()
+    assert (batch.status, batch.chunks_done) == ("processing", 1) and batch.lease_until is not None
+    monkeypatch.setattr(services, "_process_chunk", real)
+
+    assert services.process(batch.pk) == "busy"  # the dead worker's lease still holds
+    assert services.janitor() == 0
+    later = timezone.now() + timezone.timedelta(seconds=settings.BATCH_LEASE_SECONDS + 1)
+    assert services.janitor(now=later) == 1  # re-queued: the patched delay runs it here
+    batch.refresh_from_db()
+    assert batch.status == "done" and batch.lease_until is None
+    assert Billing.objects.filter(batch=batch).count() == 5
