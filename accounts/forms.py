@@ -7,18 +7,12 @@ from .menus import GRANTABLE_CHOICES
 from .models import Merchant, User, mobile_number_validator
 
 
-class SignInForm(forms.Form):
-    username = forms.CharField(
-        label="User name",
-        max_length=150,
-        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username", "autocapitalize": "none"}),
-    )
-    password = forms.CharField(
-        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
-    )
-    code = forms.CharField(
-        label="Authenticator code",
+def authenticator_code_field(label: str = "Authenticator code", required: bool = True) -> forms.CharField:
+    """The 6-digit Google Authenticator code, as every form asks for it."""
+    return forms.CharField(
+        label=label,
         max_length=10,
+        required=required,
         widget=forms.TextInput(
             attrs={
                 "inputmode": "numeric",
@@ -28,6 +22,18 @@ class SignInForm(forms.Form):
             }
         ),
     )
+
+
+class SignInForm(forms.Form):
+    username = forms.CharField(
+        label="User name",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+    code = authenticator_code_field()
 
 
 class MenuAccessField(forms.MultipleChoiceField):
@@ -78,14 +84,7 @@ class UserEditForm(forms.Form):
 class EnrollForm(SetPasswordForm):
     """A2: choose a password and, for a new authenticator, prove it with one code."""
 
-    code = forms.CharField(
-        label="Code from Google Authenticator",
-        max_length=10,
-        required=False,
-        widget=forms.TextInput(
-            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "placeholder": "6 digits"}
-        ),
-    )
+    code = authenticator_code_field("Code from Google Authenticator", required=False)
 
     def __init__(self, user, *args, needs_code: bool, **kwargs):
         super().__init__(user, *args, **kwargs)

@@ -14,24 +14,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from . import audit
+from .forms import authenticator_code_field
 from .services import verify_code
 
 STEP_UP_ERROR = "The authenticator code is not correct or was used already. Wait for the next code."
 
 
 class StepUpForm(forms.Form):
-    code = forms.CharField(
-        label="Authenticator code",
-        max_length=10,
-        widget=forms.TextInput(
-            attrs={
-                "inputmode": "numeric",
-                "autocomplete": "one-time-code",
-                "pattern": "[0-9]{6}",
-                "placeholder": "6 digits",
-            }
-        ),
-    )
+    code = authenticator_code_field()
     reason = forms.CharField(
         label="Reason",
         min_length=3,
