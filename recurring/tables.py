@@ -39,6 +39,8 @@ class BillingTable(tables.Table):
             "next_execute_date",
             "status",
         )
+        # The Edit menu right after the number, so it stays in view on narrow screens.
+        sequence = ("billing_number", "edit", "...")
         order_by = ("billing_number",)
         attrs = {"class": "table"}
         row_attrs = {"data-billing": lambda record: record.billing_number}
