@@ -106,11 +106,21 @@ class Transaction(CardSnapshot):
         ]
         indexes = [
             # Used by the reports (All Report date range, dashboard) and the void/refund search.
-            models.Index(fields=["merchant", "execute_date"], name="tx_merchant_date_idx"),
+            models.Index(fields=["merchant", "execute_date", "id"], name="tx_merchant_date_id_idx"),
             models.Index(fields=["merchant", "status", "execute_date"], name="tx_merchant_status_date_idx"),
             models.Index(fields=["merchant", "billing_number"], name="tx_merchant_billing_idx"),
             models.Index(fields=["merchant", "approval_code"], name="tx_merchant_approval_idx"),
             models.Index(fields=["merchant", "card_fingerprint"], name="tx_merchant_card_idx"),
+            # Used by reports.filters.AllReportFilter (T1): every search field has an index of its own.
+            models.Index(fields=["merchant", "amount", "execute_date"], name="tx_merchant_amount_idx"),
+            models.Index(fields=["merchant", "holder_phone", "execute_date"], name="tx_merchant_phone_idx"),
+            models.Index(fields=["merchant", "kind", "execute_date"], name="tx_merchant_kind_date_idx"),
+            models.Index(fields=["merchant", "response_code", "execute_date"], name="tx_merchant_response_idx"),
+            models.Index(
+                fields=["merchant", "error_code", "execute_date"],
+                name="tx_merchant_error_idx",
+                condition=~models.Q(error_code=""),
+            ),
             # Used by payments.services.janitor: the few rows in processing, oldest claim first.
             models.Index(
                 fields=["claimed_at"], name="tx_processing_claimed_idx", condition=models.Q(status="processing")

@@ -309,7 +309,9 @@ def janitor(now=None) -> dict[str, int]:
                 status=Status.FAILED, error_code="timeout", bank_message="No answer from the bank", processed_at=now
             )
             if written:
-                tx.status = Status.FAILED
+                tx.status, tx.error_code, tx.bank_message, tx.processed_at = (
+                    Status.FAILED, "timeout", "No answer from the bank", now
+                )
                 transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
                 counts["given_up"] += 1
         else:

@@ -1,19 +1,425 @@
+"""Dashboard (D1-D9), All Report with exports (T1, T2, T4, T5) and Batch Report (T3).
+
+Access (U7): the Dashboard is every signed-in user's landing page, but each widget shows only data of a
+menu the user holds: the transaction figures and charts (D2-D7, D9) are All Report data (``all_report``),
+Registration Recurring (D8) is Manage Recurring data (``manage_recurring``). A missing menu shows a card
+that says so instead of the figures, and the chart endpoints refuse (403) on their own.
+"""
+
 from __future__ import annotations
 
+from itertools import cycle
+from urllib.parse import urlencode
+
+from chartjs.views.lines import BaseLineChartView
+from django.conf import settings
+from django.contrib import messages
+from django.db.models import Count, Sum
+from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+from django_tables2 import RequestConfig
 
-from .periods import KINDS, period_for
+from accounts import audit
+from accounts.tenancy import get_merchant_row, menu_required, merchant_rows
+from batch.models import Batch, BatchRow
+from billing_bo.lib.money import format_rupiah
+from payments.models import Transaction
+from recurring.models import Billing
+
+from . import dashboard as figures
+from .exports import csv_stream, xlsx_stream
+from .filters import AllReportFilter
+from .models import DailyRollup, PeriodTotal
+from .pagination import KeysetPaginator, page_links
+from .periods import KINDS, period_from_params
+from .services import COLUMNS, display, parse_sort, rows, totals, with_file_names
+from .tables import AllReportTable, BatchRowTable, BatchTable
+
+ALL_REPORT = "all_report"
+BATCH_REPORT = "batch_report"
+REGISTRATIONS_MENU = "manage_recurring"
 
 
+# Dashboard (D1-D9)
+
+
+@require_GET
 def dashboard(request):
-    """The landing page (D1-D9). Its widgets read the daily rollup once transactions exist."""
+    """The landing page. Figures come from the rollups of the merchant's period (merchant-local days)."""
     merchant = request.user.merchant
     if merchant is None:  # platform operators work in the admin
         return redirect("admin:index")
-    kind = request.GET.get("period", "weekly")
-    try:
-        back = int(request.GET.get("back", "0"))
-    except ValueError:
-        back = 0
-    period = period_for(kind, merchant.local_today(), back)
-    return render(request, "reports/dashboard.html", {"period": period, "kinds": KINDS})
+    period = period_from_params(request.GET, merchant.local_today())
+    user = request.user
+    context = {
+        "period": period,
+        "kinds": KINDS,
+        "period_query": urlencode({"period": period.kind, "back": period.back}),
+        "can_transactions": user.has_menu(ALL_REPORT),
+        "can_registrations": user.has_menu(REGISTRATIONS_MENU),
+    }
+    if context["can_transactions"]:
+        context["summary"] = figures.summary(
+            merchant_rows(request, DailyRollup), merchant_rows(request, PeriodTotal), period
+        )
+    if context["can_registrations"]:
+        context["registrations"] = figures.registrations(merchant_rows(request, Billing), period, merchant.tzinfo)
+    return render(request, "reports/dashboard.html", context)
+
+
+# Chart colours (RGB), after the stylesheet's success, danger, muted and primary.
+SUCCESS = (18, 128, 92)
+FAILED = (192, 54, 44)
+REVERSED = (152, 162, 179)
+ACTIVE = ISSUER = (36, 83, 214)
+INACTIVE = (208, 213, 221)
+
+
+class RollupChart(BaseLineChartView):
+    """A django-chartjs JSON view of one dashboard chart: ``{"type", "data": {labels, datasets}, "options"}``
+    for Chart.js, for the period of the query string (``period``, ``back``)."""
+
+    chart_type = "bar"
+    palette: tuple = (ACTIVE,)
+    options: dict = {}
+
+    def setup(self, request, *args, **kwargs):
+        super().setup(request, *args, **kwargs)
+        self.merchant = request.user.merchant
+        self.period = period_from_params(request.GET, self.merchant.local_today())
+        self.rollups = merchant_rows(request, DailyRollup)
+
+    def get_colors(self):
+        return cycle([list(color) for color in self.palette])
+
+    def get_dataset_options(self, index, color):
+        rgb = "rgb({}, {}, {})".format(*color)
+        return {"backgroundColor": rgb, "borderColor": rgb, "borderWidth": 0, "maxBarThickness": 36}
+
+    def get_options(self) -> dict:
+        base = {
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "animation": {"duration": 0},
+            "legend": {"position": "bottom"},
+        }
+        return {**base, **self.options}
+
+    def load(self) -> None:
+        """Read the figures once, before labels and datasets are drawn from them."""
+
+    def get_context_data(self, **kwargs):
+        self.load()
+        return {
+            "type": self.chart_type,
+            "data": {"labels": self.get_labels(), "datasets": self.get_datasets()},
+            "options": self.get_options(),
+        }
+
+
+class DailyChart(RollupChart):
+    """D5: success vs failed per day (and reversed: voided or refunded)."""
+
+    palette = (SUCCESS, FAILED, REVERSED)
+    options = {
+        "scales": {
+            "xAxes": [{"stacked": True}],
+            "yAxes": [{"stacked": True, "ticks": {"beginAtZero": True, "precision": 0}}],
+        }
+    }
+
+    def load(self):
+        self.series = figures.daily(self.rollups, self.period)
+
+    def get_labels(self):
+        return [
+            day.strftime("%a %d") if len(self.series["days"]) <= 7 else day.strftime("%d")
+            for day in self.series["days"]
+        ]
+
+    def get_providers(self):
+        return ["Success", "Failed", "Reversed"]
+
+    def get_data(self):
+        return [self.series["success"], self.series["failed"], self.series["reversed"]]
+
+
+class _BarList(RollupChart):
+    chart_type = "horizontalBar"
+    options = {"legend": {"display": False}, "scales": {"xAxes": [{"ticks": {"beginAtZero": True, "precision": 0}}]}}
+    provider = ""
+
+    def items(self) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def load(self):
+        self.found = self.items()
+
+    def get_labels(self):
+        return [label for label, _ in self.found]
+
+    def get_providers(self):
+        return [self.provider]
+
+    def get_data(self):
+        return [[count for _, count in self.found]]
+
+
+class FailedMessageChart(_BarList):
+    """D6: the bank's answers to failed charges."""
+
+    palette = (FAILED,)
+    provider = "Failed"
+
+    def items(self):
+        return figures.failed_messages(self.rollups, self.period)
+
+
+class TopIssuerChart(_BarList):
+    """D9: issuers by transactions."""
+
+    palette = (ISSUER,)
+    provider = "Transactions"
+
+    def items(self):
+        return figures.top_issuers(self.rollups, self.period)
+
+
+class _Doughnut(RollupChart):
+    chart_type = "doughnut"
+    options = {"cutoutPercentage": 60}
+
+    def slices(self) -> list[tuple[str, int, tuple]]:
+        raise NotImplementedError
+
+    def load(self):
+        self.found = self.slices()
+
+    def get_labels(self):
+        return [label for label, _, _ in self.found]
+
+    def get_datasets(self):
+        colors = ["rgb({}, {}, {})".format(*color) for _, _, color in self.found]
+        return [{"data": [count for _, count, _ in self.found], "backgroundColor": colors, "borderWidth": 1}]
+
+
+class SinglePaymentChart(_Doughnut):
+    """D7: single payments, success vs failed."""
+
+    def slices(self):
+        summary = figures.summary(self.rollups, merchant_rows(self.request, PeriodTotal), self.period)
+        return [("Success", summary.single_success, SUCCESS), ("Failed", summary.single_failed, FAILED)]
+
+
+class RegistrationChart(_Doughnut):
+    """D8: registrations of the period, active vs inactive."""
+
+    def slices(self):
+        counts = figures.registrations(merchant_rows(self.request, Billing), self.period, self.merchant.tzinfo)
+        return [("Active", counts["active"], ACTIVE), ("Inactive", counts["inactive"], INACTIVE)]
+
+
+def _chart(view_class, menu: str):
+    return require_GET(menu_required(menu)(view_class.as_view()))
+
+
+daily_chart = _chart(DailyChart, ALL_REPORT)
+failed_message_chart = _chart(FailedMessageChart, ALL_REPORT)
+single_payment_chart = _chart(SinglePaymentChart, ALL_REPORT)
+top_issuer_chart = _chart(TopIssuerChart, ALL_REPORT)
+registration_chart = _chart(RegistrationChart, REGISTRATIONS_MENU)
+
+
+# All Report (T1, T2, T4, T5)
+
+
+def _filterset(request, data) -> AllReportFilter:
+    merchant = request.user.merchant
+    return AllReportFilter(data, merchant_rows(request, Transaction), request=request, today=merchant.local_today())
+
+
+def _has_raw_card_number(params) -> bool:
+    value = (params.get("card_no") or "").replace(" ", "").replace("-", "")
+    return value.isdigit()
+
+
+def _with_file_names(request, found):
+    return with_file_names(merchant_rows(request, Batch), merchant_rows(request, Billing), found)
+
+
+def _report_page(request, context: dict, status: int = 200):
+    context = {
+        "default_days": settings.REPORTS_DEFAULT_RANGE_DAYS,
+        "max_days": settings.REPORTS_MAX_RANGE_DAYS,
+        **context,
+    }
+    return render(request, "reports/all_report.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@menu_required(ALL_REPORT)
+def all_report(request):
+    """The search form posts (so a typed card number never lands in a URL or a log) and redirects to the
+    result URL, which carries every filter (the card as a signed fingerprint token)."""
+    if request.method == "POST":
+        filterset = _filterset(request, request.POST)
+        if filterset.is_valid():
+            query = filterset.query()
+            if request.POST.get("sort"):
+                query["sort"] = request.POST["sort"]
+            return redirect(f"{reverse('reports:all')}?{urlencode(query)}")
+        return _report_page(request, {"filter": filterset, "show_form": True})
+    if not request.GET:
+        filterset = _filterset(request, None)
+        return _report_page(request, {"filter": filterset, "show_form": True})
+    filterset = _filterset(request, request.GET)
+    if not filterset.is_valid():  # a clear error, and no query at all
+        return _report_page(request, {"filter": filterset, "show_form": True})
+    if _has_raw_card_number(request.GET):
+        # a hand-made URL with a card number: move the number out of the address bar
+        query = {**filterset.query(), **{k: v for k, v in request.GET.items() if k in ("sort",)}}
+        return redirect(f"{reverse('reports:all')}?{urlencode(query)}")
+
+    sort, keys, descending = parse_sort(request.GET.get("sort"))
+    filtered = filterset.qs
+    found = totals(filtered)
+    paginator = KeysetPaginator(
+        rows(filtered), keys, descending=descending, sort=sort, per_page=settings.REPORTS_PAGE_SIZE
+    )
+    page = paginator.page(request.GET)
+    page.rows = list(_with_file_names(request, page.rows))
+    table = AllReportTable(page.rows, sort=sort, request=request)
+    export_query = urlencode({**filterset.query(), "sort": sort})
+    return _report_page(
+        request,
+        {
+            "filter": filterset,
+            "criteria": filterset.criteria(),
+            "totals": found,
+            "table": table,
+            "page": page,
+            "links": page_links(request.GET, page),
+            "export_query": export_query,
+            "sort": sort,
+            "show_form": False,
+        },
+    )
+
+
+EXPORT_FORMATS = {
+    "csv": ("text/csv; charset=utf-8", csv_stream),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx_stream),
+}
+
+
+@require_GET
+@menu_required(ALL_REPORT)
+def all_report_export(request):
+    """T4: the current result (same filters, same order, every row) as CSV or XLSX, streamed."""
+    fmt = request.GET.get("format", "csv")
+    if fmt not in EXPORT_FORMATS:
+        fmt = "csv"
+    filterset = _filterset(request, request.GET)
+    if not filterset.is_valid():
+        return _report_page(request, {"filter": filterset, "show_form": True}, status=400)
+    sort, keys, descending = parse_sort(request.GET.get("sort"))
+    filtered = filterset.qs
+    found = totals(filtered)
+    if fmt == "xlsx" and found.count > settings.REPORTS_XLSX_MAX_ROWS:
+        rows_found = f"{found.count:,}".replace(",", ".")
+        limit = f"{settings.REPORTS_XLSX_MAX_ROWS:,}".replace(",", ".")
+        messages.error(
+            request, f"{rows_found} rows are more than a spreadsheet holds ({limit}): export CSV, or narrow the search."
+        )
+        return redirect(f"{reverse('reports:all')}?{urlencode({**filterset.query(), 'sort': sort})}")
+    criteria = filterset.criteria()
+    audit.record(
+        "reports.exported",
+        request=request,
+        data={"report": "all_report", "format": fmt, "rows": found.count, "criteria": dict(criteria)},
+    )
+    ordered = rows(filtered).order_by(*(f"-{key}" if descending else key for key in keys))
+    names = [column.name for column in COLUMNS]
+    header = [column.label for column in COLUMNS]
+    named = _with_file_names(request, ordered.iterator(chunk_size=2000))
+    values = ([display(row, name) for name in names] for row in named)
+    content_type, stream = EXPORT_FORMATS[fmt]
+    if fmt == "xlsx":
+        body = stream(header, values, sheet_name="All Report", large=found.count > 500_000)
+    else:
+        body = stream(header, values)
+    merchant = request.user.merchant
+    start, end = filterset.form.cleaned_data["start_date"], filterset.form.cleaned_data["end_date"]
+    filename = f"all-report-{merchant.code}-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"
+    response = StreamingHttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# Batch Report (T3)
+
+
+@require_GET
+@menu_required(BATCH_REPORT)
+def batch_list(request):
+    batches = merchant_rows(request, Batch).select_related("uploaded_by")
+    table = BatchTable(batches)
+    RequestConfig(request, paginate={"per_page": 25}).configure(table)
+    return render(request, "reports/batch_list.html", {"table": table})
+
+
+@require_GET
+@menu_required(BATCH_REPORT)
+def batch_detail(request, pk: int):
+    batch = get_merchant_row(request, Batch, pk=pk)
+    batch_rows = merchant_rows(request, BatchRow).filter(batch=batch)
+    page = KeysetPaginator(
+        batch_rows, ("row_number", "id"), descending=False, sort="row", per_page=settings.REPORTS_PAGE_SIZE
+    ).page(request.GET)
+    references = [row.reference for row in page.rows if row.reference]
+    if batch.kind == Batch.Kind.SINGLE_PAYMENT:
+        made = merchant_rows(request, Transaction).filter(batch=batch, invoice_number__in=references)
+        outcomes = {
+            tx["invoice_number"]: (tx["status"], Transaction.Status(tx["status"]).label)
+            for tx in made.values("invoice_number", "status")
+        }
+        payments = (
+            merchant_rows(request, Transaction)
+            .filter(batch=batch)
+            .values("status")
+            .annotate(n=Count("id"), amount=Sum("amount"))
+            .order_by("status")
+        )
+        by_status = [
+            {"status": p["status"], "label": Transaction.Status(p["status"]).label, "n": p["n"], "amount": p["amount"]}
+            for p in payments
+        ]
+    else:
+        made = merchant_rows(request, Billing).filter(batch=batch, billing_number__in=references)
+        # the pill colours of Manage Recurring: active as success, inactive as cancelled
+        outcomes = {
+            b["billing_number"]: (
+                "success" if b["status"] == Billing.Status.ACTIVE else "cancelled",
+                Billing.Status(b["status"]).label,
+            )
+            for b in made.values("billing_number", "status")
+        }
+        by_status = []
+    table = BatchRowTable(page.rows, outcomes=outcomes, request=request)
+    return render(
+        request,
+        "reports/batch_detail.html",
+        {
+            "batch": batch,
+            "table": table,
+            "page": page,
+            "links": page_links(request.GET, page),
+            "by_status": by_status,
+            "total_amount": format_rupiah(batch.total_amount),
+        },
+    )

@@ -33,6 +33,7 @@ PK_MODELS = {
     "account/callbacks/": CallbackDelivery,
     "recurring/": Billing,
     "batch/": Batch,
+    "reports/batches/": Batch,
 }
 # Values for the other converters of the walked routes.
 CONVERTER_VALUES = {"<str:kind>": "registration", "<str:file_format>": "csv"}

@@ -1,0 +1,215 @@
+"""Keeping the dashboard's rollups current (DESIGN "Reports").
+
+``on_transaction_changed`` turns every status change of a transaction into commutative deltas:
+- ``DailyRollup``: the old status's bucket -1 and minus the amount, the new status's bucket +1 and plus
+  the amount, counting only the ``REPORTED`` statuses. The amount is the charged (gross) amount: a
+  refund moves the whole transaction to the refunded / partially refunded bucket.
+- ``BillingPeriod``/``PeriodTotal`` (unique billing numbers, D4): when a transaction enters or leaves
+  the reported set, its billing number's count in its week and month moves by one; when that count
+  crosses zero the period's unique count moves with it.
+
+Every write is one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` (PostgreSQL, SQLite 3.35+):
+atomic per row, so concurrent charges never lose an update, and the order of deltas does not matter
+(a retry's "failed -1" may even run before its "failed +1", as it does when recurring's receiver
+announces the retry from inside the same signal). Rows of one statement are sorted so two transactions
+lock shared rows in the same order. The receiver runs inside the database transaction that changed the
+row: a rollback takes the deltas with it.
+
+The bucket of the old status is named with the transaction's current response code, message and issuer:
+those change only when a charge attempt finishes (leaving processing, which has no bucket).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import connections, router, transaction
+
+from payments.models import Transaction
+
+from .models import BillingPeriod, DailyRollup, Period, PeriodTotal
+
+Status = Transaction.Status
+
+# The statuses reports count (see the module docstring of reports.models).
+REPORTED = frozenset({Status.SUCCESS, Status.FAILED, Status.VOIDED, Status.REFUNDED, Status.PARTIALLY_REFUNDED})
+# Charges the bank approved that still stand: the dashboard's "success" (D2, D5, D7).
+SUCCESSFUL = (Status.SUCCESS, Status.PARTIALLY_REFUNDED)
+# Approved, then given back in full.
+REVERSED = (Status.VOIDED, Status.REFUNDED)
+
+BUCKET = ("merchant_id", "day", "kind", "status", "response_code", "bank_message", "issuer")
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _table(model) -> str:
+    return model._meta.db_table
+
+
+def _upsert(cursor, model, key: tuple[str, ...], add: tuple[str, ...], rows: list[tuple], returning=()):
+    """INSERT rows (key values then added values); on a key conflict add the values to the stored row."""
+    q = cursor.db.ops.quote_name
+    table = q(_table(model))
+    columns = (*key, *add)
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    updates = ", ".join(f"{q(name)} = {table}.{q(name)} + excluded.{q(name)}" for name in add)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(map(q, columns))}) VALUES {placeholders} "
+        f"ON CONFLICT ({', '.join(map(q, key))}) DO UPDATE SET {updates}"
+    )
+    if returning:
+        sql += f" RETURNING {', '.join(map(q, returning))}"
+    cursor.execute(sql, [value for row in rows for value in row])
+    return cursor.fetchall() if returning else None
+
+
+def _bucket(tx: Transaction, status: str) -> tuple:
+    return (
+        tx.merchant_id,
+        tx.execute_date,
+        tx.kind,
+        str(status),
+        tx.response_code or "",
+        (tx.bank_message or "")[:120],
+        (tx.card_issuer or "")[:80],
+    )
+
+
+def apply_change(tx: Transaction, old_status: str, using: str | None = None) -> None:
+    """Apply the deltas of ``tx`` moving from ``old_status`` to ``tx.status``."""
+    old_in, new_in = old_status in REPORTED, tx.status in REPORTED
+    if not (old_in or new_in):
+        return
+    amount = Decimal(tx.amount)
+    deltas: dict[tuple, list] = {}
+    if old_in:
+        deltas.setdefault(_bucket(tx, old_status), [0, Decimal(0)])
+        deltas[_bucket(tx, old_status)][0] -= 1
+        deltas[_bucket(tx, old_status)][1] -= amount
+    if new_in:
+        deltas.setdefault(_bucket(tx, tx.status), [0, Decimal(0)])
+        deltas[_bucket(tx, tx.status)][0] += 1
+        deltas[_bucket(tx, tx.status)][1] += amount
+    rows = sorted((*key, count, total) for key, (count, total) in deltas.items() if count or total)
+    using = using or router.db_for_write(DailyRollup)
+    with connections[using].cursor() as cursor:
+        if rows:
+            _upsert(cursor, DailyRollup, BUCKET, ("count", "amount"), rows)
+        if old_in != new_in and tx.billing_number:
+            _move_billing(cursor, tx, +1 if new_in else -1)
+
+
+def _move_billing(cursor, tx: Transaction, delta: int) -> None:
+    periods = sorted(
+        [(Period.WEEK.value, week_start(tx.execute_date)), (Period.MONTH.value, month_start(tx.execute_date))]
+    )
+    rows = [(tx.merchant_id, period, start, tx.billing_number, delta) for period, start in periods]
+    stored = _upsert(
+        cursor,
+        BillingPeriod,
+        ("merchant_id", "period", "start", "billing_number"),
+        ("count",),
+        rows,
+        returning=("period", "start", "count"),
+    )
+    # Any shard will do (the dashboard reads the sum); spreading by transaction avoids one hot row.
+    shard = zlib.crc32(str(tx.pk).encode()) % PeriodTotal.SHARDS
+    totals = []
+    for period, start, count in stored:
+        was_member, is_member = count - delta > 0, count > 0
+        if was_member != is_member:
+            totals.append((tx.merchant_id, period, _as_date(start), shard, 1 if is_member else -1))
+    if totals:
+        _upsert(cursor, PeriodTotal, ("merchant_id", "period", "start", "shard"), ("unique_billings",), sorted(totals))
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def on_transaction_changed(sender, transaction: Transaction, old_status: str, **kwargs) -> None:
+    """The ``payments.signals.transaction_changed`` receiver (connected in ``ReportsConfig.ready``)."""
+    apply_change(transaction, old_status)
+
+
+# Rebuild from transactions (manage.py rebuild_rollups, the data migration)
+
+
+def _period_sql(vendor: str, period: str, column: str) -> str:
+    if vendor == "postgresql":
+        return f"CAST(date_trunc('{period}', {column}) AS date)"
+    if vendor == "sqlite":  # Monday of the week: the coming Sunday (or the day itself), six days back
+        return (
+            f"date({column}, 'weekday 0', '-6 days')" if period == Period.WEEK else f"date({column}, 'start of month')"
+        )
+    raise NotImplementedError(f"rebuild_rollups supports PostgreSQL and SQLite, not {vendor}")
+
+
+def rebuild(merchant_ids: Iterable[int] | None = None, *, using: str = "default", tables: dict | None = None) -> None:
+    """Recompute the rollups of ``merchant_ids`` (every merchant when None) from their transactions, set-wise.
+
+    On PostgreSQL the rollup tables are locked EXCLUSIVE first: a charge committing meanwhile waits to
+    write its delta, and the recomputation (a new snapshot after the lock) sees every change committed
+    before it, so no delta is lost or counted twice. ``tables`` maps "transaction", "daily", "billing",
+    "total" to table names (the data migration passes its historical models' tables).
+    """
+    if merchant_ids is not None:
+        merchant_ids = [int(pk) for pk in merchant_ids]
+        if not merchant_ids:
+            return
+    names = tables or {
+        "transaction": _table(Transaction),
+        "daily": _table(DailyRollup),
+        "billing": _table(BillingPeriod),
+        "total": _table(PeriodTotal),
+    }
+    connection = connections[using]
+    q = connection.ops.quote_name
+    tx_table, daily, billing, total = (q(names[n]) for n in ("transaction", "daily", "billing", "total"))
+    reported = sorted(str(status) for status in REPORTED)
+    in_reported = ", ".join(["%s"] * len(reported))
+    if merchant_ids is None:
+        scope, scope_params = "", []
+    else:
+        scope, scope_params = f" AND {q('merchant_id')} IN ({', '.join(['%s'] * len(merchant_ids))})", merchant_ids
+    bucket = ", ".join(map(q, BUCKET))
+    source = ", ".join(
+        map(q, ("merchant_id", "execute_date", "kind", "status", "response_code", "bank_message", "card_issuer"))
+    )
+    count, amount, status, billing_number = q("count"), q("amount"), q("status"), q("billing_number")
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {daily}, {billing}, {total} IN EXCLUSIVE MODE")
+        for table in (daily, billing, total):
+            cursor.execute(f"DELETE FROM {table} WHERE 1 = 1{scope}", scope_params)
+        cursor.execute(
+            f"INSERT INTO {daily} ({bucket}, {count}, {amount}) "
+            f"SELECT {source}, COUNT(*), SUM({amount}) FROM {tx_table} "
+            f"WHERE {status} IN ({in_reported}){scope} GROUP BY {source}",
+            [*reported, *scope_params],
+        )
+        for period in (Period.WEEK, Period.MONTH):
+            start = _period_sql(connection.vendor, period, q("execute_date"))
+            cursor.execute(
+                f"INSERT INTO {billing} ({q('merchant_id')}, {q('period')}, {q('start')}, {billing_number}, {count}) "
+                f"SELECT {q('merchant_id')}, %s, {start}, {billing_number}, COUNT(*) FROM {tx_table} "
+                f"WHERE {status} IN ({in_reported}) AND {billing_number} <> ''{scope} "
+                f"GROUP BY {q('merchant_id')}, {start}, {billing_number}",
+                [period.value, *reported, *scope_params],
+            )
+        cursor.execute(
+            f"INSERT INTO {total} ({q('merchant_id')}, {q('period')}, {q('start')}, {q('shard')}, {q('unique_billings')}) "
+            f"SELECT {q('merchant_id')}, {q('period')}, {q('start')}, 0, COUNT(*) FROM {billing} "
+            f"WHERE {count} > 0{scope} GROUP BY {q('merchant_id')}, {q('period')}, {q('start')}",
+            scope_params,
+        )
