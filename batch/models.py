@@ -46,6 +46,7 @@ class Batch(models.Model):
     )
     processed_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the running step until then.")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When the running step was last queued.")
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

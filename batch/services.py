@@ -69,11 +69,11 @@ def janitor(now=None) -> int:
         status__in=[Batch.Status.UPLOADED, Batch.Status.VALIDATING, Batch.Status.PROCESSING]
     ).filter(
         Q(lease_until__lt=now)
-        | Q(lease_until__isnull=True, uploaded_at__lt=now - timedelta(seconds=settings.BATCH_LEASE_SECONDS))
+        | Q(lease_until__isnull=True, queued_at__lt=now - timedelta(seconds=settings.BATCH_LEASE_SECONDS))
     )
     count = 0
     for batch_id, status in stale.values_list("pk", "status"):
-        Batch.objects.filter(pk=batch_id).update(lease_until=None)
+        Batch.objects.filter(pk=batch_id).update(lease_until=None, queued_at=now)
         (tasks.process_batch if status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch_id)
         count += 1
     return count
@@ -117,7 +117,12 @@ def upload(request, uploaded_file, kind: str) -> Batch:
     name = Path(uploaded_file.name).name[:255] or "upload.csv"
     with db.atomic():
         batch = Batch.objects.create(
-            merchant=merchant, kind=kind, file_name=name, content_hash=content_hash, uploaded_by=request.user
+            merchant=merchant,
+            kind=kind,
+            file_name=name,
+            content_hash=content_hash,
+            uploaded_by=request.user,
+            queued_at=timezone.now(),
         )
         path = raw_path(batch)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +178,7 @@ def validate(batch_id: int) -> str:
     except reader.FileRejected as refusal:
         _reject(batch, str(refusal))
         return Batch.Status.REJECTED
+    _renew_lease(batch)  # reading a large file takes a while
     merchant = batch.merchant
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
     result = validation.validate(
@@ -188,6 +194,7 @@ def validate(batch_id: int) -> str:
     for column in validation.TEXT_COLUMNS_WITH_PAN:
         if column in shown:
             shown[column] = shown[column].map(mask_pans_in_text)
+    _renew_lease(batch)
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
     records = shown.to_dict("records")
     reasons = result.reasons.to_dict("records")
@@ -230,7 +237,7 @@ def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     started = Batch.objects.filter(
         pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
-    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None)
+    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None, queued_at=timezone.now())
     if not started:
         return False
     audit.record(
@@ -319,30 +326,37 @@ def _card(row) -> dict:
 
 
 def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: date) -> None:
+    records = rows.to_dict("records")
+    positions = range(offset, offset + len(rows))
     cards, outcomes = {}, {}
-    for position, row in zip(range(offset, offset + len(rows)), rows.to_dict("records"), strict=True):
+    for position, row in zip(positions, records, strict=True):
         try:
             cards[position] = _card(row)
         except (CardRejected, AcquirerError) as refusal:
             outcomes[position] = f"Card refused by the bank: {refusal}"
-    records = rows.to_dict("records")
+    execute_dates = (
+        validation.parse_dates(rows["execute_date"]).dt.date.tolist()  # one vectorised parse per chunk
+        if batch.kind == Batch.Kind.SINGLE_PAYMENT
+        else [None] * len(records)
+    )
     with db.atomic():
         created = []
-        for position, row in zip(range(offset, offset + len(rows)), records, strict=True):
-            if position not in cards:
-                continue
-            created.append(_build(batch, row, cards[position], first_day))
-            outcomes[position] = "created"
+        for position, row, execute_date in zip(positions, records, execute_dates, strict=True):
+            if position in cards:
+                created.append(_build(batch, row, cards[position], first_day, execute_date))
+                outcomes[position] = "created"
         model = Billing if batch.kind == Batch.Kind.REGISTRATION else Transaction
         model.objects.bulk_create(created)
+        mine = BatchRow.objects.filter(merchant_id=batch.merchant_id, batch=batch)
+        done = [position + 2 for position, outcome in outcomes.items() if outcome == "created"]
+        mine.filter(row_number__in=done).update(status=BatchRow.Status.CREATED, outcome="created")
         for position, outcome in outcomes.items():
-            BatchRow.objects.filter(merchant_id=batch.merchant_id, batch=batch, row_number=position + 2).update(
-                status=BatchRow.Status.CREATED if outcome == "created" else BatchRow.Status.FAILED, outcome=outcome
-            )
+            if outcome != "created":
+                mine.filter(row_number=position + 2).update(status=BatchRow.Status.FAILED, outcome=outcome)
         _renew_lease(batch, chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
 
 
-def _build(batch: Batch, row: dict, card: dict, first_day: date):
+def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: date | None = None):
     amount = Decimal(row["amount"].replace(".", ""))
     if batch.kind == Batch.Kind.REGISTRATION:
         billing = Billing(
@@ -362,7 +376,6 @@ def _build(batch: Batch, row: dict, card: dict, first_day: date):
         billing.schedule = Schedule.from_dict(schedule)
         billing.next_execute_date = billing.schedule.next_date(first_day)
         return billing
-    execute_date = validation.parse_dates(pd.Series([row["execute_date"]])).iloc[0].date()
     return Transaction(
         merchant_id=batch.merchant_id,
         batch=batch,

@@ -267,7 +267,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "payments-janitor": {"task": "payments.janitor", "schedule": 60.0},
     "payments-callbacks": {"task": "payments.send_due_callbacks", "schedule": 60.0},
-    "recurring-tick": {"task": "recurring.tick", "schedule": 300.0},
+    "recurring-tick": {"task": "recurring.tick", "schedule": env.float("SCHEDULER_TICK_SECONDS", default=300.0)},
     "batch-janitor": {"task": "batch.janitor", "schedule": 60.0},
 }
 

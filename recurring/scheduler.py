@@ -89,6 +89,11 @@ def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
         SchedulerRun.objects.filter(pk=run.pk).update(
             lease_until=timezone.now() + timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS)
         )
+    if due_billings(merchant, day).exists():
+        # What is left is locked by another runner (its lease expired while it worked): it, or the next
+        # tick, finishes the day; ending it here could leave those billings for tomorrow.
+        run.refresh_from_db()
+        return run
     _queue_due_scheduled(merchant, day, run)
     SchedulerRun.objects.filter(pk=run.pk).update(finished_at=timezone.now(), lease_until=None)
     run.refresh_from_db()

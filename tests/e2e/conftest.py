@@ -57,3 +57,12 @@ def screenshot(page):
         return path
 
     return take
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """A SQLite file, not shared-cache memory: the live server's threads and the browser's parallel
+    requests then wait for SQLite's write lock (busy timeout) instead of failing with "table is locked"."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["TEST"]["NAME"] = str(tmp_path_factory.mktemp("e2e-db") / "e2e.sqlite3")
