@@ -42,5 +42,10 @@ test-integration: $(VENV)/.installed
 test-e2e: $(VENV)/.installed
 	$(BIN)/pytest tests/e2e
 
+## make bench: the benchmarks of DESIGN "Performance targets" beside a throwaway PostgreSQL and Redis (the
+## integration harness); prints a table, writes var/bench/results.json. BENCH_SCALE=full: the targets' scale.
+bench: $(VENV)/.installed
+	$(BIN)/python -m tests.integration.services $(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) var .pytest_cache

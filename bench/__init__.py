@@ -1,0 +1,1 @@
+"""Benchmarks of DESIGN "Performance targets": `make bench` (see bench/run.py)."""
