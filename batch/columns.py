@@ -13,12 +13,8 @@ class Column:
     example: tuple[str, str]
 
 
-REGISTRATION = (
-    Column("billing_number", True, "Unique per merchant; letters, digits, - and _", ("GYM-1001", "GYM-1002")),
-    Column("customer_id", True, "Your customer's ID", ("CUST-501", "CUST-502")),
-    Column("customer_name", True, "Customer's full name", ("Andi Wijaya", "Siti Rahmawati")),
-    Column("email", False, "Customer's email", ("andi@example.com", "siti@example.com")),
-    Column("phone", False, "Customer's mobile number, 8-15 digits, optional +", ("+6281234567890", "081298765432")),
+# The card, the same in both files.
+CARD = (
     Column(
         "card_number",
         True,
@@ -28,6 +24,15 @@ REGISTRATION = (
     Column("expiry", True, "MM/YY, not in the past", ("12/28", "06/29")),
     Column("holder_name", True, "Name on the card", ("ANDI WIJAYA", "SITI RAHMAWATI")),
     Column("holder_phone", False, "Card holder's mobile number", ("+6281234567890", "")),
+)
+
+REGISTRATION = (
+    Column("billing_number", True, "Unique per merchant; letters, digits, - and _", ("GYM-1001", "GYM-1002")),
+    Column("customer_id", True, "Your customer's ID", ("CUST-501", "CUST-502")),
+    Column("customer_name", True, "Customer's full name", ("Andi Wijaya", "Siti Rahmawati")),
+    Column("email", False, "Customer's email", ("andi@example.com", "siti@example.com")),
+    Column("phone", False, "Customer's mobile number, 8-15 digits, optional +", ("+6281234567890", "081298765432")),
+    *CARD,
     Column("amount", True, "Whole Rupiah: 250000 or 250.000", ("250000", "1.250.000")),
     Column("type", True, "recurring (charged) or reminder (notification only)", ("recurring", "reminder")),
     Column("schedule_type", True, "date, day or full_date", ("date", "day")),
@@ -41,15 +46,7 @@ SINGLE_PAYMENT = (
     Column("invoice_number", True, "Unique per merchant", ("INV-2026-0001", "INV-2026-0002")),
     Column("billing_number", False, "Billing number (this or customer_id)", ("GYM-1001", "")),
     Column("customer_id", False, "Customer ID (this or billing_number)", ("", "CUST-502")),
-    Column(
-        "card_number",
-        True,
-        "13-19 digits (spaces allowed); shown masked after upload",
-        ("4111 1111 1111 1111", "5555 5555 5555 4444"),
-    ),
-    Column("expiry", True, "MM/YY, not in the past", ("12/28", "06/29")),
-    Column("holder_name", True, "Name on the card", ("ANDI WIJAYA", "SITI RAHMAWATI")),
-    Column("holder_phone", False, "Card holder's mobile number", ("+6281234567890", "")),
+    *CARD,
     Column("amount", True, "Whole Rupiah: 250000 or 250.000", ("499000", "1.250.000")),
     Column("execute_date", True, "YYYY-MM-DD or DD/MM/YYYY, today or later", ("2026-12-01", "15/12/2026")),
     Column("description", False, "Shown on reports", ("Personal training pack", "Annual fee")),

@@ -310,7 +310,10 @@ def janitor(now=None) -> dict[str, int]:
             )
             if written:
                 tx.status, tx.error_code, tx.bank_message, tx.processed_at = (
-                    Status.FAILED, "timeout", "No answer from the bank", now
+                    Status.FAILED,
+                    "timeout",
+                    "No answer from the bank",
+                    now,
                 )
                 transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
                 counts["given_up"] += 1

@@ -59,31 +59,38 @@ def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
         )
 
 
+def _adjustment_view(request, tx: Transaction, *, perform, refusal: str, **step_up):
+    """Void and Refund share this flow: refuse at once what P7 forbids, else the step-up confirmation;
+    ``perform(reason, **action_form_data)`` asks the bank, and the outcome is reported on the search page."""
+
+    def act(reason: str, **data):
+        try:
+            adjustment = perform(reason, **data)
+        except services.ActionRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            _report(request, tx, adjustment)
+        return _back(request)
+
+    if refusal and request.method == "GET":
+        messages.error(request, refusal)
+        return _back(request)
+    return step_up_response(request, act=act, **step_up)
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 @menu_required(MENU)
 def void_transaction(request, pk: int):
     tx = get_merchant_row(request, Transaction, pk=pk)
-
-    def act(reason: str):
-        try:
-            adjustment = services.void(request, tx.pk, reason)
-        except services.ActionRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            _report(request, tx, adjustment)
-        return _back(request)
-
-    refusal = tx.void_refused_because()
-    if refusal and request.method == "GET":
-        messages.error(request, refusal)
-        return _back(request)
-    return step_up_response(
+    return _adjustment_view(
         request,
+        tx,
+        perform=lambda reason: services.void(request, tx.pk, reason),
+        refusal=tx.void_refused_because(),
         action="payments.transaction.voided",
         title=f"Void {tx.invoice_number}",
         message=f"{format_rupiah(tx.amount)} on card {tx.card_masked} goes back to the cardholder in full.",
-        act=act,
     )
 
 
@@ -92,26 +99,14 @@ def void_transaction(request, pk: int):
 @menu_required(MENU)
 def refund_transaction(request, pk: int):
     tx = get_merchant_row(request, Transaction, pk=pk)
-
-    def act(reason: str, amount):
-        try:
-            adjustment = services.refund(request, tx.pk, amount, reason)
-        except services.ActionRefused as refusal:
-            messages.error(request, str(refusal))
-        else:
-            _report(request, tx, adjustment)
-        return _back(request)
-
-    refusal = tx.refund_refused_because()
-    if refusal and request.method == "GET":
-        messages.error(request, refusal)
-        return _back(request)
-    return step_up_response(
+    return _adjustment_view(
         request,
+        tx,
+        perform=lambda reason, amount: services.refund(request, tx.pk, amount, reason),
+        refusal=tx.refund_refused_because(),
         action="payments.transaction.refunded",
         title=f"Refund {tx.invoice_number}",
         message=f"Up to {format_rupiah(tx.refundable_amount)} can be refunded to card {tx.card_masked}.",
-        act=act,
         action_form=RefundForm(request.POST or None, transaction=tx),
     )
 
