@@ -27,7 +27,8 @@ Redis queue emptied, VACUUM ANALYZE. Hard gate (``gate_passed``): no (billing, d
 executions, nothing created or queued by a second run, every created execution queued once.
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B3_BILLINGS, BENCH_B3_DUE, BENCH_B3_REPETITIONS,
-BENCH_B3_BASELINE_SAMPLE override the scale's values; SCHEDULER_CHUNK reaches the scheduler.
+BENCH_B3_BASELINE_SAMPLE override the scale's values; SCHEDULER_CHUNK reaches the scheduler;
+BENCH_B3_DIAGNOSE=0 leaves out the diagnosis ``ours_send_only`` (see the notes of the result).
 """
 
 from __future__ import annotations
@@ -473,9 +474,10 @@ class Bench:
         data = self.generate()
         log(f"B3: data ready in {data['generate_s']} s: {data}")
         reps = self.cfg["repetitions"]
-        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS + DIAGNOSIS}
+        diagnosis = DIAGNOSIS if os.environ.get("BENCH_B3_DIAGNOSE", "1") not in ("", "0") else ()
+        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS + diagnosis}
         for rep in range(reps):
-            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3] + DIAGNOSIS
+            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3] + diagnosis
             for name in order:
                 self.reset()
                 log(f"B3 repetition {rep + 1}/{reps}: {name}")
