@@ -200,7 +200,7 @@ SIMULATED_BANK_TRANSIENT_RATE = env.float("SIMULATED_BANK_TRANSIENT_RATE", defau
 # Charging (P3). Task retries stay far below the Redis visibility timeout (one hour).
 CHARGE_MAX_ATTEMPTS = env.int("CHARGE_MAX_ATTEMPTS", default=3)  # attempts after transient declines (91, 96)
 CHARGE_RETRY_COUNTDOWNS = (10, 30, 90, 270, 600, 900)  # seconds, for time-outs and an unreachable bank
-CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=50)  # transactions per charge_many task
+CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=200)  # transactions per charge_many task
 # Bank calls in flight per charge_many task; SQLite takes one writer at a time, so one thread there.
 CHARGE_THREADS = env.int("CHARGE_THREADS", default=16 if os.environ.get("DATABASE_URL") else 1)
 CHARGE_STUCK_SECONDS = env.int("CHARGE_STUCK_SECONDS", default=120)  # processing longer: the janitor asks the bank
