@@ -49,30 +49,31 @@ import time
 from contextlib import contextmanager
 from decimal import Decimal
 
-from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, log, summary, table
+from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, _self_cpu_s, log, postgres_cpu_s, summary, table
 
 SCALES = {
     "default": {
         "transactions": 1_000_000,
         "repetitions": 3,
         "pages": 40,  # x 6 requests = 240 requests per repetition
-        "baseline_pages": 40,
+        "baseline_pages": 20,
         "settle": 2000,
-        "writer_rows": 150_000,
+        "writer_rows": 60_000,
         "writer_rate": 0,
     },
     "full": {
         "transactions": 10_000_000,
         "repetitions": 5,
         "pages": 40,
-        "baseline_pages": 8,
+        "baseline_pages": 3,
         "settle": 5000,
-        "writer_rows": 400_000,
+        "writer_rows": 150_000,
         "writer_rate": 0,
     },
 }
 MONTHS = 6
 CONTENDERS = ("ours", "live_group_by")
+FUNCTIONS = "ours_functions"  # diagnosis: reports.dashboard's functions alone, no HTTP stack
 TARGETS = {"p95_ms": 50.0, "rollup_cost_pct": 5.0}
 NOISY = 0.15
 CHUNK = 1_000_000
@@ -95,6 +96,9 @@ DECLINES = (
 )  # fmt: skip
 CHARTS = ("chart_daily", "chart_failed_messages", "chart_single_payment", "chart_registrations", "chart_top_issuers")
 RECEIVER = "reports.rollups.on_transaction_changed"
+# Rollup cost: the modes compared per kind of work (per_table: the previous three-statement path, a diagnosis).
+COST_MODES = {"settle": ("connected", "disconnected", "per_table"), "charge_path": ("connected", "disconnected")}
+BLOCKS = 10
 
 
 def config(scale: str) -> dict:
@@ -270,6 +274,12 @@ class Bench:
                 )
             )
         created = Transaction.objects.bulk_create(rows, batch_size=5000)
+        # Fresh statistics: with the scheduled rows unknown to the planner, the charge's claim
+        # (pk = x AND status = 'scheduled') picks the partial index of scheduled rows and walks all of them.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE payments_transaction")
         return [tx.pk for tx in created]
 
     # --- Reads --------------------------------------------------------------------------------------
@@ -321,9 +331,11 @@ class Bench:
             views.figures = original
 
     def load_pages(self, client, name: str, pages: int) -> dict:
+        if name == FUNCTIONS:
+            return self.call_functions(pages)
         times: list[float] = []
         per_url: dict[str, list[float]] = {}
-        with self.contender(name), SelfMemory() as memory:
+        with self.contender(name), SelfMemory() as memory, ProcessSampler(groups=self.writer_group) as machine:
             began = time.perf_counter()
             for page in range(pages):
                 for url_name, url in self.urls(page % 2):
@@ -335,6 +347,45 @@ class Bench:
                     times.append(elapsed)
                     per_url.setdefault(url_name, []).append(elapsed)
             seconds = time.perf_counter() - began
+        return self._read_figures(times, per_url, seconds, memory, machine)
+
+    def call_functions(self, pages: int) -> dict:
+        """Diagnosis: the figure functions the views call (``reports.dashboard``), without the HTTP stack
+        (session, authentication, OTP, template, JSON), on the querysets the views pass them."""
+        from recurring.models import Billing
+        from reports import dashboard
+        from reports.models import DailyRollup, PeriodTotal
+        from reports.periods import MONTHLY, period_for
+
+        rollups = DailyRollup.objects.filter(merchant=self.merchant)
+        totals = PeriodTotal.objects.filter(merchant=self.merchant)
+        billings = Billing.objects.filter(merchant=self.merchant)
+        tz = self.merchant.tzinfo
+        calls = {
+            "dashboard": lambda p: (dashboard.summary(rollups, totals, p), dashboard.registrations(billings, p, tz)),
+            "chart_daily": lambda p: dashboard.daily(rollups, p),
+            "chart_failed_messages": lambda p: dashboard.failed_messages(rollups, p),
+            "chart_single_payment": lambda p: dashboard.summary(rollups, totals, p),
+            "chart_registrations": lambda p: dashboard.registrations(billings, p, tz),
+            "chart_top_issuers": lambda p: dashboard.top_issuers(rollups, p),
+        }
+        times: list[float] = []
+        per_url: dict[str, list[float]] = {}
+        with SelfMemory() as memory, ProcessSampler(groups=self.writer_group) as machine:
+            began = time.perf_counter()
+            for page in range(pages):
+                period = period_for(MONTHLY, self.merchant.local_today(), page % 2)
+                for name, call in calls.items():
+                    moment = time.perf_counter()
+                    call(period)
+                    elapsed = (time.perf_counter() - moment) * 1000
+                    times.append(elapsed)
+                    per_url.setdefault(name, []).append(elapsed)
+            seconds = time.perf_counter() - began
+        return self._read_figures(times, per_url, seconds, memory, machine)
+
+    @staticmethod
+    def _read_figures(times, per_url, seconds, memory, machine) -> dict:
         return {
             "requests": len(times),
             "p50_ms": statistics.median(times),
@@ -343,6 +394,8 @@ class Bench:
             "seconds": seconds,
             "peak_rss_mb": memory.peak_mb,
             "per_url_ms": per_url,
+            "machine_busy": machine.machine_busy,
+            "foreign_share": machine.foreign_share,
         }
 
     def same_numbers(self, client) -> dict:
@@ -424,57 +477,91 @@ class Bench:
     # --- Rollup cost --------------------------------------------------------------------------------
 
     @contextmanager
-    def rollups(self, connected: bool):
+    def rollup_mode(self, mode: str):
+        """connected: the app as it is; disconnected: the rollup receiver off; per_table (diagnosis): the
+        receiver on, but with the deltas written table by table (three statements, the previous way)."""
         from payments.signals import transaction_changed
-        from reports.rollups import on_transaction_changed
+        from reports import rollups
+        from reports.models import DailyRollup
 
-        if connected:
+        if mode == "connected":
             yield
+            return
+        if mode == "per_table":
+
+            def per_table(cursor, tx, rows, move):
+                if rows:
+                    rollups._upsert(cursor, DailyRollup, rollups.BUCKET, ("count", "amount"), rows)
+                if move:
+                    rollups._move_billing(cursor, tx, move)
+
+            original = rollups._apply_in_one_statement
+            rollups._apply_in_one_statement = per_table
+            try:
+                yield
+            finally:
+                rollups._apply_in_one_statement = original
             return
         transaction_changed.disconnect(dispatch_uid=RECEIVER)
         try:
             yield
         finally:
-            transaction_changed.connect(on_transaction_changed, dispatch_uid=RECEIVER)
+            transaction_changed.connect(rollups.on_transaction_changed, dispatch_uid=RECEIVER)
 
-    def settle(self, connected: bool, label: str) -> float:
+    def settle_work(self, count: int, label: str):
+        """``count`` processing rows and their outcomes (85% approved, 15% declined 05): settled by
+        ``payments.services.record_outcome``, the step that moves a charge to its final state."""
         from payments.acquirer.base import Outcome
         from payments.models import Transaction
         from payments.services import record_outcome
 
-        count = self.cfg["settle"]
         ids = self.open_rows(count, Transaction.Status.PROCESSING, label)
         txs = list(Transaction.objects.select_related("merchant").filter(pk__in=ids).order_by("pk"))
-        outcomes = []
+        work = []
         for number, tx in enumerate(txs):
             approved = number % 20 >= 3
-            outcomes.append(
-                Outcome(
-                    approved=approved,
-                    response_code="00" if approved else "05",
-                    message="Approved" if approved else "Do not honor",
-                    approval_code=f"{number:06d}" if approved else "",
-                    reference=f"B6-REF-{tx.pk}",
-                    amount=int(tx.amount),
-                    issuer=ISSUERS[number % len(ISSUERS)],
-                )
+            outcome = Outcome(
+                approved=approved,
+                response_code="00" if approved else "05",
+                message="Approved" if approved else "Do not honor",
+                approval_code=f"{number:06d}" if approved else "",
+                reference=f"B6-REF-{tx.pk}",
+                amount=int(tx.amount),
+                issuer=ISSUERS[number % len(ISSUERS)],
             )
-        with self.rollups(connected):
-            began = time.perf_counter()
-            for tx, outcome in zip(txs, outcomes, strict=True):
-                record_outcome(tx, outcome)
-            return time.perf_counter() - began
+            work.append(lambda tx=tx, outcome=outcome: record_outcome(tx, outcome))
+        return work
 
-    def charge_path(self, connected: bool, label: str) -> float:
+    def charge_work(self, count: int, label: str):
+        """``count`` due rows charged by ``payments.services.charge`` (claim, the simulated bank, outcome)."""
         from payments import services
         from payments.models import Transaction
 
-        ids = self.open_rows(self.cfg["settle"], Transaction.Status.SCHEDULED, label)
-        with self.rollups(connected):
-            began = time.perf_counter()
-            for transaction_id in ids:
-                services.charge(transaction_id)
-            return time.perf_counter() - began
+        ids = self.open_rows(count, Transaction.Status.SCHEDULED, label)
+        return [lambda transaction_id=transaction_id: services.charge(transaction_id) for transaction_id in ids]
+
+    def cost_repetition(self, kind: str, modes: tuple[str, ...], rep: int) -> dict[str, dict[str, float]]:
+        """N settles per mode, run in BLOCKS alternating blocks of the modes (rotated per repetition), so
+        drift in the machine's load falls on every mode alike. Wall time, and CPU time of this process plus
+        the PostgreSQL server (what caps throughput when the cores are saturated)."""
+        count = self.cfg["settle"]
+        make = self.settle_work if kind == "settle" else self.charge_work
+        work = {mode: make(count, f"{kind}-{mode}-{rep}") for mode in modes}
+        order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
+        totals = {mode: {"wall_s": 0.0, "cpu_s": 0.0} for mode in modes}
+        size = -(-count // BLOCKS)
+        for first in range(0, count, size):
+            for mode in order:
+                with self.rollup_mode(mode):
+                    pg = postgres_cpu_s()
+                    cpu = _self_cpu_s()
+                    began = time.perf_counter()
+                    for call in work[mode][first : first + size]:
+                        call()
+                    totals[mode]["wall_s"] += time.perf_counter() - began
+                    cpu = _self_cpu_s() - cpu  # before the next /proc scan, which costs CPU of its own
+                    totals[mode]["cpu_s"] += cpu + postgres_cpu_s() - pg
+        return totals
 
     # --- The run ------------------------------------------------------------------------------------
 
@@ -490,14 +577,15 @@ class Bench:
         log(f"B6: ours and live_group_by agree: {check['numbers_match']} {check['mismatches']}")
         self.open_rows(self.cfg["writer_rows"], Transaction.Status.SCHEDULED, "writer")
         reps = self.cfg["repetitions"]
-        reads: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
+        reads: dict[str, list[dict]] = {name: [] for name in (*CONTENDERS, FUNCTIONS)}
         writer = self.start_writer()
         try:
+            self.writer_group = (writer.pid,)
             with ProcessSampler(groups=(writer.pid,)) as machine:
                 for rep in range(reps):
-                    order = CONTENDERS[rep % 2 :] + CONTENDERS[: rep % 2]
+                    order = CONTENDERS[rep % 2 :] + CONTENDERS[: rep % 2] + (FUNCTIONS,)
                     for name in order:
-                        pages = self.cfg["pages"] if name == "ours" else self.cfg["baseline_pages"]
+                        pages = self.cfg["baseline_pages"] if name == "live_group_by" else self.cfg["pages"]
                         result = self.load_pages(client, name, pages)
                         reads[name].append(result)
                         log(
@@ -519,18 +607,18 @@ class Bench:
         # The per-charge INFO line of payments.services is silenced here (it would flood the table's output
         # and only adds the same cost to both modes, which makes the ratio look smaller).
         logging.getLogger("payments.services").setLevel(logging.WARNING)
-        cost: dict[str, dict[str, list[float]]] = {
-            "settle": {"connected": [], "disconnected": []},
-            "charge_path": {"connected": [], "disconnected": []},
-        }
-        modes = (True, False)
+        cost: dict[str, dict[str, list[dict]]] = {kind: {} for kind in COST_MODES}
         for rep in range(reps):
-            for kind, measure in (("settle", self.settle), ("charge_path", self.charge_path)):
-                for connected in modes[rep % 2 :] + modes[: rep % 2]:
-                    mode = "connected" if connected else "disconnected"
-                    seconds = measure(connected, f"{kind}-{mode}-{rep}")
-                    cost[kind][mode].append(seconds)
-                    log(f"B6 cost repetition {rep + 1}/{reps} {kind} {mode}: {seconds:.3f} s for {self.cfg['settle']}")
+            for kind, modes in COST_MODES.items():
+                for mode, figures in self.cost_repetition(kind, modes, rep).items():
+                    cost[kind].setdefault(mode, []).append(figures)
+                log(
+                    f"B6 cost repetition {rep + 1}/{reps} {kind} ({self.cfg['settle']} each): "
+                    + ", ".join(
+                        f"{mode} {runs[-1]['wall_s']:.3f} s wall {runs[-1]['cpu_s']:.3f} s CPU"
+                        for mode, runs in cost[kind].items()
+                    )
+                )
         return self.report(data, check, reads, written, consistent, cost)
 
     def report(self, data, check, reads, written, consistent, cost) -> dict:
@@ -546,28 +634,42 @@ class Bench:
                 "p95_ms": summary([r["p95_ms"] for r in results]),
                 "max_ms": summary([r["max_ms"] for r in results]),
                 "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results), 1),
+                "machine_busy": summary([r["machine_busy"] for r in results]),
+                "foreign_load": summary([r["foreign_share"] for r in results]),
                 "per_endpoint_p95_ms": {url_name: round(p95(values), 2) for url_name, values in pooled.items()},
             }
         ours_p95 = contenders["ours"]["p95_ms"]["median"]
         live_p95 = contenders["live_group_by"]["p95_ms"]["median"]
-        settle_cost, charge_cost = ({}, {})
-        for kind, target in (("settle", settle_cost), ("charge_path", charge_cost)):
-            pairs = [
-                100 * (on / off - 1)
-                for on, off in zip(cost[kind]["connected"], cost[kind]["disconnected"], strict=True)
-            ]
-            target.update(
-                connected_s=summary(cost[kind]["connected"]),
-                disconnected_s=summary(cost[kind]["disconnected"]),
-                per_s_connected=round(self.cfg["settle"] / statistics.median(cost[kind]["connected"]), 1),
-                per_s_disconnected=round(self.cfg["settle"] / statistics.median(cost[kind]["disconnected"]), 1),
-                cost_pct_per_repetition=[round(value, 1) for value in pairs],
-                cost_pct=round(statistics.median(pairs), 1),
-            )
+        costs = {}
+        for kind, by_mode in cost.items():
+            off = by_mode["disconnected"]
+            entry = {"n": self.cfg["settle"]}
+            for mode, runs in by_mode.items():
+                entry[mode] = {
+                    "wall_s": summary([run["wall_s"] for run in runs]),
+                    "cpu_s": summary([run["cpu_s"] for run in runs]),
+                    "per_s": round(self.cfg["settle"] / statistics.median(run["wall_s"] for run in runs), 1),
+                    "cpu_ms_per_settle": round(
+                        1000 * statistics.median(run["cpu_s"] for run in runs) / self.cfg["settle"], 3
+                    ),
+                }
+                if mode != "disconnected":
+                    wall = [100 * (on["wall_s"] / base["wall_s"] - 1) for on, base in zip(runs, off, strict=True)]
+                    cpu = [
+                        100 * (on["cpu_s"] / base["cpu_s"] - 1)
+                        for on, base in zip(runs, off, strict=True)
+                        if base["cpu_s"]
+                    ]
+                    entry[mode]["cost_pct_per_repetition"] = [round(value, 1) for value in wall]
+                    entry[mode]["cost_pct"] = round(statistics.median(wall), 1)
+                    entry[mode]["cpu_cost_pct"] = round(statistics.median(cpu), 1) if cpu else None
+            costs[kind] = entry
+        settle_cost, charge_cost = costs["settle"]["connected"], costs["charge_path"]["connected"]
         ratios = {
             "speedup_vs_live_group_by": round(live_p95 / ours_p95, 1),
             "rollup_cost_pct": settle_cost["cost_pct"],
             "rollup_cost_pct_charge_path": charge_cost["cost_pct"],
+            "rollup_cpu_cost_pct": settle_cost["cpu_cost_pct"],
         }
         met = {
             "p95_ms": ours_p95 <= TARGETS["p95_ms"],
@@ -595,7 +697,7 @@ class Bench:
             "contenders": contenders,
             "p95_ms": ours_p95,
             "writer": written,
-            "rollup_cost": {"settle": settle_cost, "charge_path": charge_cost},
+            "rollup_cost": costs,
             "rollup_cost_pct": ratios["rollup_cost_pct"],
             "ratios": ratios,
             "checks": {**check, **consistent},
@@ -619,6 +721,7 @@ def print_report(result: dict) -> None:
         f"writer charging {result['writer'].get('charges_per_s', 0):.0f}/s meanwhile"
     )
     rows = [["contender", "requests", "p50 ms", "p95 ms (median)", "p95 min..max", "spread", "max ms", "peak RSS MB"]]
+    rows[0] += ["busy", "foreign"]
     for name, entry in result["contenders"].items():
         p95s = entry["p95_ms"]
         rows.append(
@@ -631,27 +734,49 @@ def print_report(result: dict) -> None:
                 f"{p95s['spread_pct']:.0f}%",
                 f"{entry['max_ms']['max']:.1f}",
                 f"{entry['peak_rss_mb']:.0f}",
+                f"{entry['machine_busy']['median']:.0%}",
+                f"{entry['foreign_load']['max']:.0%}",
             ]
         )
     print(table(rows))
+    print(f"{FUNCTIONS} is a diagnosis (reports.dashboard's functions called directly, no HTTP stack), not a target")
     for name, entry in result["contenders"].items():
         print(
             f"{name} p95 per endpoint (ms): " + ", ".join(f"{k} {v}" for k, v in entry["per_endpoint_p95_ms"].items())
         )
-    cost_rows = [["rollup cost", "N", "connected s", "disconnected s", "per s on", "per s off", "cost %", "per rep %"]]
+    cost_rows = [
+        [
+            "rollup cost",
+            "mode",
+            "N",
+            "wall s",
+            "min..max",
+            "per s",
+            "CPU ms/settle",
+            "cost %",
+            "CPU cost %",
+            "per rep %",
+        ]
+    ]
     for kind, entry in result["rollup_cost"].items():
-        cost_rows.append(
-            [
-                "record_outcome" if kind == "settle" else "charge path",
-                str(scale["settle"]),
-                f"{entry['connected_s']['median']:.3f}",
-                f"{entry['disconnected_s']['median']:.3f}",
-                f"{entry['per_s_connected']:.0f}",
-                f"{entry['per_s_disconnected']:.0f}",
-                f"{entry['cost_pct']:.1f}",
-                " ".join(f"{value:.1f}" for value in entry["cost_pct_per_repetition"]),
-            ]
-        )
+        for mode, figures in entry.items():
+            if mode == "n":
+                continue
+            wall = figures["wall_s"]
+            cost_rows.append(
+                [
+                    "record_outcome" if kind == "settle" else "charge path",
+                    mode + (" (diagnosis)" if mode == "per_table" else ""),
+                    str(entry["n"]),
+                    f"{wall['median']:.3f}",
+                    f"{wall['min']:.3f}..{wall['max']:.3f}",
+                    f"{figures['per_s']:.0f}",
+                    f"{figures['cpu_ms_per_settle']:.3f}",
+                    f"{figures['cost_pct']:.1f}" if "cost_pct" in figures else "-",
+                    f"{figures['cpu_cost_pct']:.1f}" if figures.get("cpu_cost_pct") is not None else "-",
+                    " ".join(f"{value:.1f}" for value in figures.get("cost_pct_per_repetition", [])) or "-",
+                ]
+            )
     print(table(cost_rows))
     ratios, met = result["ratios"], result["met"]
     print(
