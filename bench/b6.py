@@ -25,10 +25,14 @@ and summary for both months (hard gate); after it stops, the incrementally kept 
 rebuild (hard gate).
 
 Rollup cost: settling N transactions (``payments.services.record_outcome`` on processing rows, 85%
-approved / 15% declined with 05) with the rollup receiver connected vs disconnected, interleaved and
-rotated; ``rollup_cost_pct`` = (time connected / time disconnected - 1) x 100, median of the
-repetitions' paired ratios. Beside it, the same on the whole charge path (``payments.services.charge``:
-claim, the simulated bank without latency, record_outcome) as ``rollup_cost_pct_charge_path``.
+approved / 15% declined with 05) with the rollup receiver connected vs disconnected, in alternating blocks
+(N / BLOCKS each, the order rotated per repetition); ``rollup_cost_pct`` = (wall connected / wall
+disconnected - 1) x 100, median of the repetitions' paired ratios; ``rollup_cpu_cost_pct`` the same on CPU
+time (this process + the PostgreSQL server). Beside it: ``per_table`` (diagnosis), the receiver writing its
+deltas table by table (the previous three statements) instead of one statement; and the whole charge path
+(``payments.services.charge``: claim, the simulated bank without latency, record_outcome) connected vs
+disconnected as ``rollup_cost_pct_charge_path``. Also a read diagnosis, ``ours_functions``: the figure
+functions of ``reports.dashboard`` called directly (no session, authentication, template or JSON).
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B6_TRANSACTIONS, BENCH_B6_REPETITIONS, BENCH_B6_PAGES,
 BENCH_B6_BASELINE_PAGES, BENCH_B6_SETTLE, BENCH_B6_WRITER_ROWS, BENCH_B6_WRITER_RATE (charges per second,
