@@ -1,8 +1,29 @@
 from __future__ import annotations
 
+import time
+
+from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.utils import timezone
+
+
+class SessionIdleMiddleware:
+    """Activity keeps a session alive (it ends after SESSION_COOKIE_AGE idle), with one session write a
+    minute at most instead of one per request: the expiry moves when the session is saved, so it is saved
+    when the last save is SESSION_REFRESH_SECONDS old. The idle limit is then met within that margin."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session, now = request.session, int(time.time())
+        if session.session_key and now - session.get("_refreshed", 0) >= settings.SESSION_REFRESH_SECONDS:
+            session["_refreshed"] = now
+        response = self.get_response(request)
+        if session.modified and not session.is_empty():  # saved anyway (a sign-in, a message): note when
+            session["_refreshed"] = now
+        return response
 
 
 class VerifiedSessionRequiredMiddleware(LoginRequiredMiddleware):

@@ -21,14 +21,12 @@ lost = rows not ending success (every test card here approves) or without their 
 bank; duplicates = approved sales beyond one per invoice, or per idempotency key. Both must be 0 for
 ours (hard gate: `make bench` exits non-zero).
 
-Tuning: CHARGE_CHUNK is 200 here (the app's default is 50): each charge_many task opens one database
-connection per thread and closes them at its end, and waits for its slowest bank call; bigger chunks
-pay both less often (see the report's analysis). An explicit CHARGE_CHUNK in the environment wins.
+Ours runs with the app's defaults (CHARGE_CHUNK 200, CHARGE_THREADS 16 on PostgreSQL): a chunk is claimed
+in two queries, its bank calls go to a thread pool that lives as long as the worker process and keeps
+its database connections, and the task waits for its slowest call.
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B4_CHARGES, BENCH_B4_REPETITIONS, BENCH_B4_KILLS,
-BENCH_B4_BASELINE_SAMPLE override the scale's values; CHARGE_CHUNK / CHARGE_THREADS reach every process;
-BENCH_B4_DIAGNOSE=1 adds "ours_pooled" (bench/pooled.py: charge_many with a per-process thread pool that
-keeps its connections), a diagnosis of the proposed fix, outside the ratios.
+BENCH_B4_BASELINE_SAMPLE override the scale's values; CHARGE_CHUNK / CHARGE_THREADS reach every process.
 """
 
 from __future__ import annotations
@@ -57,8 +55,6 @@ SCALES = {
     "full": {"charges": 100_000, "repetitions": 5, "kills": 10, "baseline_sample": 2000},
 }
 CONTENDERS = ("celery_defaults", "ours", "bare_client")
-DIAGNOSIS = ("ours_pooled",)
-TUNING = {"CHARGE_CHUNK": 200}
 TARGETS = {"speedup_vs_celery_defaults": 10.0, "cost_vs_bare_client": 1 / 0.7}
 OURS_QUEUE_KEYS = ("celery", "unacked", "unacked_index", "unacked_mutex")
 IDLE_SECONDS = 0.5
@@ -92,10 +88,6 @@ class Bench:
         self.merchant, _ = Merchant.objects.get_or_create(code="bench-b4", defaults={"name": "Bench B4"})
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
         self.threads = settings.CHARGE_THREADS
-        self.tuning = {name: os.environ.get(name) or str(value) for name, value in TUNING.items()}
-        for name, value in self.tuning.items():
-            setattr(settings, name, int(value))  # this process sends the chunks (enqueue_charges)
-        self.diagnose = os.environ.get("BENCH_B4_DIAGNOSE", "") not in ("", "0")
 
     # --- Data ---------------------------------------------------------------------------------------
 
@@ -124,7 +116,7 @@ class Bench:
         ]
         ids = [tx.pk for tx in Transaction.objects.bulk_create(rows, batch_size=5000)]
         self.rows = count
-        env = {**os.environ, **BANK_FAULTS, **self.tuning, "SIMULATED_BANK_PATH": str(bank_path)}
+        env = {**os.environ, **BANK_FAULTS, "SIMULATED_BANK_PATH": str(bank_path)}
         return ids, env
 
     def clear(self) -> None:
@@ -215,8 +207,7 @@ class Bench:
             **checks,
         }
 
-    def ours(self, label: str, pooled: bool = False) -> dict:
-        """``pooled``: diagnosis only, the chunks go to bench/pooled.py's charge_many instead."""
+    def ours(self, label: str) -> dict:
         from django.utils import timezone
 
         from payments import services
@@ -224,7 +215,7 @@ class Bench:
         count, kills = self.cfg["charges"], self.cfg["kills"]
         ids, env = self.prepare(label, count)
         worker = Worker(
-            "bench.pooled" if pooled else "billing_bo",
+            "billing_bo",
             "b4-ours",
             env,
             self.workdir / f"{label}.log",
@@ -260,17 +251,7 @@ class Bench:
                         state["changed"] = time.perf_counter()
 
                 started = time.perf_counter()
-                if pooled:
-                    from bench.pooled import charge_many_pooled
-                    from payments.models import Transaction
-
-                    # as enqueue_charges does: the janitor requeues rows queued long ago, never claimed
-                    Transaction.objects.filter(pk__in=ids).update(queued_at=timezone.now())
-                    chunk = self.settings.CHARGE_CHUNK
-                    for first in range(0, count, chunk):
-                        charge_many_pooled.delay(ids[first : first + chunk])
-                else:
-                    services.enqueue_charges(ids)  # autocommit: sent at once
+                services.enqueue_charges(ids)  # autocommit: sent at once
                 settled = self.wait_settled(timeout=max(180.0, count / 20), on_tick=tick)
                 seconds = time.perf_counter() - started
         finally:
@@ -295,9 +276,6 @@ class Bench:
             "foreign_share": memory.foreign_share,
             **checks,
         }
-
-    def ours_pooled(self, label: str) -> dict:
-        return self.ours(label, pooled=True)
 
     def bare_client(self, label: str) -> dict:
         count = self.cfg["charges"]
@@ -356,10 +334,9 @@ class Bench:
 
     def run(self) -> dict:
         reps = self.cfg["repetitions"]
-        names = CONTENDERS + (DIAGNOSIS if self.diagnose else ())
-        runs: dict[str, list[dict]] = {name: [] for name in names}
+        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
         for rep in range(reps):
-            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3] + (DIAGNOSIS if self.diagnose else ())
+            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3]
             for name in order:
                 label = f"r{rep + 1}-{name}"
                 log(f"B4 repetition {rep + 1}/{reps}: {name}")
@@ -395,7 +372,7 @@ class Bench:
             if name == "celery_defaults":
                 entry["scaled_from_sample"] = results[0]["scaled_from_sample"]
                 entry["measured_time_s"] = summary([result["measured_seconds"] for result in results])
-            if name in ("ours", "ours_pooled"):
+            if name == "ours":
                 for key in ("kills", "janitor_passes", "restart_seconds", "timeouts_seen", "attempts_not_1"):
                     entry[key] = [result[key] for result in results]
                 entry["janitor"] = [result["janitor"] for result in results]
@@ -433,9 +410,6 @@ class Bench:
             f"{self.cfg['repetitions']} repetitions (5 at full scale; fewer at the default scale to finish in minutes)"
             if self.scale != "full"
             else "",
-            "tuning: "
-            + ", ".join(f"{name}={value}" for name, value in self.tuning.items())
-            + " for ours (app default 50)",
             "the machine may be shared: 'foreign' is the share of the cores busy with other work during a run",
         ]
         return {
@@ -444,7 +418,6 @@ class Bench:
             "scale": {"name": self.scale, **self.cfg},
             "setup": {
                 **{name.lower(): float(value) for name, value in BANK_FAULTS.items()},
-                "tuning": {name: int(value) for name, value in self.tuning.items()},
                 "charge_chunk": self.settings.CHARGE_CHUNK,
                 "charge_threads": self.threads,
                 "ours_worker_concurrency": 2,
@@ -512,8 +485,6 @@ def print_report(result: dict) -> None:
         f"time-outs seen {ours['timeouts_seen']}, attempts != 1 {ours['attempts_not_1']}, "
         f"janitor passes at (s, rows open) {ours['janitor_at_s_open']}"
     )
-    if "ours_pooled" in result["contenders"]:
-        print("ours_pooled is a diagnosis of the proposed charge_many fix (bench/pooled.py), not in the ratios")
     for note in result["notes"]:
         print(f"note: {note}")
     noisy = max(entry["foreign_load"]["max"] for entry in result["contenders"].values())

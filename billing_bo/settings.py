@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.middleware.SessionIdleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -133,7 +134,7 @@ LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "reports:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:sign_in"
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_REFRESH_SECONDS = 60  # activity moves the idle deadline once a minute at most (SessionIdleMiddleware)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -200,7 +201,7 @@ SIMULATED_BANK_TRANSIENT_RATE = env.float("SIMULATED_BANK_TRANSIENT_RATE", defau
 # Charging (P3). Task retries stay far below the Redis visibility timeout (one hour).
 CHARGE_MAX_ATTEMPTS = env.int("CHARGE_MAX_ATTEMPTS", default=3)  # attempts after transient declines (91, 96)
 CHARGE_RETRY_COUNTDOWNS = (10, 30, 90, 270, 600, 900)  # seconds, for time-outs and an unreachable bank
-CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=50)  # transactions per charge_many task
+CHARGE_CHUNK = env.int("CHARGE_CHUNK", default=200)  # transactions per charge_many task
 # Bank calls in flight per charge_many task; SQLite takes one writer at a time, so one thread there.
 CHARGE_THREADS = env.int("CHARGE_THREADS", default=16 if os.environ.get("DATABASE_URL") else 1)
 CHARGE_STUCK_SECONDS = env.int("CHARGE_STUCK_SECONDS", default=120)  # processing longer: the janitor asks the bank

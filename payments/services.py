@@ -77,13 +77,48 @@ def claim(transaction_id: int) -> tuple[Transaction | None, bool]:
     if tx.status != Status.SCHEDULED or tx.due_date > tx.merchant.local_today():
         return None, False
     now = timezone.now()
-    claimed = Transaction.objects.filter(pk=transaction_id, status=Status.SCHEDULED).update(
-        status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now, error_code=""
+    fields = {"status": Status.PROCESSING, "attempts": tx.attempts + 1, "claimed_at": now, "error_code": ""}
+    # The row as read, still scheduled: another worker has not claimed it since (or claimed and settled it).
+    claimed = Transaction.objects.filter(pk=transaction_id, status=Status.SCHEDULED, attempts=tx.attempts).update(
+        **fields
     )
     if not claimed:  # another worker won the claim
         return None, False
-    tx.refresh_from_db()
+    for name, value in fields.items():
+        setattr(tx, name, value)
     return tx, False
+
+
+def claim_many(transaction_ids: list[int]) -> tuple[list[tuple[Transaction, bool]], list[int]]:
+    """``claim`` for a chunk in two queries: the due rows nobody else holds, locked, moved to processing.
+
+    Returns the claimed rows (with ``resumed`` as ``claim`` gives it) and the ids left over: not found, not
+    due, or locked by another run at this moment. ``charge`` settles each of those on its own (it finds
+    them done, not due, or in processing and resumes them with the same key).
+    """
+    claimed: list[tuple[Transaction, bool]] = []
+    fresh: list[Transaction] = []
+    with db.atomic():
+        rows = (
+            Transaction.objects.select_related("merchant")
+            .select_for_update(of=("self",), skip_locked=True)
+            .filter(pk__in=transaction_ids, status__in=(Status.SCHEDULED, Status.PROCESSING))
+        )
+        for tx in rows:
+            if tx.status == Status.PROCESSING:
+                claimed.append((tx, True))
+            elif tx.due_date <= tx.merchant.local_today():
+                fresh.append(tx)
+        if fresh:
+            fields = {"status": Status.PROCESSING, "claimed_at": timezone.now(), "error_code": ""}
+            Transaction.objects.filter(pk__in=[tx.pk for tx in fresh]).update(attempts=F("attempts") + 1, **fields)
+            for tx in fresh:  # under the row lock: the stored row is this one plus the update
+                for name, value in fields.items():
+                    setattr(tx, name, value)
+                tx.attempts += 1
+                claimed.append((tx, False))
+    taken = {tx.pk for tx, _ in claimed}
+    return claimed, [transaction_id for transaction_id in transaction_ids if transaction_id not in taken]
 
 
 def charge(transaction_id: int) -> Step:
@@ -91,6 +126,11 @@ def charge(transaction_id: int) -> Step:
     tx, resumed = claim(transaction_id)
     if tx is None:
         return Step.NOT_DUE
+    return charge_claimed(tx, resumed)
+
+
+def charge_claimed(tx: Transaction, resumed: bool) -> Step:
+    """The bank call and its outcome for a row ``claim`` or ``claim_many`` gave."""
     acquirer = get_acquirer()
     key = tx.idempotency_key
     try:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import queue
-import threading
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
+from django.db import close_old_connections
 
 from . import callbacks, services
 
+logger = logging.getLogger(__name__)
 RETRY_STEPS = (services.Step.RETRY_SAME_KEY, services.Step.RETRY_NEW_ATTEMPT)
 
 
@@ -47,30 +49,54 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
 
 
 def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, services.Step]:
+    """Claim the chunk at once, then the bank calls, ``threads`` at a time; ids the claim left (not due,
+    gone, held by another run) go through ``services.charge`` one by one."""
     if threads <= 1:  # SQLite (the embedded default) takes one writer at a time anyway
-        return {transaction_id: services.charge(transaction_id) for transaction_id in transaction_ids}
-    work: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for transaction_id in transaction_ids:
-        work.put(transaction_id)
-    results: dict[int, services.Step] = {}
+        claimed, rest = services.claim_many(transaction_ids)
+        results = {tx.pk: _guarded(services.charge_claimed, tx.pk, tx, resumed) for tx, resumed in claimed}
+        return results | {
+            transaction_id: _guarded(services.charge, transaction_id, transaction_id) for transaction_id in rest
+        }
+    pool = _thread_pool(threads)
+    claimed, rest = pool.submit(_in_thread, services.claim_many, transaction_ids).result()
+    futures = {
+        tx.pk: pool.submit(_in_thread, _guarded, services.charge_claimed, tx.pk, tx, resumed) for tx, resumed in claimed
+    }
+    futures |= {
+        transaction_id: pool.submit(_in_thread, _guarded, services.charge, transaction_id, transaction_id)
+        for transaction_id in rest
+    }
+    return {transaction_id: future.result() for transaction_id, future in futures.items()}
 
-    def run() -> None:
-        try:
-            while True:
-                try:
-                    transaction_id = work.get_nowait()
-                except queue.Empty:
-                    return
-                results[transaction_id] = services.charge(transaction_id)
-        finally:
-            connection.close()  # each thread opened its own connection
 
-    pool = [threading.Thread(target=run) for _ in range(min(threads, len(transaction_ids)))]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return results
+def _in_thread(function, *args):
+    """A pool thread keeps its database connection from chunk to chunk (CONN_MAX_AGE); one that is too
+    old or broken is replaced first."""
+    close_old_connections()
+    return function(*args)
+
+
+def _guarded(function, transaction_id: int, *args) -> services.Step:
+    """An unexpected error is logged and the id goes on as a single ``charge`` task with its back-off (the
+    charge is safe to run again; a row it left in processing is the janitor's)."""
+    try:
+        return function(*args)
+    except Exception:
+        logger.exception("charge raised tx=%s; retried as a single task", transaction_id)
+        return services.Step.RETRY_SAME_KEY
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    """This worker process's threads, started once (a forked pool child builds its own: threads do not
+    survive fork). Opening and closing a connection per thread per chunk cost more than the bank calls."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != threads:
+        _pool, _pool_pid = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charge"), os.getpid()
+    return _pool
 
 
 @shared_task(name="payments.janitor")

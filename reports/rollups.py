@@ -8,12 +8,14 @@
   the reported set, its billing number's count in its week and month moves by one; when that count
   crosses zero the period's unique count moves with it.
 
-Every write is one ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` (PostgreSQL, SQLite 3.35+):
-atomic per row, so concurrent charges never lose an update, and the order of deltas does not matter
-(a retry's "failed -1" may even run before its "failed +1", as it does when recurring's receiver
-announces the retry from inside the same signal). Rows of one statement are sorted so two transactions
-lock shared rows in the same order. The receiver runs inside the database transaction that changed the
-row: a rollback takes the deltas with it.
+Every write is an ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` (PostgreSQL, SQLite 3.35+),
+never a read-modify-write: atomic per row, so concurrent charges never lose an update, and the order of
+deltas does not matter (a retry's "failed -1" may even run before its "failed +1", as it does when
+recurring's receiver announces the retry from inside the same signal). Rows of one statement are sorted so two transactions
+lock shared rows in the same order. On PostgreSQL all the deltas of one change go in a single statement
+(data-modifying CTEs): one round trip inside the charge's transaction instead of up to three (B6 measures
+the cost). The receiver runs inside the database transaction that changed the row: a rollback takes the
+deltas with it.
 
 The bucket of the old status is named with the transaction's current response code, message and issuer:
 those change only when a charge attempt finishes (leaving processing, which has no bucket).
@@ -56,12 +58,11 @@ def _table(model) -> str:
     return model._meta.db_table
 
 
-def _upsert(cursor, model, key: tuple[str, ...], add: tuple[str, ...], rows: list[tuple], returning=()):
-    """INSERT rows (key values then added values); on a key conflict add the values to the stored row."""
-    q = cursor.db.ops.quote_name
+def _upsert_sql(q, model, key: tuple[str, ...], add: tuple[str, ...], count: int, returning=()) -> str:
+    """INSERT ``count`` rows (key values then added values); on a key conflict add the values to the stored row."""
     table = q(_table(model))
     columns = (*key, *add)
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * count)
     updates = ", ".join(f"{q(name)} = {table}.{q(name)} + excluded.{q(name)}" for name in add)
     sql = (
         f"INSERT INTO {table} ({', '.join(map(q, columns))}) VALUES {placeholders} "
@@ -69,6 +70,11 @@ def _upsert(cursor, model, key: tuple[str, ...], add: tuple[str, ...], rows: lis
     )
     if returning:
         sql += f" RETURNING {', '.join(map(q, returning))}"
+    return sql
+
+
+def _upsert(cursor, model, key: tuple[str, ...], add: tuple[str, ...], rows: list[tuple], returning=()):
+    sql = _upsert_sql(cursor.db.ops.quote_name, model, key, add, len(rows), returning)
     cursor.execute(sql, [value for row in rows for value in row])
     return cursor.fetchall() if returning else None
 
@@ -101,36 +107,75 @@ def apply_change(tx: Transaction, old_status: str, using: str | None = None) -> 
         deltas[_bucket(tx, tx.status)][0] += 1
         deltas[_bucket(tx, tx.status)][1] += amount
     rows = sorted((*key, count, total) for key, (count, total) in deltas.items() if count or total)
+    move = (+1 if new_in else -1) if old_in != new_in and tx.billing_number else 0
     using = using or router.db_for_write(DailyRollup)
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _apply_in_one_statement(cursor, tx, rows, move)
+            return
         if rows:
             _upsert(cursor, DailyRollup, BUCKET, ("count", "amount"), rows)
-        if old_in != new_in and tx.billing_number:
-            _move_billing(cursor, tx, +1 if new_in else -1)
+        if move:
+            _move_billing(cursor, tx, move)
+
+
+BILLING_KEY = ("merchant_id", "period", "start", "billing_number")
+TOTAL_KEY = ("merchant_id", "period", "start", "shard")
+
+
+def _periods(tx: Transaction) -> list[tuple[str, date]]:
+    return sorted(
+        [(Period.WEEK.value, week_start(tx.execute_date)), (Period.MONTH.value, month_start(tx.execute_date))]
+    )
+
+
+def _shard(tx: Transaction) -> int:
+    # Any shard will do (the dashboard reads the sum); spreading by transaction avoids one hot row.
+    return zlib.crc32(str(tx.pk).encode()) % PeriodTotal.SHARDS
+
+
+def _apply_in_one_statement(cursor, tx: Transaction, rows: list[tuple], move: int) -> None:
+    """PostgreSQL: every delta of one change in a single statement (one round trip while the charge's row
+    lock is held): the daily upsert, and when the transaction enters or leaves the reported set, the
+    billing-number upserts of its week and month whose RETURNING feeds the unique-billing upsert of the
+    periods where the count crossed zero. Data-modifying CTEs all run to completion, once, in the
+    statement's snapshot; rows within each part are sorted as in the other path."""
+    q = cursor.db.ops.quote_name
+    daily = _upsert_sql(q, DailyRollup, BUCKET, ("count", "amount"), len(rows))
+    params = [value for row in rows for value in row]
+    if not move:
+        cursor.execute(daily, params)
+        return
+    periods = _periods(tx)
+    billing = _upsert_sql(
+        q, BillingPeriod, BILLING_KEY, ("count",), len(periods), returning=("period", "start", "count")
+    )
+    params += [value for period, start in periods for value in (tx.merchant_id, period, start, tx.billing_number, move)]
+    total = q(_table(PeriodTotal))
+    unique = q("unique_billings")
+    cursor.execute(
+        f"WITH daily AS ({daily}), billing AS ({billing}) "
+        f"INSERT INTO {total} ({', '.join(map(q, (*TOTAL_KEY, 'unique_billings')))}) "
+        f"SELECT %s, b.{q('period')}, b.{q('start')}, %s, CASE WHEN b.{q('count')} > 0 THEN 1 ELSE -1 END "
+        f"FROM billing b WHERE (b.{q('count')} - %s > 0) <> (b.{q('count')} > 0) "
+        f"ORDER BY b.{q('period')}, b.{q('start')} "
+        f"ON CONFLICT ({', '.join(map(q, TOTAL_KEY))}) DO UPDATE SET {unique} = {total}.{unique} + excluded.{unique}",
+        [*params, tx.merchant_id, _shard(tx), move],
+    )
 
 
 def _move_billing(cursor, tx: Transaction, delta: int) -> None:
-    periods = sorted(
-        [(Period.WEEK.value, week_start(tx.execute_date)), (Period.MONTH.value, month_start(tx.execute_date))]
-    )
-    rows = [(tx.merchant_id, period, start, tx.billing_number, delta) for period, start in periods]
-    stored = _upsert(
-        cursor,
-        BillingPeriod,
-        ("merchant_id", "period", "start", "billing_number"),
-        ("count",),
-        rows,
-        returning=("period", "start", "count"),
-    )
-    # Any shard will do (the dashboard reads the sum); spreading by transaction avoids one hot row.
-    shard = zlib.crc32(str(tx.pk).encode()) % PeriodTotal.SHARDS
+    rows = [(tx.merchant_id, period, start, tx.billing_number, delta) for period, start in _periods(tx)]
+    stored = _upsert(cursor, BillingPeriod, BILLING_KEY, ("count",), rows, returning=("period", "start", "count"))
+    shard = _shard(tx)
     totals = []
     for period, start, count in stored:
         was_member, is_member = count - delta > 0, count > 0
         if was_member != is_member:
             totals.append((tx.merchant_id, period, _as_date(start), shard, 1 if is_member else -1))
     if totals:
-        _upsert(cursor, PeriodTotal, ("merchant_id", "period", "start", "shard"), ("unique_billings",), sorted(totals))
+        _upsert(cursor, PeriodTotal, TOTAL_KEY, ("unique_billings",), sorted(totals))
 
 
 def _as_date(value) -> date:

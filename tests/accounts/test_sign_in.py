@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -184,6 +185,23 @@ def test_the_admin_login_page_sends_operators_to_the_one_sign_in_form(client, db
     response = client.get("/admin/login/?next=/admin/")
     assert response.status_code == 302
     assert response.url.startswith(reverse("accounts:sign_in"))
+
+
+def test_activity_writes_the_session_once_a_minute_at_most(alice):
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    client = Client()
+    with time_machine.travel(T0, tick=False) as traveller:
+        post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+        key = client.session.session_key
+        signed_in = Session.objects.get(session_key=key).expire_date
+        traveller.shift(30)
+        assert client.get("/").status_code == 200
+        assert Session.objects.get(session_key=key).expire_date == signed_in  # no write for this request
+        traveller.shift(31)
+        assert client.get("/").status_code == 200
+        assert Session.objects.get(session_key=key).expire_date == signed_in + timedelta(seconds=61)
 
 
 def test_a_session_ends_after_fifteen_idle_minutes(alice):

@@ -114,3 +114,71 @@ def test_a_rebuild_while_charges_settle_matches_a_rebuild_after_them(merchant):
     rebuild([merchant.pk])
     assert rollup_state(merchant) == concurrent
     assert sum(count for count, _ in concurrent["daily"].values()) == 300
+
+
+def test_one_statement_deltas_of_a_mix_of_outcomes_equal_a_rebuild(merchant, other_merchant, alice, charlie, bank_path):
+    """Real charges, declines, a retried soft decline, a void and refunds on PostgreSQL, where every change
+    writes its deltas in one statement: the rollups equal a rebuild from transactions."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    from tests.reports.conftest import mixed_history
+
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Jakarta"))
+    with time_machine.travel(now, tick=False):
+        mixed_history(merchant, other_merchant, alice, charlie, now.date())
+    incremental = rollup_state()
+    assert {key[3] for key in incremental["daily"]} == {"success", "failed", "voided", "refunded", "partially_refunded"}
+    assert incremental["totals"], "no unique billing numbers were counted"
+
+    rebuild()
+
+    assert rollup_state() == incremental
+
+
+def test_the_single_statement_writes_what_the_per_table_statements_write(merchant, monkeypatch):
+    """The same changes (entering, moving between and leaving the reported statuses, billing numbers crossing
+    zero in a week and a month) through the one-statement path and through the table-by-table path that
+    SQLite uses give the same rollup rows."""
+    from reports import rollups
+
+    today = merchant.local_today()
+    steps = [(Status.SUCCESS, Status.PROCESSING), (Status.VOIDED, Status.SUCCESS), (Status.SCHEDULED, Status.VOIDED)]
+    txs = [
+        make_row(
+            merchant,
+            execute_date=today - timedelta(days=i % 9),
+            status=Status.PROCESSING,
+            amount=10_000 * (i + 1),
+            billing_number=f"B-{i % 3}" if i % 4 else "",
+            response_code="00",
+            bank_message="Approved",
+        )
+        for i in range(12)
+    ]
+
+    def replay():
+        for depth in range(len(steps)):
+            for number, tx in enumerate(txs):
+                if number % len(steps) >= depth:
+                    new, old = steps[depth]
+                    tx.status = new
+                    with db.atomic():
+                        apply_change(tx, old)
+        return rollup_state(merchant)
+
+    one_statement = replay()
+    for model in (DailyRollup, BillingPeriod, PeriodTotal):
+        model.objects.filter(merchant=merchant).delete()
+
+    def per_table(cursor, tx, rows, move):
+        if rows:
+            rollups._upsert(cursor, DailyRollup, rollups.BUCKET, ("count", "amount"), rows)
+        if move:
+            rollups._move_billing(cursor, tx, move)
+
+    monkeypatch.setattr(rollups, "_apply_in_one_statement", per_table)
+    assert replay() == one_statement
+    assert one_statement["daily"] and one_statement["totals"]

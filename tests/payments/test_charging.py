@@ -220,6 +220,82 @@ def test_charge_many_charges_a_chunk_and_hands_retries_to_single_tasks(merchant,
     assert Transaction.objects.filter(status=Status.SUCCESS).count() == 6
 
 
+def test_a_claim_loses_to_a_worker_that_claimed_after_it_read_the_row(merchant, bank, monkeypatch):
+    tx = make_transaction(merchant)
+    read = Transaction.objects.select_related("merchant").get(pk=tx.pk)
+    # Between this worker's read and its claim, another run claimed the row and put it back as a retry.
+    Transaction.objects.filter(pk=tx.pk).update(attempts=1)
+    monkeypatch.setattr(Transaction.objects, "select_related", lambda *fields: _Only(read))
+    assert services.claim(tx.pk) == (None, False)
+    assert Transaction.objects.get(pk=tx.pk).status == Status.SCHEDULED
+
+
+def test_a_claim_returns_the_row_as_it_wrote_it(merchant, bank):
+    tx = make_transaction(merchant)
+    claimed, resumed = services.claim(tx.pk)
+    stored = Transaction.objects.get(pk=tx.pk)
+    assert not resumed
+    assert (claimed.status, claimed.attempts, claimed.claimed_at) == (Status.PROCESSING, 1, stored.claimed_at)
+    assert (stored.status, stored.attempts) == (Status.PROCESSING, 1)
+
+
+class _Only:
+    """A stand-in queryset that returns the row as an earlier read saw it."""
+
+    def __init__(self, row):
+        self.row = row
+
+    def filter(self, **kwargs):
+        return self
+
+    def first(self):
+        return self.row
+
+
+def test_a_charge_that_raises_in_a_chunk_is_logged_and_retried_alone(merchant, bank, monkeypatch, settings, caplog):
+    settings.CHARGE_THREADS = 1
+    good, broken = make_transaction(merchant), make_transaction(merchant)
+    real_charge = services.charge_claimed
+
+    def charge_claimed(tx, resumed):
+        if tx.pk == broken.pk:
+            raise RuntimeError("database went away")
+        return real_charge(tx, resumed)
+
+    monkeypatch.setattr(services, "charge_claimed", charge_claimed)
+    retried = []
+    monkeypatch.setattr(tasks.charge, "apply_async", lambda args, countdown: retried.append(args))
+    assert tasks.charge_many([good.pk, broken.pk]) == {"done": 1, "retry_same_key": 1}
+    assert retried == [(broken.pk,)]
+    assert f"charge raised tx={broken.pk}" in caplog.text
+
+
+def test_a_chunk_is_claimed_at_once_and_what_the_claim_left_is_charged_one_by_one(merchant, bank, settings):
+    settings.CHARGE_THREADS = 1
+    due = [make_transaction(merchant) for _ in range(3)]
+    later = make_transaction(merchant, execute_date=merchant.local_today() + timedelta(days=1))
+    settled = charged(merchant)
+    claimed, rest = services.claim_many([tx.pk for tx in due] + [later.pk, settled.pk, 999_999])
+    assert sorted((tx.pk, tx.status, tx.attempts, resumed) for tx, resumed in claimed) == [
+        (tx.pk, Status.PROCESSING, 1, False) for tx in due
+    ]
+    assert rest == [later.pk, settled.pk, 999_999]
+    assert {tx.status for tx in Transaction.objects.filter(pk__in=[tx.pk for tx in due])} == {Status.PROCESSING}
+    assert tasks.charge_many([tx.pk for tx in due] + [later.pk, settled.pk]) == {"done": 3, "not_due": 2}
+    stored = Transaction.objects.filter(pk__in=[tx.pk for tx in [*due, settled]])
+    assert bank.count_sales_by_key() == {tx.idempotency_key: 1 for tx in stored}
+
+
+def test_a_redelivered_chunk_resumes_its_rows_in_processing_with_the_same_key(merchant, bank, settings):
+    settings.CHARGE_THREADS = 1
+    txs = [make_transaction(merchant) for _ in range(3)]
+    services.claim_many([tx.pk for tx in txs])  # the worker died after its claim, before any bank call
+    assert tasks.charge_many([tx.pk for tx in txs]) == {"done": 3}
+    stored = Transaction.objects.filter(pk__in=[tx.pk for tx in txs])
+    assert [tx.attempts for tx in stored] == [1, 1, 1]
+    assert bank.count_sales_by_key() == {tx.idempotency_key: 1 for tx in stored}
+
+
 def test_task_back_off_stays_below_the_brokers_visibility_timeout():
     """TESTING 21: a countdown longer than the visibility timeout would make Redis deliver the task twice."""
     assert max(settings.CHARGE_RETRY_COUNTDOWNS) < settings.REDIS_VISIBILITY_TIMEOUT
