@@ -39,23 +39,34 @@ EVENTS = {
 
 
 def notify(merchant: Merchant, event: str, data: dict) -> CallbackDelivery | None:
-    if not merchant.callback_url:
-        return None
-    delivery = CallbackDelivery.objects.create(
-        merchant=merchant,
-        event=event,
-        url=merchant.callback_url,
-        payload={"event": event, "created_at": timezone.now().isoformat(), "data": data},
-        next_attempt_at=timezone.now(),
+    deliveries = notify_many(merchant, event, [data])
+    return deliveries[0] if deliveries else None
+
+
+def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[CallbackDelivery]:
+    """One delivery per item of ``items`` (stored in one statement), each queued after commit."""
+    if not merchant.callback_url or not items:
+        return []
+    now = timezone.now()
+    deliveries = CallbackDelivery.objects.bulk_create(
+        CallbackDelivery(
+            merchant=merchant,
+            event=event,
+            url=merchant.callback_url,
+            payload={"event": event, "created_at": now.isoformat(), "data": data},
+            next_attempt_at=now,
+        )
+        for data in items
     )
 
     def send():
         from . import tasks
 
-        tasks.deliver_callback.delay(delivery.pk)
+        for delivery in deliveries:
+            tasks.deliver_callback.delay(delivery.pk)
 
     db.on_commit(send)
-    return delivery
+    return deliveries
 
 
 def transaction_data(tx: Transaction) -> dict:

@@ -11,20 +11,24 @@ run twice, in parallel or after a crash mid-chunk, creates each execution once.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db import transaction as db
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import Merchant
 from payments import callbacks
-from payments.models import Transaction
+from payments.models import CardSnapshot, Transaction
 from payments.services import enqueue_charges
 
 from .models import Billing, CancelledExecution, SchedulerRun
+from .schedule import Schedule
 
 logger = logging.getLogger(__name__)
 
@@ -113,48 +117,70 @@ def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
 
 
 def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
-    """One chunk of due billings; False when none is left."""
+    """One chunk of due billings, set-based; False when none is left.
+
+    The chunk's billings are locked (``skip_locked``) and read as plain tuples. Their executions are
+    inserted with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per execute date (the date is a
+    parameter, so the invoice number is ``<billing number>-YYYYMMDD`` in SQL; a row a run before created
+    stays as it is), and their next dates are moved with one UPDATE: billings with the same schedule share
+    the next date, so it is computed once per schedule (the few with cancelled dates get their own).
+    Reminder deliveries are stored in one statement. The charges of the rows this chunk created (and
+    only those) are queued after commit.
+    """
     with db.atomic():
-        billings = list(
-            due_billings(merchant, day).select_for_update(skip_locked=True).order_by("pk")[: settings.SCHEDULER_CHUNK]
+        rows = list(
+            due_billings(merchant, day)
+            .select_for_update(skip_locked=True)
+            .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
+            .annotate(schedule_text=Cast("schedule_data", TextField()))
+            .values_list("pk", "next_execute_date", "billing_type", "schedule_text")[: settings.SCHEDULER_CHUNK]
         )
-        if not billings:
+        if not rows:
             return False
         cancelled: dict[int, set[date]] = {}
         for billing_id, cancelled_day in CancelledExecution.objects.filter(
-            merchant=merchant, billing__in=billings, execute_date__lte=day + timedelta(days=366)
+            merchant=merchant,
+            billing__in=[pk for pk, _, _, _ in rows],
+            execute_date__lte=day + timedelta(days=366),
         ).values_list("billing_id", "execute_date"):
             cancelled.setdefault(billing_id, set()).add(cancelled_day)
 
-        executions, reminders, skipped = [], [], 0
-        for billing in billings:
-            execute_date = billing.next_execute_date
-            skip = cancelled.get(billing.pk, set())
-            if execute_date in skip:
-                skipped += 1
-            elif billing.billing_type == Billing.Type.REMINDER:
-                reminders.append((billing, execute_date))
+        executions: dict[date, list[int]] = {}  # execute date -> billing ids
+        reminders: list[tuple[int, date]] = []
+        moves: dict[date | None, list[int]] = {}  # next execute date -> billing ids
+        next_of: dict[str, date | None] = {}  # schedule (as stored) -> its next date after the day
+        skipped = 0
+        for pk, execute_date, billing_type, schedule_text in rows:
+            skip = cancelled.get(pk)
+            if skip:
+                next_date = Schedule.from_dict(json.loads(schedule_text)).next_date(day + timedelta(days=1), skip=skip)
             else:
-                executions.append(_execution(billing, execute_date))
-            billing.next_execute_date = billing.schedule.next_date(
-                max(execute_date, day) + timedelta(days=1), skip=skip
+                if schedule_text not in next_of:
+                    schedule = Schedule.from_dict(json.loads(schedule_text))
+                    next_of[schedule_text] = schedule.next_date(day + timedelta(days=1))
+                next_date = next_of[schedule_text]
+            moves.setdefault(next_date, []).append(pk)
+            if skip and execute_date in skip:
+                skipped += 1
+            elif billing_type == Billing.Type.REMINDER:
+                reminders.append((pk, execute_date))
+            else:
+                executions.setdefault(execute_date, []).append(pk)
+
+        ids = []
+        for execute_date, billing_ids in sorted(executions.items()):
+            ids.extend(_insert_executions(billing_ids, execute_date))
+        _move_next_dates(moves)
+        if reminders:
+            billings = Billing.objects.in_bulk([pk for pk, _ in reminders])
+            callbacks.notify_many(
+                merchant,
+                "billing.reminder",
+                [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
             )
-        Transaction.objects.bulk_create(executions, ignore_conflicts=True)
-        Billing.objects.bulk_update(billings, ["next_execute_date"])
-        for billing, execute_date in reminders:
-            callbacks.notify(merchant, "billing.reminder", reminder_data(billing, execute_date))
-        ids = list(
-            Transaction.objects.filter(
-                merchant=merchant,
-                billing__in=[tx.billing_id for tx in executions],
-                execute_date__in={tx.execute_date for tx in executions},
-                status=Transaction.Status.SCHEDULED,
-                queued_at__isnull=True,
-            ).values_list("pk", flat=True)
-        )
         enqueue_charges(ids)
         SchedulerRun.objects.filter(pk=run.pk).update(
-            due=F("due") + len(billings),
+            due=F("due") + len(rows),
             charged=F("charged") + len(ids),
             reminded=F("reminded") + len(reminders),
             skipped=F("skipped") + skipped,
@@ -162,26 +188,66 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
     return True
 
 
-def _execution(billing: Billing, execute_date: date) -> Transaction:
-    return Transaction(
-        merchant_id=billing.merchant_id,
-        billing=billing,
-        invoice_number=invoice_number(billing.billing_number, execute_date),
-        billing_number=billing.billing_number,
-        customer_id=billing.customer_id,
-        kind=Transaction.Kind.RECURRING,
-        description=f"Recurring {billing.billing_number} {execute_date:%Y-%m-%d}",
-        amount=billing.amount,
-        execute_date=execute_date,
-        card_token=billing.card_token,
-        card_masked=billing.card_masked,
-        card_fingerprint=billing.card_fingerprint,
-        card_expiry=billing.card_expiry,
-        card_issuer=billing.card_issuer,
-        card_brand=billing.card_brand,
-        holder_name=billing.holder_name,
-        holder_phone=billing.holder_phone,
+def _move_next_dates(moves: dict[date | None, list[int]]) -> None:
+    """One UPDATE for the chunk: ``next_execute_date = CASE WHEN id IN (...) THEN <date> ... END``."""
+    quote = connection.ops.quote_name
+    cases, params = [], []
+    for next_date, billing_ids in moves.items():
+        if next_date is not None:  # a Full Date list that ran out: NULL, the ELSE
+            cases.append(f"WHEN {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))}) THEN %s")
+            params.extend([*billing_ids, next_date])
+    every = [pk for billing_ids in moves.values() for pk in billing_ids]
+    value = f"CASE {' '.join(cases)} ELSE NULL END" if cases else "NULL"
+    sql = (
+        f"UPDATE {quote(Billing._meta.db_table)} SET {quote('next_execute_date')} = {value} "
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(every))})"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + every)
+
+
+# An execution copies these from its billing (the card as the billing holds it, P2).
+_COPIED = ("merchant_id", "billing_number", "customer_id", "amount", *(f.attname for f in CardSnapshot._meta.fields))
+
+
+def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
+    """Insert the executions of ``billing_ids`` on ``execute_date``; the ids of the rows created (a row
+    that exists already, from an earlier run of the day, is left alone: ON CONFLICT DO NOTHING)."""
+    quote = connection.ops.quote_name
+    now = timezone.now()
+    given = {
+        "billing_id": (quote("id"), []),
+        "invoice_number": (f"{quote('billing_number')} || %s", [f"-{execute_date:%Y%m%d}"]),
+        "kind": ("%s", [Transaction.Kind.RECURRING]),
+        "description": (f"%s || {quote('billing_number')} || %s", ["Recurring ", f" {execute_date:%Y-%m-%d}"]),
+        "execute_date": ("%s", [execute_date]),
+        "status": ("%s", [Transaction.Status.SCHEDULED]),
+        "queued_at": ("%s", [now]),  # its charge is queued when this commits (enqueue_charges below)
+    }
+    columns, values, params = [], [], []
+    for field in Transaction._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        if field.attname in given:
+            expression, args = given[field.attname]
+        elif field.attname in _COPIED:
+            expression, args = quote(field.column), []
+        else:  # the field's default, as a save would write it
+            default = now if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False) else None
+            value = default if default is not None else field.get_default()
+            expression, args = "%s", [field.get_db_prep_save(value, connection)]
+        columns.append(quote(field.column))
+        values.append(expression)
+        params.extend(args)
+    sql = (
+        f"INSERT INTO {quote(Transaction._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} "
+        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + billing_ids)
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def reminder_data(billing: Billing, execute_date: date) -> dict:

@@ -179,3 +179,22 @@ def test_a_new_signing_secret_needs_step_up_is_shown_once_and_never_logged(alice
     assert hooked.callback_secret != SECRET and hooked.callback_secret in response.content.decode()
     entry = AuditEntry.objects.get(action="accounts.merchant.callback_secret_reissued")
     assert hooked.callback_secret not in f"{entry.data}{entry.search_text}{entry.reason}"
+
+
+def test_notify_many_stores_one_delivery_per_item_and_queues_each_only_after_commit(
+    hooked, queued, django_capture_on_commit_callbacks
+):
+    from django.db import transaction as db
+
+    class Rollback(Exception):
+        pass
+
+    with pytest.raises(Rollback), db.atomic():
+        callbacks.notify_many(hooked, "billing.reminder", [{"n": 1}])
+        raise Rollback
+    assert not CallbackDelivery.objects.exists() and queued == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries = callbacks.notify_many(hooked, "billing.reminder", [{"n": n} for n in range(3)])
+    assert [d.payload["data"] for d in CallbackDelivery.objects.order_by("pk")] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert queued == [d.pk for d in deliveries]

@@ -228,3 +228,47 @@ def test_run_scheduler_refuses_a_bad_date(db, value):
 
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("run_scheduler", "--date", value, stdout=StringIO())
+
+
+def test_a_chunk_moves_each_billing_to_its_own_schedules_next_date(merchant, queued, monday, alice):
+    """Set-based chunks: billings of one schedule share a next date, computed once; others (Date, Day,
+    Full Date, a date cancelled ahead, a Full Date list that runs out, one overdue from last week) each
+    get what the schedule module gives them alone, and one execution on their own execute date."""
+    week_ago = MONDAY - timedelta(days=7)
+    shared = [make_billing(merchant, Schedule.by_day([0, 3], [11, 12])) for _ in range(3)]  # Mon and Thu
+    weekly = make_billing(merchant, Schedule.by_day([0], range(1, 13)))
+    listed = make_billing(merchant, Schedule.full_dates([MONDAY, MONDAY + timedelta(days=10)]))
+    last = make_billing(merchant, Schedule.full_dates([MONDAY]))
+    ahead = make_billing(merchant, Schedule.by_day([0], range(1, 13)))
+    CancelledExecution.objects.create(
+        merchant=merchant,
+        billing=ahead,
+        execute_date=MONDAY + timedelta(days=7),
+        invoice_number="x",
+        reason="holiday",
+        cancelled_by=alice.user,
+    )
+    overdue = make_billing(merchant, Schedule.by_day([0], range(1, 13)), next_execute_date=week_ago)
+    reminder = make_billing(merchant, Schedule.by_day([0], range(1, 13)), billing_type=Billing.Type.REMINDER)
+
+    run = scheduler.run_day(merchant, MONDAY)
+
+    expected = {billing.pk: date(2026, 12, 3) for billing in shared}
+    expected |= {
+        weekly.pk: MONDAY + timedelta(days=7),
+        listed.pk: MONDAY + timedelta(days=10),
+        last.pk: None,
+        ahead.pk: MONDAY + timedelta(days=14),
+        overdue.pk: MONDAY + timedelta(days=7),
+        reminder.pk: MONDAY + timedelta(days=7),
+    }
+    assert dict(Billing.objects.values_list("pk", "next_execute_date")) == expected
+    executions = dict(Transaction.objects.values_list("billing", "invoice_number"))
+    on_day = [*shared, weekly, listed, last, ahead]
+    assert executions == {
+        **{b.pk: scheduler.invoice_number(b.billing_number, MONDAY) for b in on_day},
+        overdue.pk: scheduler.invoice_number(overdue.billing_number, week_ago),
+    }
+    assert Transaction.objects.get(billing=overdue).execute_date == week_ago
+    assert sorted(queued) == sorted(Transaction.objects.values_list("pk", flat=True))
+    assert (run.due, run.charged, run.reminded, run.skipped) == (9, 8, 1, 0)
