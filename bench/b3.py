@@ -27,8 +27,7 @@ Redis queue emptied, VACUUM ANALYZE. Hard gate (``gate_passed``): no (billing, d
 executions, nothing created or queued by a second run, every created execution queued once.
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B3_BILLINGS, BENCH_B3_DUE, BENCH_B3_REPETITIONS,
-BENCH_B3_BASELINE_SAMPLE override the scale's values; SCHEDULER_CHUNK reaches the scheduler;
-BENCH_B3_DIAGNOSE=0 leaves out the diagnosis ``ours_send_only`` (see the notes of the result).
+BENCH_B3_BASELINE_SAMPLE override the scale's values; SCHEDULER_CHUNK reaches the scheduler.
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ SCALES = {
     "full": {"billings": 2_000_000, "due": 100_000, "repetitions": 5, "baseline_sample": 5000},
 }
 CONTENDERS = ("orm_loop", "ours", "set_sql")
-DIAGNOSIS = ("ours_send_only",)
 TARGETS = {"speedup_vs_orm_loop": 50.0, "cost_vs_set_sql": 2.0}
 SLOTS = 10_000  # schedule slots per table (due / not due); a billing picks one by a hash of its number
 NOISY = 0.15
@@ -405,16 +403,6 @@ class Bench:
             **counts,
         }
 
-    def ours_send_only(self, label: str) -> dict:
-        from recurring import scheduler
-
-        real = scheduler.enqueue_charges
-        scheduler.enqueue_charges = send_only
-        try:
-            return self.ours(label)
-        finally:
-            scheduler.enqueue_charges = real
-
     def ours(self, label: str) -> dict:
         from recurring import scheduler
         from recurring.models import SchedulerRun
@@ -474,10 +462,9 @@ class Bench:
         data = self.generate()
         log(f"B3: data ready in {data['generate_s']} s: {data}")
         reps = self.cfg["repetitions"]
-        diagnosis = DIAGNOSIS if os.environ.get("BENCH_B3_DIAGNOSE", "1") not in ("", "0") else ()
-        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS + diagnosis}
+        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
         for rep in range(reps):
-            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3] + diagnosis
+            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3]
             for name in order:
                 self.reset()
                 log(f"B3 repetition {rep + 1}/{reps}: {name}")
@@ -511,7 +498,7 @@ class Bench:
                 entry["scaled_from_sample"] = results[0]["scaled_from_sample"]
                 entry["measured_billings"] = results[0]["measured_billings"]
                 entry["measured_time_s"] = summary([result["measured_seconds"] for result in results])
-            if name in ("ours", "ours_send_only"):
+            if name == "ours":
                 entry["run"] = results[0]["run"]
                 entry["phases_s"] = {
                     phase: round(statistics.median(result["phases_s"].get(phase, 0.0) for result in results), 3)
@@ -564,8 +551,6 @@ class Bench:
             "second run: run_day again (finished SchedulerRun: no-op); forced rerun: SchedulerRun deleted and next "
             "dates restored outside the timing, must create and queue nothing",
             "set_sql inserts the executions only (no next dates, no queueing, no reminders)",
-            "ours_send_only is a diagnosis outside the ratios: ours with enqueue_charges replaced by its send "
-            "half (bench/b3.py send_only), the payments change proposed to drop the second write of every row",
             f"{self.cfg['repetitions']} repetitions (5 at full scale)" if self.scale != "full" else "",
             "the machine may be shared: 'foreign' is the share of the cores busy with other work during a run",
         ]
@@ -598,23 +583,6 @@ class Bench:
             and met["every_execution_queued_once"],
             "notes": [note for note in notes if note],
         }
-
-
-def send_only(transaction_ids: list[int]) -> None:
-    """Diagnosis (ours_send_only): ``payments.services.enqueue_charges`` without its UPDATE of queued_at,
-    the change proposed for payments: the scheduler inserts its rows with queued_at set already, so
-    only the sending after commit is left (the same charge_many chunks)."""
-    from django.conf import settings
-    from django.db import transaction as db
-
-    from payments import tasks
-
-    def send():
-        for first in range(0, len(transaction_ids), settings.CHARGE_CHUNK):
-            tasks.charge_many.delay(transaction_ids[first : first + settings.CHARGE_CHUNK])
-
-    if transaction_ids:
-        db.on_commit(send)
 
 
 def orm_loop(merchant, day: date, limit: int) -> int:
@@ -723,10 +691,6 @@ def print_report(result: dict) -> None:
         f"{ours['forced_rerun_queued']}"
     )
     print(f"ours, where the time goes (median s): {ours['phases_s']}")
-    if "ours_send_only" in result["contenders"]:
-        diagnosis = result["contenders"]["ours_send_only"]["time_s"]["median"]
-        floor = result["contenders"]["set_sql"]["time_s"]["median"]
-        print(f"diagnosis: ours_send_only {diagnosis:.2f} s = {diagnosis / floor:.2f}x set_sql (not in the ratios)")
     for note in result["notes"]:
         print(f"note: {note}")
     noisy = max(entry["foreign_load"]["max"] for entry in result["contenders"].values())

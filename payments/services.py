@@ -187,14 +187,19 @@ def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
     return Step.RETRY_NEW_ATTEMPT if retry else Step.DONE
 
 
-def enqueue_charges(transaction_ids: list[int]) -> None:
-    """Queue charge tasks after the surrounding database transaction commits (never for a rolled-back row)."""
+def enqueue_charges(transaction_ids: list[int], *, marked: bool = False) -> None:
+    """Queue charge tasks after the surrounding database transaction commits (never for a rolled-back row).
+
+    ``marked``: the rows were written with ``queued_at`` set already (the scheduler inserts them so), so
+    they are not written a second time.
+    """
     if not transaction_ids:
         return
     from . import tasks
 
     def send():
-        Transaction.objects.filter(pk__in=transaction_ids).update(queued_at=timezone.now())
+        if not marked:
+            Transaction.objects.filter(pk__in=transaction_ids).update(queued_at=timezone.now())
         for chunk_start in range(0, len(transaction_ids), settings.CHARGE_CHUNK):
             tasks.charge_many.delay(transaction_ids[chunk_start : chunk_start + settings.CHARGE_CHUNK])
 

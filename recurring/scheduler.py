@@ -178,7 +178,7 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
                 "billing.reminder",
                 [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
             )
-        enqueue_charges(ids)
+        enqueue_charges(ids, marked=True)  # inserted with queued_at set
         SchedulerRun.objects.filter(pk=run.pk).update(
             due=F("due") + len(rows),
             charged=F("charged") + len(ids),

@@ -208,6 +208,20 @@ def test_charges_are_queued_only_after_commit(merchant, monkeypatch, django_capt
     assert sent == [[tx.pk]]
 
 
+def test_rows_written_as_queued_are_sent_without_a_second_write(
+    merchant, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.charge_many, "delay", lambda ids: sent.append(list(ids)))
+    unmarked, marked = make_transaction(merchant), make_transaction(merchant)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.enqueue_charges([unmarked.pk])
+        services.enqueue_charges([marked.pk], marked=True)
+    assert sent == [[unmarked.pk], [marked.pk]]
+    assert Transaction.objects.get(pk=unmarked.pk).queued_at is not None
+    assert Transaction.objects.get(pk=marked.pk).queued_at is None  # left as its writer wrote it
+
+
 def test_charge_many_charges_a_chunk_and_hands_retries_to_single_tasks(merchant, bank, monkeypatch, settings):
     settings.CHARGE_THREADS = 1  # threads need PostgreSQL: the integration lane runs them
     good = [make_transaction(merchant) for _ in range(6)]
