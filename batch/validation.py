@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 
@@ -91,7 +92,8 @@ def card_digits(column: pd.Series) -> pd.Series:
     if pa is not None:
         stripped = pc.replace_substring_regex(pa.array(column.astype(str)), pattern=r"[\s-]", replacement="")
         return pd.Series(
-            stripped.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", na_value=np.nan)), index=column.index
+            stripped.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", na_value=np.nan)).array,
+            index=column.index,
         )
     return column.str.replace(r"[\s-]", "", regex=True)
 
@@ -184,7 +186,116 @@ def validate(
     stored_keys: Iterable[str],
 ) -> Result:
     """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
-    Series (a Series of a million keys is matched without a Python string per key)."""
+    Series (a Series of a million keys is matched without a Python string per key).
+
+    Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
+    cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
+    with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
+    """
+    key = "billing_number" if kind == "registration" else "invoice_number"
+    keys = frame[key]
+    stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
+    present = _bool(keys != "")
+    duplicated = present & _bool(keys.duplicated(keep=False))
+    used = present & _isin(keys, stored)
+    if kind != "registration":
+        return _validate_cells(frame, kind, today, min_amount, max_amount, duplicated, used)
+    plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount)
+    plain &= ~duplicated & ~used
+    rest = ~plain
+    codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+    messages = [""]
+    if rest.any():
+        detail = _validate_cells(frame[rest], kind, today, min_amount, max_amount, duplicated[rest], used[rest])
+        for column, column_codes in detail.codes.items():
+            codes[column][rest] = column_codes
+        messages = detail.messages
+        amounts[rest] = detail.amounts.to_numpy()
+    invalid = np.zeros(len(frame), dtype=bool)
+    for column_codes in codes.values():
+        invalid |= column_codes != 0
+    return Result(
+        codes=codes,
+        messages=messages,
+        index=frame.index,
+        invalid=pd.Series(invalid, index=frame.index),
+        amounts=pd.Series(amounts, index=frame.index),
+        execute_dates=None,
+    )
+
+
+def _matches(column: pd.Series, pattern: str) -> np.ndarray:
+    """Whole-cell match of an RE2 pattern, straight on the Arrow array."""
+    if pa is not None:
+        found = pc.match_substring_regex(pa.array(column.astype(str)), pattern=f"^(?:{pattern})$")
+        return np.asarray(found.fill_null(False), dtype=bool)
+    return _bool(column.str.fullmatch(pattern))
+
+
+# The plain form of each registration cell: a cell in this form passes every rule of its own column
+# (the formula rule included: none starts with = + @ or a tab, except the + of a phone).
+TEXT = r"[^=+@\t\r][\s\S]*"
+PLAIN = {
+    "billing_number": REFERENCE,
+    "customer_id": TEXT,
+    "customer_name": TEXT,
+    "email": r"(?:[^=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
+    "phone": r"(?:\+?[0-9]{8,15})?",
+    "expiry": r"(?:0[1-9]|1[0-2])/[0-9]{2}",
+    "holder_name": TEXT,
+    "holder_phone": r"(?:\+?[0-9]{8,15})?",
+    "amount": r"[0-9]{1,15}|[0-9]{1,3}(?:\.[0-9]{3}){1,4}",
+    "type": r"(?i)recurring|reminder",
+}
+
+
+def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal):
+    """(rows that pass every rule for sure, the amounts of those rows). The column checks are
+    independent Arrow kernels that release the GIL: two threads share them."""
+    jobs = [(column, pattern) for column, pattern in PLAIN.items()]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        schedules = pool.submit(_plain_schedules, frame, today)
+        cards = pool.submit(_plain_cards, frame["card_number"])
+        plain = np.ones(len(frame), dtype=bool)
+        for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
+            plain &= found
+        plain &= cards.result()
+        plain &= schedules.result()
+    expiry = frame["expiry"].where(plain, "99/99")
+    months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
+    plain &= months >= today.year * 12 + today.month
+    amounts = _ints(frame["amount"].where(plain, "0").str.replace(".", "", regex=False)).astype(float)
+    plain &= (amounts >= float(min_amount)) & (amounts <= float(max_amount))
+    amounts[~plain] = np.nan
+    return plain, amounts
+
+
+def _plain_cards(column: pd.Series) -> np.ndarray:
+    """Card numbers of 13-19 digits (spaces and dashes between them) that pass Luhn."""
+    if pa is None:
+        digits = card_digits(column)
+        well_formed = _bool(digits.str.fullmatch(r"[0-9]{13,19}"))
+    else:
+        text = pa.array(column.astype(str))
+        digits = pc.replace_substring(pc.replace_substring(text, " ", ""), "-", "")
+        well_formed = np.asarray(pc.fill_null(pc.match_substring_regex(digits, "^[0-9]{13,19}$"), False), dtype=bool)
+        digits = pd.Series(pd.arrays.ArrowStringArray(digits.cast(pa.large_string())))
+    luhn = np.zeros(len(column), dtype=bool)
+    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+    return luhn
+
+
+def _validate_cells(
+    frame: pd.DataFrame,
+    kind: str,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    duplicated: np.ndarray,
+    used: np.ndarray,
+) -> Result:
+    """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
+    ``used``: the rows whose key repeats in the whole file, or is stored already."""
     from .columns import COLUMNS
 
     flags = _Flags(frame)
@@ -192,9 +303,7 @@ def validate(
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
     for column in frame.columns:
-        starts = _bool(frame[column].str.match(FORMULA))
-        if not column.endswith("phone"):
-            starts = starts | _bool(frame[column].str.startswith("+"))
+        starts = _matches(frame[column], r"[=@\t\r][\s\S]*" if column.endswith("phone") else r"[=+@\t\r][\s\S]*")
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
 
     for spec in COLUMNS[kind]:
@@ -203,21 +312,21 @@ def validate(
 
     # Card number: digits only (spaces and dashes allowed), 13-19 long, Luhn.
     digits = card_digits(frame["card_number"])
-    well_formed = _bool(digits.str.fullmatch(r"[0-9]{13,19}"))
+    well_formed = _matches(digits, r"[0-9]{13,19}")
     flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
     luhn = np.zeros(len(frame), dtype=bool)
     luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
     flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
 
     # Expiry MM/YY, not before this month.
-    expiry_ok = _bool(frame["expiry"].str.fullmatch(r"(?:0[1-9]|1[0-2])/[0-9]{2}"))
+    expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
     flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
     expiry = frame["expiry"].where(expiry_ok, "00/00")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
     flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
 
     # Amount: whole Rupiah, plain or with . thousands separators, within the merchant's limits.
-    amount_ok = _bool(frame["amount"].str.fullmatch(AMOUNT))
+    amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
     plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
     amounts = pd.Series(
@@ -230,20 +339,16 @@ def validate(
         if column in frame:
             flags.flag(
                 column,
-                ~empty[column] & ~_bool(frame[column].str.fullmatch(PHONE)),
+                ~empty[column] & ~_matches(frame[column], PHONE),
                 "Not a mobile number: 8 to 15 digits, optional +.",
             )
     if "email" in frame:
-        flags.flag("email", ~empty["email"] & ~_bool(frame["email"].str.fullmatch(EMAIL)), "Not an email address.")
+        flags.flag("email", ~empty["email"] & ~_matches(frame["email"], EMAIL), "Not an email address.")
 
     key = "billing_number" if kind == "registration" else "invoice_number"
-    flags.flag(
-        key, ~empty[key] & ~_bool(frame[key].str.fullmatch(REFERENCE)), "Use letters, digits, - _ . / (at most 64)."
-    )
-    flags.flag(key, ~empty[key] & _bool(frame[key].duplicated(keep=False)), "Appears more than once in this file.")
-    used = "Registered already." if kind == "registration" else "This invoice number is used already."
-    stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
-    flags.flag(key, ~empty[key] & _isin(frame[key], stored), used)
+    flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
+    flags.flag(key, duplicated, "Appears more than once in this file.")
+    flags.flag(key, used, "Registered already." if kind == "registration" else "This invoice number is used already.")
 
     execute_dates = None
     if kind == "registration":
@@ -255,7 +360,7 @@ def validate(
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
         flags.flag(
             "billing_number",
-            ~empty["billing_number"] & ~_bool(frame["billing_number"].str.fullmatch(REFERENCE)),
+            ~empty["billing_number"] & ~_matches(frame["billing_number"], REFERENCE),
             "Use letters, digits, - _ . / (at most 64).",
         )
         execute_dates = parse_dates(frame["execute_date"])
@@ -279,7 +384,11 @@ def validate(
 
 def _ints(column: pd.Series) -> np.ndarray:
     """Digit strings to int64 (callers pass only digits)."""
-    return column.astype("int64").to_numpy() if len(column) else np.zeros(0, dtype=np.int64)
+    if not len(column):
+        return np.zeros(0, dtype=np.int64)
+    if pa is not None:
+        return np.asarray(pc.cast(pa.array(column.astype(str)), pa.int64()))
+    return column.astype("int64").to_numpy()
 
 
 SCHEDULE_COLUMNS = ("schedule_type", "schedule_days", "schedule_weekdays", "schedule_months", "schedule_dates")
@@ -293,23 +402,59 @@ DATE_TEXT = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}/[0-9]{2}/[0-9]{4})"
 DATES_LIST = rf"{DATE_TEXT}(?:\|{DATE_TEXT})*"
 
 
-def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> None:
+def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
+    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure)."""
     kind = frame["schedule_type"].str.lower()
-    months_ok = _bool(frame["schedule_months"].str.lower().str.fullmatch(MONTHS_LIST))
-    plain = (_bool(kind == "date") & _bool(frame["schedule_days"].str.fullmatch(DAYS_LIST)) & months_ok) | (
-        _bool(kind == "day") & _bool(frame["schedule_weekdays"].str.lower().str.fullmatch(WEEKDAYS_LIST)) & months_ok
+    months_ok = _matches(frame["schedule_months"], f"(?i){MONTHS_LIST}")
+    empty = {column: _bool(frame[column] == "") for column in SCHEDULE_COLUMNS[1:]}
+    plain = (
+        _bool(kind == "date")
+        & _matches(frame["schedule_days"], DAYS_LIST)
+        & months_ok
+        & empty["schedule_weekdays"]
+        & empty["schedule_dates"]
+    ) | (
+        _bool(kind == "day")
+        & _matches(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}")
+        & months_ok
+        & empty["schedule_days"]
+        & empty["schedule_dates"]
     )
-    full = _bool(kind == "full_date") & _bool(frame["schedule_dates"].str.fullmatch(DATES_LIST))
+    full = (
+        _bool(kind == "full_date")
+        & _matches(frame["schedule_dates"], DATES_LIST)
+        & empty["schedule_days"]
+        & empty["schedule_weekdays"]
+        & empty["schedule_months"]
+    )
     if full.any():
-        dates = frame["schedule_dates"][full]
-        few = _bool(dates.str.count(r"\|") < MAX_FULL_DATES)
-        parts = dates.str.split("|").explode()
+        plain[full] = _future_dates(frame["schedule_dates"][full], today)
+    return plain
+
+
+def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
+    """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough."""
+    few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
+    if pa is None:
+        parts = cells.str.split("|").explode()
         parsed = parse_dates(parts.astype(str))
         good = (parsed.notna() & (parsed >= pd.Timestamp(today))).groupby(level=0).all()
-        full_ok = np.zeros(len(frame), dtype=bool)
-        full_ok[frame.index.get_indexer(good.index[good.to_numpy(dtype=bool)])] = True
-        full_ok[np.flatnonzero(full)[~few]] = False
-        plain |= full_ok
+        return few & good.reindex(cells.index, fill_value=False).to_numpy(dtype=bool)
+    lists = pc.split_pattern(pa.array(cells.astype(str)), pattern="|")
+    parts = pc.list_flatten(lists)
+    owner = np.asarray(pc.list_parent_indices(lists))
+    iso = pc.strptime(parts, format="%Y-%m-%d", unit="s", error_is_null=True)
+    dmy = pc.strptime(parts, format="%d/%m/%Y", unit="s", error_is_null=True)
+    parsed = pc.coalesce(iso, dmy)
+    ok = pc.fill_null(
+        pc.greater_equal(parsed, pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))), False
+    )
+    bad = np.bincount(owner[~np.asarray(ok, dtype=bool)], minlength=len(cells)) > 0
+    return few & ~bad
+
+
+def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> None:
+    plain = _plain_schedules(frame, today)
     rest = ~plain
     if not rest.any():
         return
