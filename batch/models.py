@@ -75,8 +75,15 @@ class BatchRow(models.Model):
         CREATED = "created", "Created"
         FAILED = "failed", "Failed"
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows")
+    # No database-level foreign keys here: a million rows come in through one COPY, and PostgreSQL
+    # checks a foreign key row by row (a deferred trigger event and a parent lookup each), which cost
+    # more than the COPY itself (B1). The rows are written only by batch.services.validate for the
+    # batch it holds; PROTECT and CASCADE are Django's (its collector), and the indexes stay on the
+    # (batch, row_number) and (batch, status, row_number) constraints.
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows", db_constraint=False, db_index=False)
     row_number = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
     data = models.JSONField(help_text="The row's cells, card number masked.")
     errors = models.JSONField(default=dict, blank=True, help_text="Column -> reason, for each invalid cell.")

@@ -150,11 +150,21 @@ def generate(path: Path, rows: int, stored: int, today: date) -> list[tuple[int,
 def seed_stored_billings(merchant_id: int, count: int) -> None:
     """``count`` billings of the merchant (billing numbers ST-0000000...), in one INSERT ... SELECT: every
     NOT NULL column gets a plain value of its type."""
+    import json
+
     from django.db import connection, models
 
     from recurring.models import Billing
+    from recurring.schedule import Schedule
 
-    columns, values = [], []
+    fixed = {
+        "amount": 150_000,
+        "status": Billing.Status.INACTIVE.value,  # stored keys only: nothing for a scheduler to pick up
+        "source": Billing.Source.BATCH.value,
+        "schedule_kind": "date",
+        "schedule_data": json.dumps(Schedule.by_date([1], range(1, 13)).to_dict()),
+    }
+    columns, values, params = [], [], []
     for field in Billing._meta.concrete_fields:
         if field.primary_key or field.null:
             continue
@@ -163,6 +173,12 @@ def seed_stored_billings(merchant_id: int, count: int) -> None:
             values.append(str(int(merchant_id)))
         elif field.name == "billing_number":
             values.append("'ST-' || lpad(n::text, 7, '0')")
+        elif field.name in fixed:
+            values.append("%s::jsonb" if isinstance(field, models.JSONField) else "%s")
+            params.append(fixed[field.name])
+        elif field.has_default() and not callable(field.default):
+            values.append("%s")
+            params.append(field.default)
         elif isinstance(field, models.JSONField):
             values.append("'{}'::jsonb")
         elif isinstance(field, models.DateTimeField):
@@ -180,6 +196,143 @@ def seed_stored_billings(merchant_id: int, count: int) -> None:
         cursor.execute(
             f"INSERT INTO recurring_billing ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} FROM generate_series(0, %s) AS n",
-            [count - 1],
+            [*params, count - 1],
         )
         cursor.execute("ANALYZE recurring_billing")
+
+
+# --- The run's setup, shared by B1 and B2 -----------------------------------------------------------
+
+
+def prepare(rows: int, stored: int, peer_sample: int) -> dict:
+    """The merchant, its uploader, the file (made once per size and day), the planted cells, a sample of
+    the file for a sampled peer, and ``stored`` billings of the merchant. Returns the contenders' config."""
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Merchant
+
+    from .common import RESULTS_DIR
+
+    merchant, _ = Merchant.objects.get_or_create(code="bench-batch", defaults={"name": "Bench B1/B2"})
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-batch-uploader", defaults={"merchant": merchant, "menu_access": ["registration"]}
+    )
+    today = merchant.local_today()
+    workdir = RESULTS_DIR / "batch"
+    path = workdir / f"registrations-{rows}-{today:%Y%m%d}.csv"
+    planted_path = path.with_suffix(".planted.json")
+    if not (path.exists() and planted_path.exists()):
+        planted = generate(path, rows, stored, today)
+        planted_path.write_text(json.dumps(planted))
+    sample_path = path.with_suffix(f".first-{peer_sample}.csv")
+    if not sample_path.exists():
+        with path.open(encoding="utf-8") as source, sample_path.open("w", encoding="utf-8", newline="") as out:
+            reader, writer = csv.reader(source), csv.writer(out)
+            for number, line in enumerate(reader):
+                if number > peer_sample:
+                    break
+                writer.writerow(line)
+    from recurring.models import Billing
+
+    if Billing.objects.filter(merchant=merchant).count() != stored:
+        seed_stored_billings(merchant.pk, stored)
+    return {
+        "merchant_id": merchant.pk,
+        "user_id": user.pk,
+        "file": str(path),
+        "file_mb": round(path.stat().st_size / 2**20, 1),
+        "planted": str(planted_path),
+        "peer_file": str(sample_path),
+        "workdir": str(workdir),
+        "rows": rows,
+        "stored": stored,
+    }
+
+
+def clear_batches(merchant_id: int) -> None:
+    """Drop the merchant's batches and their rows (the same file is uploaded once per run)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM batch_batchrow WHERE merchant_id = %s", [merchant_id])
+        cursor.execute("DELETE FROM batch_batch WHERE merchant_id = %s", [merchant_id])
+        cursor.execute("VACUUM ANALYZE batch_batchrow")
+
+
+def run_contender(name: str, cfg: dict) -> dict:
+    """One contender in a fresh process (bench/batch_worker.py); its JSON line."""
+    import json
+    import subprocess
+    import sys
+
+    from .common import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.batch_worker", name, json.dumps(cfg)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"{name} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def interleaved(contenders: tuple[str, ...], repetitions: int, cfg: dict, before=None, label: str = "") -> dict:
+    """Each repetition runs every contender once, in an order rotated per repetition."""
+    from .common import log
+
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
+    for rep in range(repetitions):
+        order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
+        for name in order:
+            if before is not None:
+                before(name)
+            log(f"{label} repetition {rep + 1}/{repetitions}: {name}")
+            result = run_contender(name, cfg)
+            runs[name].append(result)
+            log(f"  {name}: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB")
+    return runs
+
+
+def entry(results: list[dict], rows: int, sampled: bool) -> dict:
+    from .common import summary
+
+    times = summary([result["seconds"] for result in results])
+    found = {
+        "time_s": times,
+        "rows_per_s": round(rows / times["median"], 1),
+        "peak_rss_mb": round(max(result["peak_rss_mb"] for result in results), 1),
+        "measured_rows": results[0]["rows"],
+        "scaled_from_sample": sampled,
+    }
+    for key in ("planted_cells", "reported_cells", "missed_cells", "extra_cells"):
+        if key in results[0]:
+            found[key] = [result[key] for result in results]
+    return found
+
+
+def print_table(title: str, contenders: dict, rows: int) -> None:
+    from .common import table
+
+    print(f"\n{title}")
+    lines = [["contender", "rows run", "time s (median)", "min..max", "spread", "rows/s", "peak RSS MB", "bad cells"]]
+    for name, found in contenders.items():
+        times = found["time_s"]
+        cells = f"{found['reported_cells'][0]}/{found['planted_cells'][0]}" if "reported_cells" in found else "-"
+        lines.append(
+            [
+                name,
+                f"{found['measured_rows']}" + (f" (scaled to {rows})" if found["scaled_from_sample"] else ""),
+                f"{times['median']:.2f}",
+                f"{times['min']:.2f}..{times['max']:.2f}",
+                f"{times['spread_pct']:.0f}%",
+                f"{found['rows_per_s']:.0f}",
+                f"{found['peak_rss_mb']:.0f}",
+                cells,
+            ]
+        )
+    print(table(lines))
