@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,7 @@ from .models import Batch, BatchRow
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 50_000}
+ROWS_PER_STORE = {False: 5000, True: 20_000}
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -223,10 +224,11 @@ def validate(batch_id: int) -> str:
     del frame
     _renew_lease(batch)
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
-    store = _copy_rows if connection.vendor == "postgresql" and pa is not None else _insert_rows
-    for start in range(0, len(shown), ROWS_PER_STORE[connection.vendor == "postgresql"]):
-        done = store(batch, shown, result, key, start)
-        _renew_lease(batch, rows_done=done)
+    if connection.vendor == "postgresql" and pa is not None:
+        _copy_all_rows(batch, shown, result, key)
+    else:
+        for start in range(0, len(shown), ROWS_PER_STORE[False]):
+            _renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
     invalid_rows = result.invalid_count
     status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
     Batch.objects.filter(pk=batch.pk).update(
@@ -277,18 +279,54 @@ def _copy_escaped(text):
 
 
 def _json_escaped(column: pd.Series):
-    """The cells as the inside of JSON strings (quotes not included), as a large_string Arrow array."""
+    """The cells as the inside of JSON strings (quotes not included) and escaped for COPY's text format,
+    as a large_string Arrow array. Most columns hold no quote, backslash or control character: one
+    scan finds that and they go as they are."""
     text = pa.array(column.astype(str)).cast(pa.large_string())
+    special = np.asarray(pc.fill_null(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]'), False), dtype=bool)
+    if not special.any():
+        return text
     escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
     control = np.asarray(pc.fill_null(pc.match_substring_regex(text, "[\\x00-\\x1f]"), False), dtype=bool)
     if control.any():  # newlines, tabs...: few cells, each through the json module
         cells = column[control].map(lambda value: json.dumps(value, ensure_ascii=False)[1:-1])
         escaped = pc.replace_with_mask(escaped, pa.array(control), pa.array(cells.tolist(), pa.large_string()))
-    return escaped
+    return _copy_escaped(escaped)
 
 
-def _copy_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int) -> int:
-    """Rows ``start`` ... of the file as BatchRows with one ``COPY`` (PostgreSQL). The lines are built by
+def _copy_all_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str) -> None:
+    """Every row as a BatchRow, one ``COPY`` per ROWS_PER_STORE rows (PostgreSQL), progress after each.
+    A second thread runs each COPY on a connection of its own while this one builds the next payload:
+    PostgreSQL's work and Python's overlap (the server is another process, another core)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-copy") as copier:
+        pending = None
+        for start in range(0, len(shown), ROWS_PER_STORE[True]):
+            payload, end = _copy_payload(batch, shown, result, key, start)
+            if pending is not None:
+                _renew_lease(batch, rows_done=pending.result())
+            pending = copier.submit(_copy_in, payload, end)
+        if pending is not None:
+            _renew_lease(batch, rows_done=pending.result())
+
+
+def _copy_in(payload: memoryview, end: int) -> int:
+    try:
+        with connection.cursor() as cursor:
+            cursor.copy_expert(
+                f"COPY {BatchRow._meta.db_table} (merchant_id, batch_id, row_number, data, errors, status, amount, "
+                "reference, outcome) FROM STDIN",
+                io.BytesIO(payload),
+                size=1 << 20,
+            )
+    finally:
+        connection.close()  # this thread's own connection
+    return end
+
+
+def _copy_payload(
+    batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int
+) -> tuple[memoryview, int]:
+    """Rows ``start`` ... of the file as the text of a ``COPY`` into BatchRow. The lines are built by
     column with Arrow kernels, not row by row: each cell escaped for JSON then for COPY, the row's JSON
     object and the whole line joined element-wise; the payload is the joined array's data buffer."""
     end = min(start + ROWS_PER_STORE[True], len(shown))
@@ -301,7 +339,7 @@ def _copy_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key
     pieces.append(pc.cast(pa.array(np.arange(start + 2, end + 2)), pa.large_string()))
     for number, column in enumerate(part.columns):
         pieces.append(literal(("\t{" if number == 0 else ", ") + f'"{column}": "'))
-        pieces.append(_copy_escaped(_json_escaped(part[column])))
+        pieces.append(_json_escaped(part[column]))
         pieces.append(literal('"'))
     pieces.append(literal("}\t"))
     pieces.append(_copy_escaped(pa.array(result.errors_json[start:end], pa.large_string())))
@@ -324,14 +362,7 @@ def _copy_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key
         lines = lines.combine_chunks()
     _, offsets, data = lines.buffers()
     bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    payload = memoryview(data)[bounds[0] : bounds[-1]]
-    with connection.cursor() as cursor:
-        cursor.copy_expert(
-            f"COPY {BatchRow._meta.db_table} (merchant_id, batch_id, row_number, data, errors, status, amount, "
-            "reference, outcome) FROM STDIN",
-            io.BytesIO(payload),
-        )
-    return end
+    return memoryview(data)[bounds[0] : bounds[-1]], end
 
 
 def start_processing(request, batch: Batch) -> bool:
