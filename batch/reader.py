@@ -15,6 +15,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 
@@ -67,11 +68,31 @@ def check_xlsx(path: Path) -> None:
 
 
 def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
-    """Every cell as text. Arrow's parser (multi-threaded, columns kept in Arrow) when pyarrow is
-    installed; pandas' C parser otherwise. Both keep quoted newlines and skip blank lines."""
-    options = {"sep": delimiter, "dtype": str, "keep_default_na": False}
+    """Every cell as text. Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
+    Arrow) when pyarrow is installed; pandas' C parser otherwise. Both keep quoted newlines and skip
+    blank lines; a malformed file raises pandas' ParserError / EmptyDataError either way."""
     if ENGINE == "pyarrow":
-        return pd.read_csv(io.BytesIO(raw), engine="pyarrow", **options)
+        from pyarrow import ArrowInvalid, py_buffer, string
+        from pyarrow import csv as arrow_csv
+
+        try:
+            header = next(csv.reader([raw.split(b"\n", 1)[0].decode().rstrip("\r")], delimiter=delimiter), [])
+            table = arrow_csv.read_csv(
+                py_buffer(raw),
+                parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                convert_options=arrow_csv.ConvertOptions(
+                    column_types=dict.fromkeys(header, string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                raise pd.errors.EmptyDataError("No columns to parse from file") from exc
+            raise pd.errors.ParserError(str(exc)) from exc
+        text = pd.StringDtype("pyarrow", na_value=np.nan)
+        return table.to_pandas(types_mapper=lambda _: text)
+    options = {"sep": delimiter, "dtype": str, "keep_default_na": False}
     return pd.read_csv(
         io.BytesIO(raw), engine="c", skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, encoding="utf-8", **options
     )

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
@@ -200,22 +201,27 @@ def validate(batch_id: int) -> str:
         return "busy"  # another worker validates it
     Batch.objects.filter(pk=batch.pk).update(rows_done=0)
     path = raw_path(batch)
+    clock = _Phases()
     try:
         frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
     except reader.FileRejected as refusal:
         _reject(batch, str(refusal))
         return Batch.Status.REJECTED
     _renew_lease(batch)  # reading a large file takes a while
+    clock.done("read")
     merchant = batch.merchant
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
+    stored_keys = _stored_keys(batch, frame[key])
+    clock.done("stored_keys")
     result = validation.validate(
         frame,
         batch.kind,
         today=merchant.local_today(),
         min_amount=merchant.min_charge_amount,
         max_amount=merchant.max_charge_amount,
-        stored_keys=_stored_keys(batch, frame[key]),
+        stored_keys=stored_keys,
     )
+    clock.done("validate")
     shown = frame.copy()
     shown["card_number"] = validation.mask_card_column(frame["card_number"])
     for column in validation.TEXT_COLUMNS_WITH_PAN:
@@ -223,12 +229,14 @@ def validate(batch_id: int) -> str:
             shown[column] = validation.mask_pans_in_column(shown[column])
     del frame
     _renew_lease(batch)
+    clock.done("mask")
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
     if connection.vendor == "postgresql" and pa is not None:
         _copy_all_rows(batch, shown, result, key)
     else:
         for start in range(0, len(shown), ROWS_PER_STORE[False]):
             _renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
+    clock.done("store")
     invalid_rows = result.invalid_count
     status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
     Batch.objects.filter(pk=batch.pk).update(
@@ -241,8 +249,23 @@ def validate(batch_id: int) -> str:
     )
     if invalid_rows:
         path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
-    logger.info("batch validated batch=%s rows=%s invalid=%s", batch.pk, len(shown), invalid_rows)
+    logger.info(
+        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, len(shown), invalid_rows, clock.seconds
+    )
     return status
+
+
+class _Phases:
+    """Seconds per step of a validation, for the log line (and B1's table)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _insert_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import resource
 import sys
@@ -61,6 +62,15 @@ def b1_ours(cfg: dict) -> dict:
     tasks.validate_batch.delay = lambda batch_id: None  # run below, in this process, as the worker would
     request = RequestFactory().post("/batch/registration/")
     request.user = get_user_model().objects.get(pk=cfg["user_id"])
+    phases = {}
+
+    class Phases(logging.Handler):
+        def emit(self, record):
+            if record.msg.startswith("batch validated"):
+                phases.update(record.args[-1])
+
+    logging.getLogger("batch.services").addHandler(Phases())
+    logging.getLogger("batch.services").setLevel(logging.INFO)
     started = time.perf_counter()
     with open(cfg["file"], "rb") as handle:
         batch = services.upload(request, File(handle, name="registrations.csv"), "registration")
@@ -83,6 +93,7 @@ def b1_ours(cfg: dict) -> dict:
         "rows": stored,
         "status": status,
         "stored_rows_with_a_13_digit_run": full_pans,
+        "phases_s": phases,
         **_compare(reported, _planted(cfg)),
     }
 
