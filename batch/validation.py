@@ -140,13 +140,25 @@ STARS = np.array(["*" * n for n in range(20)], dtype=object)
 
 
 def mask_card_column(column: pd.Series) -> pd.Series:
+    """First 6 and last 4 of a long number (13 characters or more once spaces and dashes are gone),
+    "****" and the last 4 of a 5-12 long one; anything else as it was."""
     digits = card_digits(column)
-    length = digits.str.len()
-    long = length >= 13
-    stars = pd.Series(STARS[length.clip(lower=10, upper=29).to_numpy(dtype=np.int64) - 10], index=column.index)
-    masked = digits.str.slice(0, 6) + stars.astype(column.dtype) + digits.str.slice(-4)
-    short = length.between(5, 12)
-    return masked.where(long, ("*" * 4 + digits.str.slice(-4)).where(short, column))
+    length = digits.str.len().to_numpy(dtype=np.int64, na_value=0)
+    if pa is None:
+        stars = pd.Series(STARS[np.clip(length, 10, 29) - 10], index=column.index)
+        masked = digits.str.slice(0, 6) + stars.astype(column.dtype) + digits.str.slice(-4)
+        short = (length >= 5) & (length <= 12)
+        return masked.where(length >= 13, ("*" * 4 + digits.str.slice(-4)).where(short, column))
+    text = pa.array(digits.astype(str))
+    masked = pa.array(column.astype(str))
+    for size in np.unique(length[length >= 5]):  # one kernel per distinct length (a file has few)
+        stop = int(size) - 4
+        keep = 6 if size >= 13 else 0
+        replaced = pc.utf8_replace_slice(
+            text, start=keep, stop=stop, replacement="*" * (stop - keep) if keep else "****"
+        )
+        masked = pc.if_else(pa.array(length == size), replaced, masked)
+    return pd.Series(pd.arrays.ArrowStringArray(masked.cast(pa.large_string())), index=column.index)
 
 
 def mask_pans_in_column(column: pd.Series) -> pd.Series:
@@ -196,11 +208,16 @@ def validate(
     keys = frame[key]
     stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
     present = _bool(keys != "")
-    duplicated = present & _bool(keys.duplicated(keep=False))
-    used = present & _isin(keys, stored)
     if kind != "registration":
+        duplicated = present & _bool(keys.duplicated(keep=False))
+        used = present & _isin(keys, stored)
         return _validate_cells(frame, kind, today, min_amount, max_amount, duplicated, used)
-    plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
+        repeated = pool.submit(lambda: _bool(keys.duplicated(keep=False)))
+        stored_hit = pool.submit(_isin, keys, stored)
+        plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
+        duplicated = present & repeated.result()
+        used = present & stored_hit.result()
     plain &= ~duplicated & ~used
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
@@ -249,18 +266,17 @@ PLAIN = {
 }
 
 
-def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal):
+def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
     """(rows that pass every rule for sure, the amounts of those rows). The column checks are
-    independent Arrow kernels that release the GIL: two threads share them."""
+    independent Arrow kernels, run by ``pool``."""
     jobs = [(column, pattern) for column, pattern in PLAIN.items()]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        schedules = pool.submit(_plain_schedules, frame, today)
-        cards = pool.submit(_plain_cards, frame["card_number"])
-        plain = np.ones(len(frame), dtype=bool)
-        for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
-            plain &= found
-        plain &= cards.result()
-        plain &= schedules.result()
+    schedules = pool.submit(_plain_schedules, frame, today)
+    cards = pool.submit(_plain_cards, frame["card_number"])
+    plain = np.ones(len(frame), dtype=bool)
+    for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
+        plain &= found
+    plain &= cards.result()
+    plain &= schedules.result()
     expiry = frame["expiry"].where(plain, "99/99")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
     plain &= months >= today.year * 12 + today.month

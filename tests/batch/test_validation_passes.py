@@ -102,3 +102,19 @@ def test_the_plain_row_pass_agrees_with_the_cell_by_cell_rules_on_every_cell():
     assert result.reasons.loc[0].eq("").all()  # the base row is valid
     amounts = result.amounts.to_numpy()
     assert np.allclose(amounts[~result.invalid.to_numpy()], every_rule.amounts.to_numpy()[~result.invalid.to_numpy()])
+
+
+def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_last_four():
+    cells = pd.Series(
+        ["4111 1111 1111 1111", "5555-5555-5555-4444", "4111111111111111111", "123456789", "1234", "abc", ""],
+        dtype=str,
+    )
+    assert validation.mask_card_column(cells).tolist() == [
+        "411111******1111",
+        "555555******4444",
+        "411111*********1111",
+        "****6789",
+        "1234",
+        "abc",
+        "",
+    ]
