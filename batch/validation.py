@@ -1,56 +1,133 @@
-"""Cell-by-cell validation of an upload (B2), vectorised by column with pandas.
+"""Cell-by-cell validation of an upload (B2), vectorised by column with pandas and Arrow.
 
-``validate`` returns a frame of reasons the shape of the file ("" where the cell is valid), so every
-invalid cell keeps its own reason. The common checks (required, formats, Luhn, ranges, duplicates in the
-file and against what is stored) run per column, not per cell; schedules are parsed once per distinct
-combination of their cells (a file repeats few of them).
+``validate`` returns a reason per cell (``Result.codes``: a reason number per row and column, into
+``Result.messages``; ``Result.reasons`` as a frame the shape of the file), so every invalid cell keeps
+its own reason. No rule runs per cell in Python: a first pass finds the plainly valid rows with one Arrow
+kernel per column (regexes as RE2 on the Arrow strings, Luhn over a digit matrix in numpy, dates with
+Arrow's strptime, duplicates and stored keys by hashing); every rule then runs by column on the other
+rows only, and schedules that are not in a plain form are parsed once per distinct combination.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.money import format_rupiah
-from recurring.schedule import Schedule, ScheduleError
+from recurring.schedule import MAX_FULL_DATES, Schedule, ScheduleError
 
-PHONE = r"\+?\d{8,15}"
-EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
-AMOUNT = r"\d+|\d{1,3}(?:\.\d{3})+"
+try:  # pandas keeps text columns in Arrow when pyarrow is installed (requirements.txt pins it)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+except ImportError:  # pragma: no cover - the string paths below work without it, slower
+    pa = pc = None
+
+PHONE = r"\+?[0-9]{8,15}"
+EMAIL = r"[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+"
+AMOUNT = r"[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+"
 REFERENCE = r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}"
-FORMULA = r"[=@\t\r]"
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 TEXT_COLUMNS_WITH_PAN = ("customer_name", "holder_name", "description")
 
 
 @dataclass
 class Result:
-    reasons: pd.DataFrame  # "" or the reason, per cell
+    """Per cell: a reason code (0 = valid) per column and the table of reasons; per row: invalid."""
+
+    codes: dict[str, np.ndarray]  # column -> int16 per row, an index into ``messages``
+    messages: list[str]
+    index: pd.Index
     invalid: pd.Series  # per row
     amounts: pd.Series  # Decimal-able integers, NaN where invalid
-    schedules: pd.Series | None  # Schedule.to_dict() per row (registration)
     execute_dates: pd.Series | None  # datetime64 per row (single payment)
 
     @property
     def invalid_count(self) -> int:
         return int(self.invalid.sum())
 
+    @property
+    def reasons(self) -> pd.DataFrame:
+        """ "" or the reason, per cell (a frame the shape of the file)."""
+        table = np.array(self.messages, dtype=object)
+        return pd.DataFrame({column: table[codes] for column, codes in self.codes.items()}, index=self.index)
+
+    @cached_property
+    def errors(self) -> dict[int, dict[str, str]]:
+        """Row position -> {column: reason}, for the invalid rows only."""
+        found: dict[int, dict[str, str]] = {}
+        for column, codes in self.codes.items():
+            for position in np.flatnonzero(codes):
+                found.setdefault(int(position), {})[column] = self.messages[codes[position]]
+        return found
+
+    @cached_property
+    def errors_json(self) -> np.ndarray:
+        """The errors of each row as a JSON object ("{}" for a valid row)."""
+        text = np.full(len(self.index), "{}", dtype=object)
+        for position, cells in self.errors.items():
+            text[position] = json.dumps(cells, ensure_ascii=False)
+        return text
+
+
+def _isin(column: pd.Series, values) -> np.ndarray:
+    """``column.isin(values)`` through Arrow's hash set when it can (pandas' own path builds a Python
+    string per value)."""
+    if pa is not None:
+        found = pc.is_in(pa.array(column.astype(str)), value_set=pa.array(pd.Series(values, dtype=str)))
+        return np.asarray(found.fill_null(False), dtype=bool)
+    return _bool(column.isin(values))
+
+
+def card_digits(column: pd.Series) -> pd.Series:
+    """The card number without its spaces and dashes."""
+    if pa is not None:
+        stripped = pc.replace_substring_regex(pa.array(column.astype(str)), pattern=r"[\s-]", replacement="")
+        return pd.Series(
+            stripped.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", na_value=np.nan)).array,
+            index=column.index,
+        )
+    return column.str.replace(r"[\s-]", "", regex=True)
+
+
+def _bool(mask) -> np.ndarray:
+    if isinstance(mask, pd.Series):
+        return mask.to_numpy(dtype=bool, na_value=False)
+    return np.asarray(mask, dtype=bool)
+
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
-    """Luhn over a column of digit strings (13-19 long), with numpy: no Python loop per card."""
+    """Luhn over a column of digit strings (13-19 long), with numpy over a fixed-width digit matrix: no
+    Python loop per card (and no Python string per card when pyarrow holds the column)."""
     if digits.empty:
         return pd.Series([], dtype=bool, index=digits.index)
-    padded = digits.str.rjust(19, "0").to_numpy(dtype="U19")
-    matrix = np.frombuffer(padded.astype("S19").tobytes(), dtype=np.uint8).reshape(-1, 19) - ord("0")
+    matrix = _digit_matrix(digits)
     doubled = matrix[:, -2::-2] * 2  # every second digit from the right, check digit excluded
     doubled = np.where(doubled > 9, doubled - 9, doubled)
-    total = matrix[:, -1::-2].sum(axis=1) + doubled.sum(axis=1)
+    total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32) + doubled.sum(axis=1, dtype=np.int32)
     return pd.Series(total % 10 == 0, index=digits.index)
+
+
+def _digit_matrix(digits: pd.Series) -> np.ndarray:
+    """n x 19 uint8 digits, left-padded with 0."""
+    if pa is not None:
+        padded = pc.utf8_lpad(pa.array(digits.astype(str), type=pa.large_string()), width=19, padding="0")
+        padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
+        _, offsets, data = padded.buffers()
+        start = np.frombuffer(offsets, dtype=np.int64)[padded.offset]
+        raw = np.frombuffer(data, dtype=np.uint8, count=19 * len(padded), offset=int(start))
+        return raw.reshape(-1, 19) - ord("0")
+    padded = digits.str.rjust(19, "0").to_numpy(dtype="U19")
+    return np.frombuffer(padded.astype("S19").tobytes(), dtype=np.uint8).reshape(-1, 19) - ord("0")
 
 
 def parse_dates(column: pd.Series) -> pd.Series:
@@ -60,25 +137,56 @@ def parse_dates(column: pd.Series) -> pd.Series:
     return iso.fillna(dmy)
 
 
+STARS = np.array(["*" * n for n in range(20)], dtype=object)
+
+
 def mask_card_column(column: pd.Series) -> pd.Series:
-    digits = column.str.replace(r"[\s-]", "", regex=True)
-    long = digits.str.len() >= 13
-    masked = (
-        digits.str.slice(0, 6) + digits.str.len().sub(10).clip(lower=0).map(lambda n: "*" * n) + digits.str.slice(-4)
-    )
-    short = digits.str.len().between(5, 12)
-    return masked.where(long, ("*" * 4 + digits.str.slice(-4)).where(short, column))
+    """First 6 and last 4 of a long number (13 characters or more once spaces and dashes are gone),
+    "****" and the last 4 of a 5-12 long one; anything else as it was."""
+    digits = card_digits(column)
+    length = digits.str.len().to_numpy(dtype=np.int64, na_value=0)
+    if pa is None:
+        stars = pd.Series(STARS[np.clip(length, 10, 29) - 10], index=column.index)
+        masked = digits.str.slice(0, 6) + stars.astype(column.dtype) + digits.str.slice(-4)
+        short = (length >= 5) & (length <= 12)
+        return masked.where(length >= 13, ("*" * 4 + digits.str.slice(-4)).where(short, column))
+    text = pa.array(digits.astype(str))
+    masked = pa.array(column.astype(str))
+    for size in np.unique(length[length >= 5]):  # one kernel per distinct length (a file has few)
+        stop = int(size) - 4
+        keep = 6 if size >= 13 else 0
+        replaced = pc.utf8_replace_slice(
+            text, start=keep, stop=stop, replacement="*" * (stop - keep) if keep else "****"
+        )
+        masked = pc.if_else(pa.array(length == size), replaced, masked)
+    return pd.Series(pd.arrays.ArrowStringArray(masked.cast(pa.large_string())), index=column.index)
+
+
+def mask_pans_in_column(column: pd.Series) -> pd.Series:
+    """``mask_pans_in_text`` on the cells that hold a run of 13 digits or more (the others cannot hold a PAN)."""
+    suspect = column.str.contains(r"[0-9]{13}", regex=True)
+    if not suspect.any():
+        return column
+    column = column.copy()
+    column[suspect] = column[suspect].map(mask_pans_in_text)
+    return column
 
 
 class _Flags:
     def __init__(self, frame: pd.DataFrame):
-        self.reasons = pd.DataFrame("", index=frame.index, columns=frame.columns)
+        self.codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+        self.messages = [""]
+        self._numbers = {"": 0}
 
-    def flag(self, column: str, mask: pd.Series, reason: str) -> None:
+    def flag(self, column: str, mask, reason: str) -> None:
         """Record ``reason`` for the cells of ``column`` under ``mask`` that have no reason yet."""
-        target = mask & (self.reasons[column] == "")
+        codes = self.codes[column]
+        target = _bool(mask) & (codes == 0)
         if target.any():
-            self.reasons.loc[target, column] = reason
+            if reason not in self._numbers:
+                self._numbers[reason] = len(self.messages)
+                self.messages.append(reason)
+            codes[target] = self._numbers[reason]
 
 
 def validate(
@@ -88,71 +196,188 @@ def validate(
     today: date,
     min_amount: Decimal,
     max_amount: Decimal,
-    stored_keys: set[str],
+    stored_keys: Iterable[str],
 ) -> Result:
+    """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
+    Series (a Series of a million keys is matched without a Python string per key).
+
+    Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
+    cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
+    with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
+    """
+    key = "billing_number" if kind == "registration" else "invoice_number"
+    keys = frame[key]
+    stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
+    present = _bool(keys != "")
+    if kind != "registration":
+        duplicated = present & _bool(keys.duplicated(keep=False))
+        used = present & _isin(keys, stored)
+        return _validate_cells(frame, kind, today, min_amount, max_amount, duplicated, used)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
+        repeated = pool.submit(lambda: _bool(keys.duplicated(keep=False)))
+        stored_hit = pool.submit(_isin, keys, stored)
+        plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
+        duplicated = present & repeated.result()
+        used = present & stored_hit.result()
+    plain &= ~duplicated & ~used
+    rest = ~plain
+    codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+    messages = [""]
+    if rest.any():
+        detail = _validate_cells(frame[rest], kind, today, min_amount, max_amount, duplicated[rest], used[rest])
+        for column, column_codes in detail.codes.items():
+            codes[column][rest] = column_codes
+        messages = detail.messages
+        amounts[rest] = detail.amounts.to_numpy()
+    invalid = np.zeros(len(frame), dtype=bool)
+    for column_codes in codes.values():
+        invalid |= column_codes != 0
+    return Result(
+        codes=codes,
+        messages=messages,
+        index=frame.index,
+        invalid=pd.Series(invalid, index=frame.index),
+        amounts=pd.Series(amounts, index=frame.index),
+        execute_dates=None,
+    )
+
+
+def _matches(column: pd.Series, pattern: str) -> np.ndarray:
+    """Whole-cell match of an RE2 pattern, straight on the Arrow array."""
+    if pa is not None:
+        found = pc.match_substring_regex(pa.array(column.astype(str)), pattern=f"^(?:{pattern})$")
+        return np.asarray(found.fill_null(False), dtype=bool)
+    return _bool(column.str.fullmatch(pattern))
+
+
+# The plain form of each registration cell: a cell in this form passes every rule of its own column
+# (the formula rule included: none starts with = + @ or a tab, except the + of a phone).
+TEXT = r"[^=+@\t\r][\s\S]*"
+PLAIN = {
+    "billing_number": REFERENCE,
+    "customer_id": TEXT,
+    "customer_name": TEXT,
+    "email": r"(?:[^=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
+    "phone": r"(?:\+?[0-9]{8,15})?",
+    "expiry": r"(?:0[1-9]|1[0-2])/[0-9]{2}",
+    "holder_name": TEXT,
+    "holder_phone": r"(?:\+?[0-9]{8,15})?",
+    "amount": r"[0-9]{1,15}|[0-9]{1,3}(?:\.[0-9]{3}){1,4}",
+    "type": r"(?i)recurring|reminder",
+}
+
+
+def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+    """(rows that pass every rule for sure, the amounts of those rows). The column checks are
+    independent Arrow kernels, run by ``pool``."""
+    jobs = [(column, pattern) for column, pattern in PLAIN.items()]
+    schedules = pool.submit(_plain_schedules, frame, today)
+    cards = pool.submit(_plain_cards, frame["card_number"])
+    plain = np.ones(len(frame), dtype=bool)
+    for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
+        plain &= found
+    plain &= cards.result()
+    plain &= schedules.result()
+    expiry = frame["expiry"].where(plain, "99/99")
+    months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
+    plain &= months >= today.year * 12 + today.month
+    amounts = _ints(frame["amount"].where(plain, "0").str.replace(".", "", regex=False)).astype(float)
+    plain &= (amounts >= float(min_amount)) & (amounts <= float(max_amount))
+    amounts[~plain] = np.nan
+    return plain, amounts
+
+
+def _plain_cards(column: pd.Series) -> np.ndarray:
+    """Card numbers of 13-19 digits (spaces and dashes between them) that pass Luhn."""
+    if pa is None:
+        digits = card_digits(column)
+        well_formed = _bool(digits.str.fullmatch(r"[0-9]{13,19}"))
+    else:
+        text = pa.array(column.astype(str))
+        digits = pc.replace_substring(pc.replace_substring(text, " ", ""), "-", "")
+        well_formed = np.asarray(pc.fill_null(pc.match_substring_regex(digits, "^[0-9]{13,19}$"), False), dtype=bool)
+        digits = pd.Series(pd.arrays.ArrowStringArray(digits.cast(pa.large_string())))
+    luhn = np.zeros(len(column), dtype=bool)
+    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+    return luhn
+
+
+def _validate_cells(
+    frame: pd.DataFrame,
+    kind: str,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    duplicated: np.ndarray,
+    used: np.ndarray,
+) -> Result:
+    """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
+    ``used``: the rows whose key repeats in the whole file, or is stored already."""
+    from .columns import COLUMNS
+
     flags = _Flags(frame)
-    empty = frame == ""
+    empty = {column: _bool(frame[column] == "") for column in frame.columns}
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
     for column in frame.columns:
-        starts = frame[column].str.match(FORMULA) | (frame[column].str.startswith("+") & ~column.endswith("phone"))
+        starts = _matches(frame[column], r"[=@\t\r][\s\S]*" if column.endswith("phone") else r"[=+@\t\r][\s\S]*")
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
-
-    from .columns import COLUMNS
 
     for spec in COLUMNS[kind]:
         if spec.required:
             flags.flag(spec.name, empty[spec.name], "Required.")
 
     # Card number: digits only (spaces and dashes allowed), 13-19 long, Luhn.
-    digits = frame["card_number"].str.replace(r"[\s-]", "", regex=True)
-    well_formed = digits.str.fullmatch(r"\d{13,19}")
+    digits = card_digits(frame["card_number"])
+    well_formed = _matches(digits, r"[0-9]{13,19}")
     flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
-    luhn = pd.Series(False, index=frame.index)
-    luhn[well_formed] = luhn_ok(digits[well_formed])
+    luhn = np.zeros(len(frame), dtype=bool)
+    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
     flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
 
     # Expiry MM/YY, not before this month.
-    parts = frame["expiry"].str.extract(r"^(0[1-9]|1[0-2])/(\d{2})$")
-    bad_expiry = parts[0].isna() & ~empty["expiry"]
-    flags.flag("expiry", bad_expiry, "Not an expiry date: MM/YY.")
-    months = (2000 + pd.to_numeric(parts[1], errors="coerce")) * 12 + pd.to_numeric(parts[0], errors="coerce")
-    flags.flag("expiry", months < today.year * 12 + today.month, "This card has expired.")
+    expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
+    flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
+    expiry = frame["expiry"].where(expiry_ok, "00/00")
+    months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
+    flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
 
     # Amount: whole Rupiah, plain or with . thousands separators, within the merchant's limits.
-    amount_ok = frame["amount"].str.fullmatch(AMOUNT)
+    amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    amounts = pd.to_numeric(frame["amount"].where(amount_ok).str.replace(".", "", regex=False), errors="coerce")
-    out_of_range = amounts.notna() & ((amounts < float(min_amount)) | (amounts > float(max_amount)))
+    plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
+    amounts = pd.Series(
+        np.where(amount_ok, pd.to_numeric(plain, errors="coerce").to_numpy(dtype=float), np.nan), index=frame.index
+    )
+    out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
     flags.flag("amount", out_of_range, f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}.")
 
     for column in ("phone", "holder_phone"):
         if column in frame:
             flags.flag(
                 column,
-                ~empty[column] & ~frame[column].str.fullmatch(PHONE),
+                ~empty[column] & ~_matches(frame[column], PHONE),
                 "Not a mobile number: 8 to 15 digits, optional +.",
             )
     if "email" in frame:
-        flags.flag("email", ~empty["email"] & ~frame["email"].str.fullmatch(EMAIL), "Not an email address.")
+        flags.flag("email", ~empty["email"] & ~_matches(frame["email"], EMAIL), "Not an email address.")
 
     key = "billing_number" if kind == "registration" else "invoice_number"
-    flags.flag(key, ~empty[key] & ~frame[key].str.fullmatch(REFERENCE), "Use letters, digits, - _ . / (at most 64).")
-    flags.flag(key, ~empty[key] & frame[key].duplicated(keep=False), "Appears more than once in this file.")
-    used = "Registered already." if kind == "registration" else "This invoice number is used already."
-    flags.flag(key, frame[key].isin(stored_keys), used)
+    flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
+    flags.flag(key, duplicated, "Appears more than once in this file.")
+    flags.flag(key, used, "Registered already." if kind == "registration" else "This invoice number is used already.")
 
-    schedules = execute_dates = None
+    execute_dates = None
     if kind == "registration":
         types = frame["type"].str.lower()
-        flags.flag("type", ~empty["type"] & ~types.isin(["recurring", "reminder"]), "Use recurring or reminder.")
-        schedules = _schedules(frame, flags, today)
+        flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
+        _schedules(frame, flags, today)
     else:
         neither = empty["billing_number"] & empty["customer_id"]
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
         flags.flag(
             "billing_number",
-            ~empty["billing_number"] & ~frame["billing_number"].str.fullmatch(REFERENCE),
+            ~empty["billing_number"] & ~_matches(frame["billing_number"], REFERENCE),
             "Use letters, digits, - _ . / (at most 64).",
         )
         execute_dates = parse_dates(frame["execute_date"])
@@ -161,31 +386,109 @@ def validate(
         )
         flags.flag("execute_date", execute_dates < pd.Timestamp(today), "This date is in the past.")
 
-    reasons = flags.reasons
+    invalid = np.zeros(len(frame), dtype=bool)
+    for codes in flags.codes.values():
+        invalid |= codes != 0
     return Result(
-        reasons=reasons,
-        invalid=(reasons != "").any(axis=1),
+        codes=flags.codes,
+        messages=flags.messages,
+        index=frame.index,
+        invalid=pd.Series(invalid, index=frame.index),
         amounts=amounts,
-        schedules=schedules,
         execute_dates=execute_dates,
     )
 
 
+def _ints(column: pd.Series) -> np.ndarray:
+    """Digit strings to int64 (callers pass only digits)."""
+    if not len(column):
+        return np.zeros(0, dtype=np.int64)
+    if pa is not None:
+        return np.asarray(pc.cast(pa.array(column.astype(str)), pa.int64()))
+    return column.astype("int64").to_numpy()
+
+
 SCHEDULE_COLUMNS = ("schedule_type", "schedule_days", "schedule_weekdays", "schedule_months", "schedule_dates")
+# The plain forms of the schedule cells, matched by column: a row in these forms is a valid schedule for
+# sure. Every other row is parsed by ``parse_schedule`` (once per distinct combination), which names the
+# cell at fault and why.
+DAYS_LIST = r"(?:[1-9]|1[0-9]|2[0-8])(?:\|(?:[1-9]|1[0-9]|2[0-8]))*"
+WEEKDAYS_LIST = r"(?:mon|tue|wed|thu|fri|sat|sun|[0-6])(?:\|(?:mon|tue|wed|thu|fri|sat|sun|[0-6]))*"
+MONTHS_LIST = r"all|(?:[1-9]|1[0-2])(?:\|(?:[1-9]|1[0-2]))*"
+DATE_TEXT = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}/[0-9]{2}/[0-9]{4})"
+DATES_LIST = rf"{DATE_TEXT}(?:\|{DATE_TEXT})*"
 
 
-def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> pd.Series:
-    """Parse each distinct schedule once; flag the column at fault on every row that uses it."""
-    combos = frame[list(SCHEDULE_COLUMNS)].agg("\x1f".join, axis=1)
-    parsed: dict[str, tuple[dict | None, str, str]] = {}
+def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
+    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure)."""
+    kind = frame["schedule_type"].str.lower()
+    months_ok = _matches(frame["schedule_months"], f"(?i){MONTHS_LIST}")
+    empty = {column: _bool(frame[column] == "") for column in SCHEDULE_COLUMNS[1:]}
+    plain = (
+        _bool(kind == "date")
+        & _matches(frame["schedule_days"], DAYS_LIST)
+        & months_ok
+        & empty["schedule_weekdays"]
+        & empty["schedule_dates"]
+    ) | (
+        _bool(kind == "day")
+        & _matches(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}")
+        & months_ok
+        & empty["schedule_days"]
+        & empty["schedule_dates"]
+    )
+    full = (
+        _bool(kind == "full_date")
+        & _matches(frame["schedule_dates"], DATES_LIST)
+        & empty["schedule_days"]
+        & empty["schedule_weekdays"]
+        & empty["schedule_months"]
+    )
+    if full.any():
+        plain[full] = _future_dates(frame["schedule_dates"][full], today)
+    return plain
+
+
+def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
+    """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough."""
+    few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
+    if pa is None:
+        parts = cells.str.split("|").explode()
+        parsed = parse_dates(parts.astype(str))
+        good = (parsed.notna() & (parsed >= pd.Timestamp(today))).groupby(level=0).all()
+        return few & good.reindex(cells.index, fill_value=False).to_numpy(dtype=bool)
+    lists = pc.split_pattern(pa.array(cells.astype(str)), pattern="|")
+    parts = pc.list_flatten(lists)
+    owner = np.asarray(pc.list_parent_indices(lists))
+    iso = pc.strptime(parts, format="%Y-%m-%d", unit="s", error_is_null=True)
+    dmy = pc.strptime(parts, format="%d/%m/%Y", unit="s", error_is_null=True)
+    parsed = pc.coalesce(iso, dmy)
+    ok = pc.fill_null(
+        pc.greater_equal(parsed, pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))), False
+    )
+    bad = np.bincount(owner[~np.asarray(ok, dtype=bool)], minlength=len(cells)) > 0
+    return few & ~bad
+
+
+def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> None:
+    plain = _plain_schedules(frame, today)
+    rest = ~plain
+    if not rest.any():
+        return
+    cells = [frame[column][rest] for column in SCHEDULE_COLUMNS]
+    combos = cells[0]
+    for cell in cells[1:]:
+        combos = combos + "\x1f" + cell
+    faults: dict[tuple[str, str], list[str]] = {}
     for combo in combos.unique():
-        parsed[combo] = parse_schedule(*combo.split("\x1f"), today=today)
-    results = combos.map(parsed)
-    for column in SCHEDULE_COLUMNS:
-        for reason in {r for _, c, r in parsed.values() if c == column}:
-            mask = results.map(lambda result, column=column, reason=reason: result[1] == column and result[2] == reason)
-            flags.flag(column, mask, reason)
-    return results.map(lambda result: result[0])
+        _, column, reason = parse_schedule(*combo.split("\x1f"), today=today)
+        if column:
+            faults.setdefault((column, reason), []).append(combo)
+    positions = np.flatnonzero(rest)
+    for (column, reason), members in faults.items():
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[positions[_bool(combos.isin(members))]] = True
+        flags.flag(column, mask, reason)
 
 
 def _split(cell: str) -> list[str]:

@@ -1,0 +1,124 @@
+"""B2, validation alone (DESIGN "Performance targets").
+
+The rows of B1's file (bench/batch_data.py, the same seed and planted cells) validated against the
+merchant's S stored billing numbers. Three contenders, each in a process of its own
+(bench/batch_worker.py), interleaved, each repetition in a rotated order:
+
+- loop: the same rules in a plain per-row Python loop (bench/batch_rules.py: compiled regexes,
+  datetime, billing_bo.lib.cards.luhn_valid), the stored keys fetched as a set with one query. On a
+  sample of LOOP_SAMPLE rows when smaller than the file; the loop's time is then scaled linearly (the
+  key query is not). The rows are read with csv.DictReader before the clock.
+- ours: ``batch.services._stored_keys`` (one COPY of the merchant's keys) + ``batch.validation.validate``
+  on the frame the reader made (read before the clock), up to every invalid cell with its reason.
+- read: ``pandas.read_csv(engine="pyarrow")`` of the file: the floor (cost_vs_read = ours / read).
+
+Hard gate: ours reports exactly the planted bad cells in every run.
+
+Knobs (environment): BENCH_SCALE=full (1M rows, 1M stored keys, 5 repetitions); BENCH_B2_ROWS,
+BENCH_B2_STORED, BENCH_B2_REPETITIONS, BENCH_B2_LOOP_SAMPLE override the scale's values.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import batch_data
+
+SCALES = {
+    "default": {"rows": 100_000, "stored": 100_000, "repetitions": 3, "loop_sample": 100_000},
+    "full": {"rows": 1_000_000, "stored": 1_000_000, "repetitions": 5, "loop_sample": 200_000},
+}
+CONTENDERS = ("b2_loop", "b2_ours", "b2_read")
+NAMES = {"b2_loop": "loop", "b2_ours": "ours", "b2_read": "read"}
+TARGETS = {"cost_vs_read": 2.0, "speedup_vs_loop": 20.0}
+
+
+def config(scale: str) -> dict:
+    values = dict(SCALES[scale])
+    for key in values:
+        override = os.environ.get(f"BENCH_B2_{key.upper()}")
+        if override:
+            values[key] = int(override)
+    values["loop_sample"] = min(values["loop_sample"], values["rows"])
+    return values
+
+
+def main(scale: str) -> dict:
+    cfg = config(scale)
+    data = batch_data.prepare(cfg["rows"], cfg["stored"], 1000)
+    data["loop_sample"] = cfg["loop_sample"]
+    runs = batch_data.interleaved(CONTENDERS, cfg["repetitions"], data, label="B2")
+    sampled = cfg["loop_sample"] < cfg["rows"]
+    contenders = {
+        NAMES[name]: batch_data.entry(results, cfg["rows"], sampled and name == "b2_loop")
+        for name, results in runs.items()
+    }
+    contenders["loop"]["measured_time_s"] = [round(result["measured_seconds"], 3) for result in runs["b2_loop"]]
+    contenders["loop"]["keys_time_s"] = [round(result["keys_seconds"], 3) for result in runs["b2_loop"]]
+    medians = {name: contenders[name]["time_s"]["median"] for name in contenders}
+    ratios = {
+        "cost_vs_read": round(medians["ours"] / medians["read"], 3),
+        "speedup_vs_loop": round(medians["loop"] / medians["ours"], 2),
+    }
+    paired = [
+        {
+            "cost_vs_read": round(ours["seconds"] / read["seconds"], 3),
+            "speedup_vs_loop": round(loop["seconds"] / ours["seconds"], 2),
+        }
+        for loop, ours, read in zip(runs["b2_loop"], runs["b2_ours"], runs["b2_read"], strict=True)
+    ]
+    every_cell = all(
+        result["missed_cells"] == 0
+        and result["extra_cells"] == 0
+        and result["reported_cells"] == result["planted_cells"]
+        for result in runs["b2_ours"]
+    )
+    loop_agrees = all(result["missed_cells"] == 0 and result["extra_cells"] == 0 for result in runs["b2_loop"])
+    met = {
+        "cost_vs_read": ratios["cost_vs_read"] <= TARGETS["cost_vs_read"],
+        "speedup_vs_loop": ratios["speedup_vs_loop"] >= TARGETS["speedup_vs_loop"],
+        "every_bad_cell_reported": every_cell,
+    }
+    notes = [
+        f"loop ran {cfg['loop_sample']} rows per repetition and its time is scaled linearly to {cfg['rows']} "
+        "(its stored-key query is not scaled)"
+        if sampled
+        else "loop ran every row",
+        "the loop finds the same bad cells as ours" if loop_agrees else "WARNING: the loop's bad cells differ",
+        "ours and loop include fetching the merchant's stored billing numbers; neither includes reading the file",
+        f"{cfg['repetitions']} repetitions (5 at full scale)" if scale != "full" else "",
+    ]
+    result = {
+        "id": "B2",
+        "name": "validation alone",
+        "scale": {"name": scale, **cfg},
+        "setup": {"file_mb": data["file_mb"], "cores": os.cpu_count()},
+        "contenders": contenders,
+        "ratios": ratios,
+        "ratios_per_repetition": paired,
+        "targets": {"cost_vs_read": "<= 2", "speedup_vs_loop": ">= 20", "every_bad_cell_reported": True},
+        "met": met,
+        "gate_passed": every_cell,
+        "notes": [note for note in notes if note],
+    }
+    print_report(result)
+    return result
+
+
+def print_report(result: dict) -> None:
+    scale = result["scale"]
+    batch_data.print_table(
+        f"B2 validation alone - scale {scale['name']}: {scale['rows']} registration rows, {scale['stored']} "
+        f"stored billing numbers, 1% bad cells per column, {scale['repetitions']} repetitions",
+        result["contenders"],
+        scale["rows"],
+    )
+    ratios, met = result["ratios"], result["met"]
+    print(
+        f"cost_vs_read {ratios['cost_vs_read']:.3f} (target <= 2: {'met' if met['cost_vs_read'] else 'NOT met'}); "
+        f"speedup_vs_loop {ratios['speedup_vs_loop']:.2f} (target >= 20: "
+        f"{'met' if met['speedup_vs_loop'] else 'NOT met'}); every bad cell reported (hard gate): "
+        f"{'passed' if result['gate_passed'] else 'FAILED'}"
+    )
+    for note in result["notes"]:
+        print(f"note: {note}")

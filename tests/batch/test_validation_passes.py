@@ -1,0 +1,120 @@
+"""Validation's two passes (B2): the plain-row pass never lets through a cell that the cell-by-cell rules
+refuse, and every cell keeps the reason the cell-by-cell rules give it."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from batch import validation
+from tests.batch.conftest import REGISTRATION_ROW
+
+TODAY = date(2026, 11, 30)
+VARIANTS = [
+    # valid, in forms the plain pass does not all know
+    ("card_number", "4111-1111-1111-1111"),
+    ("amount", "1.000.000"),
+    ("type", "RECURRING"),
+    ("schedule_type", "Date"),
+    ("schedule_days", "1;15"),
+    ("schedule_days", "1|15|"),
+    ("schedule_months", "ALL"),
+    ("schedule_months", "1, 2"),
+    ("email", "A@B.CO"),
+    ("phone", "081234567890"),
+    ("holder_phone", ""),
+    # invalid
+    ("card_number", "4111 1111 1111 1112"),
+    ("card_number", "=4111111111111111"),
+    ("card_number", "4111\t1111 1111 1111"),
+    ("expiry", "10/26"),
+    ("expiry", "1/28"),
+    ("amount", "12,5"),
+    ("amount", "5"),
+    ("amount", "99999999999999999999"),
+    ("amount", "1.00.000"),
+    ("customer_name", "+628123"),
+    ("customer_name", "@SUM(A1)"),
+    ("customer_id", ""),
+    ("email", "a@b"),
+    ("email", "=a@b.co"),
+    ("phone", "+62 812"),
+    ("billing_number", "GYM 1"),
+    ("billing_number", "STORED-1"),
+    ("type", "monthly"),
+    ("schedule_type", "weekly"),
+    ("schedule_days", "29"),
+    ("schedule_days", ""),
+    ("schedule_months", "13"),
+    ("schedule_months", "jan"),
+    ("schedule_weekdays", "mon"),  # a weekday on a date schedule: ignored, valid
+]
+DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
+FULL_DATE_VARIANTS = [
+    ("schedule_dates", "2027-01-15|15/02/2027"),
+    ("schedule_dates", "2026-11-29"),
+    ("schedule_dates", "2027-02-30"),
+    ("schedule_dates", "2027-1-5"),
+    ("schedule_dates", ""),
+    ("schedule_months", "all"),
+]
+
+
+def frame_of_variants() -> pd.DataFrame:
+    rows = []
+    for base_changes, variants in (
+        ({}, VARIANTS),
+        ({"schedule_type": "day", "schedule_days": "", "schedule_weekdays": "mon|fri"}, DAY_VARIANTS),
+        (
+            {"schedule_type": "full_date", "schedule_days": "", "schedule_months": "", "schedule_dates": "2027-03-01"},
+            FULL_DATE_VARIANTS,
+        ),
+    ):
+        for column, value in [(None, None), *variants]:
+            row = {**REGISTRATION_ROW, **base_changes, "billing_number": f"GYM-{len(rows)}"}
+            if column:
+                row[column] = value
+            rows.append(row)
+    return pd.DataFrame(rows, dtype=str)
+
+
+def test_the_plain_row_pass_agrees_with_the_cell_by_cell_rules_on_every_cell():
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    result = validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits)
+    keys = frame["billing_number"]
+    every_rule = validation._validate_cells(
+        frame,
+        "registration",
+        TODAY,
+        limits["min_amount"],
+        limits["max_amount"],
+        np.asarray(keys.duplicated(keep=False)),
+        np.asarray(keys.isin(["STORED-1"])),
+    )
+    assert result.reasons.equals(every_rule.reasons)
+    assert result.invalid.tolist() == (every_rule.reasons != "").any(axis=1).tolist()
+    invalid = set(frame.index[result.invalid])
+    assert invalid and len(invalid) < len(frame)  # both passes had work
+    assert result.reasons.loc[0].eq("").all()  # the base row is valid
+    amounts = result.amounts.to_numpy()
+    assert np.allclose(amounts[~result.invalid.to_numpy()], every_rule.amounts.to_numpy()[~result.invalid.to_numpy()])
+
+
+def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_last_four():
+    cells = pd.Series(
+        ["4111 1111 1111 1111", "5555-5555-5555-4444", "4111111111111111111", "123456789", "1234", "abc", ""],
+        dtype=str,
+    )
+    assert validation.mask_card_column(cells).tolist() == [
+        "411111******1111",
+        "555555******4444",
+        "411111*********1111",
+        "****6789",
+        "1234",
+        "abc",
+        "",
+    ]

@@ -1,0 +1,46 @@
+"""Batch rows stored with COPY on PostgreSQL (B1): what is read back is what the ORM would have stored."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import RequestFactory
+
+from batch import services, tasks
+from batch.models import BatchRow
+from tests.batch.conftest import csv_bytes, rows_of, upload_file
+from tests.conftest import make_persona
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant, settings, tmp_path, monkeypatch):
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    rows = rows_of("registration", 5)
+    rows[0]["customer_name"] = 'Bob "the" \\ O\'Neil\tand a tab'
+    rows[1]["customer_name"] = "Line one\nline two\r\nthree"
+    rows[2]["customer_name"] = "Café ☕ \\N {} [] \u0001"
+    rows[3]["holder_name"] = "PAN 4111111111111111 INSIDE"
+    rows[4]["amount"] = "5"  # below the merchant's minimum
+    rows[4]["email"] = "nope"
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "copier", menus=["registration"]).user
+    batch = services.upload(request, upload_file("c.csv", csv_bytes(rows, kind="registration")), "registration")
+
+    assert services.validate(batch.pk) == "invalid"
+
+    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
+    assert sorted(stored) == [2, 3, 4, 5, 6]
+    for number, row in enumerate(rows, 2):
+        expected = {**row, "card_number": "411111******1111"}
+        if number == 5:
+            expected["holder_name"] = "PAN 411111******1111 INSIDE"
+        assert stored[number].data == expected
+        assert stored[number].reference == row["billing_number"]
+        assert stored[number].outcome == ""
+    assert stored[2].amount == Decimal(250_000)
+    assert [stored[n].status for n in range(2, 6)] == ["valid"] * 4 and stored[6].status == "invalid"
+    assert all(stored[n].errors == {} for n in range(2, 6))
+    assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
