@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import django_tables2 as tables
-from django.utils.html import format_html
+from django.utils.formats import localize
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django_tables2 import RequestConfig
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRow, BoundRows
@@ -64,6 +66,7 @@ class AllReportTable(tables.Table):
     """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``."""
 
     class Meta:
+        template_name = "reports/includes/all_report_table.html"
         attrs = {"class": "table compact report-table", "data-testid": "all-report-table"}
         row_attrs = {"data-invoice": lambda record: record["invoice_number"]}
         orderable = True
@@ -83,6 +86,31 @@ class AllReportTable(tables.Table):
             # The rows are one keyset page already: django-tables2 must not cut it into its own pages
             # (it would show the first 25 and a pager of its own).
             RequestConfig(request, paginate=False).configure(self)
+
+    def body_html(self) -> str:
+        """The rows as django-tables2's template writes them (row attributes, each column's td attributes,
+        each cell rendered by the column's renderer, localised and escaped), in one pass of Python with
+        each column looked up once: the template language and per-cell look-ups took most of a page's
+        time for 50 rows x 19 columns."""
+        columns = []
+        for column in self.columns:
+            wanted, catch_all = self.render_arguments(column.name, column)
+            td = format_html("<td {}>", column.attrs["td"].as_html())
+            columns.append((column, td, column.column.empty_values, column.default, column.render, wanted, catch_all))
+        lines = []
+        for row in self.paginated_rows:
+            record, cells = row.record, []
+            for column, td, empty, default, render, wanted, catch_all in columns:
+                value = record.get(column.accessor)
+                if value in empty:
+                    content = default
+                else:
+                    available = {"value": value, "record": record, "column": column.column, "bound_column": column,
+                                 "bound_row": row, "table": self}  # fmt: skip
+                    content = render(**(available if catch_all else {key: available[key] for key in wanted}))
+                cells.append(f"{td}{conditional_escape(localize(content))}</td>")
+            lines.append(f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>")
+        return mark_safe("".join(lines))  # noqa: S308 - every cell and attribute above is escaped
 
     def render_arguments(self, name: str, bound_column) -> tuple:
         if name not in self._render_arguments:
