@@ -3,11 +3,15 @@ and the exports. Every function takes a queryset already scoped to the merchant 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import islice
 
+from django.conf import settings
+from django.core import signing
 from django.db.models import Count, QuerySet, Sum
 
 from payments.models import Transaction
@@ -108,6 +112,38 @@ def totals(filtered: QuerySet) -> Totals:
     return Totals(count=found["count"] or 0, amount=found["amount"] or Decimal("0"))
 
 
+TOTALS_SALT = "reports.all-report.totals"
+# How long the totals a page link carries stand for the search (seconds); older links count again.
+TOTALS_MAX_AGE = 300
+
+
+def _search_key(merchant_id: int, query: dict[str, str]) -> str:
+    text = json.dumps([merchant_id, sorted(query.items())], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def totals_token(merchant_id: int, query: dict[str, str], found: Totals) -> str:
+    """T2/T5: the totals of a search, signed and timestamped, for the page links of its result: the next
+    page of the same search shows them without counting the whole result again."""
+    return signing.dumps(
+        [_search_key(merchant_id, query), found.count, str(found.amount)], salt=TOTALS_SALT, compress=False
+    )
+
+
+def totals_from_token(token: str, merchant_id: int, query: dict[str, str]) -> Totals | None:
+    """The totals ``token`` carries when it was made for this merchant's same search within
+    ``REPORTS_TOTALS_MAX_AGE`` seconds; None (count again) otherwise."""
+    if not token:
+        return None
+    max_age = getattr(settings, "REPORTS_TOTALS_MAX_AGE", TOTALS_MAX_AGE)
+    try:
+        key, count, amount = signing.loads(token, salt=TOTALS_SALT, max_age=max_age)
+        found = Totals(count=int(count), amount=Decimal(amount))
+    except (signing.BadSignature, ValueError, TypeError, InvalidOperation):
+        return None
+    return found if key == _search_key(merchant_id, query) else None
+
+
 def display(row: dict, name: str):
     """A cell as the screen and the exports show it (labels for codes, raw numbers and dates)."""
     value = row.get(name)
@@ -118,3 +154,67 @@ def display(row: dict, name: str):
     if value is None:
         return ""
     return value
+
+
+# The CSV export on PostgreSQL (T4): the same cells as ``display`` + ``exports.csv_stream``, computed by the
+# database so the rows can leave through COPY ... TO STDOUT.
+_DATE_TYPES = ("DateField",)
+_NUMBER_TYPES = ("DecimalField", "PositiveSmallIntegerField", "IntegerField", "BigIntegerField")
+
+
+def _neutralised_sql(expression: str, starts: Sequence[str]) -> str:
+    """``exports.neutralise`` in SQL (by the code of the first character: cheap, no collation); an empty
+    text is written as NULL (an empty unquoted CSV cell, like the Python path's)."""
+    codes = ", ".join(str(ord(start)) for start in starts)
+    quote = "''''"
+    return (
+        f"CASE WHEN ascii({expression}) IN ({codes}) THEN {quote} || {expression} "
+        f"WHEN ascii({expression}) = 0 THEN NULL ELSE {expression} END"
+    )
+
+
+def _labels_sql(expression: str, labels: dict, starts: Sequence[str]) -> tuple[str, list]:
+    whens, params = [], []
+    for value, label in labels.items():
+        whens.append("WHEN %s THEN %s")
+        params += [str(value), str(label)]
+    return f"CASE {expression} {' '.join(whens)} ELSE {_neutralised_sql(expression, starts)} END", params
+
+
+def export_sql(ordered: QuerySet, merchant_id: int, keys: Sequence[str], descending: bool) -> tuple[str, list]:
+    """One SELECT of the report's CSV cells (``COLUMNS``, in order) for ``ordered`` (``rows`` of the
+    filtered, merchant-scoped queryset), in the order of ``keys``: labels for kind and status, ISO dates,
+    plain numbers, text neutralised as ``exports.neutralise`` does, and the CSV File Name joined from the
+    merchant's own files and billings (as ``with_file_names``). PostgreSQL only."""
+    from .exports import FORMULA_STARTS
+
+    inner, params = ordered.order_by().query.sql_with_params()
+    cells, cell_params = [], []
+    for column in COLUMNS:
+        if column.name == "file_name":
+            cells.append(_neutralised_sql("q.file_name", FORMULA_STARTS))
+            continue
+        ref = f"q.{column.name}"
+        if column.name in ("kind", "status"):
+            sql, extra = _labels_sql(ref, KIND_LABELS if column.name == "kind" else STATUS_LABELS, FORMULA_STARTS)
+            cells.append(sql)
+            cell_params += extra
+            continue
+        field_type = Transaction._meta.get_field(column.name).get_internal_type()
+        if field_type in _DATE_TYPES:
+            cells.append(f"to_char({ref}, 'YYYY-MM-DD')")
+        elif field_type in _NUMBER_TYPES:
+            cells.append(f"{ref}::text")
+        else:
+            cells.append(_neutralised_sql(ref, FORMULA_STARTS))
+    direction = " DESC" if descending else ""
+    order = ", ".join(f"q.{key}{direction}" for key in keys)
+    # Sort the narrow rows with their file name first, then write the cells (a projection of the ordered
+    # subquery keeps its order).
+    sql = (
+        f"SELECT {', '.join(cells)} FROM (SELECT q.*, f.file_name FROM ({inner}) q "
+        "LEFT JOIN recurring_billing r ON q.batch_id IS NULL AND r.id = q.billing_id AND r.merchant_id = %s "
+        "LEFT JOIN batch_batch f ON f.id = COALESCE(q.batch_id, r.batch_id) AND f.merchant_id = %s "
+        f"ORDER BY {order}) q"
+    )
+    return sql, [*cell_params, *params, merchant_id, merchant_id]

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from chartjs.views.lines import BaseLineChartView
 from django.conf import settings
 from django.contrib import messages
+from django.db import connection
 from django.db.models import Count, Sum
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -30,12 +31,22 @@ from payments.models import Transaction
 from recurring.models import Billing
 
 from . import dashboard as figures
-from .exports import csv_stream, xlsx_stream
+from .exports import copy_csv_stream, csv_stream, xlsx_stream
 from .filters import AllReportFilter
 from .models import DailyRollup, PeriodTotal
 from .pagination import KeysetPaginator, page_links
 from .periods import KINDS, period_from_params
-from .services import COLUMNS, display, parse_sort, rows, totals, with_file_names
+from .services import (
+    COLUMNS,
+    display,
+    export_sql,
+    parse_sort,
+    rows,
+    totals,
+    totals_from_token,
+    totals_token,
+    with_file_names,
+)
 from .tables import AllReportTable, BatchRowTable, BatchTable
 
 ALL_REPORT = "all_report"
@@ -286,7 +297,11 @@ def all_report(request):
 
     sort, keys, descending = parse_sort(request.GET.get("sort"))
     filtered = filterset.qs
-    found = totals(filtered)
+    query, merchant_id = filterset.query(), request.user.merchant_id
+    # The first page counts; its page links carry the totals, so paging on does not count again (T5).
+    found = totals_from_token(request.GET.get("totals", ""), merchant_id, query) or totals(filtered)
+    link_params = request.GET.copy()
+    link_params["totals"] = totals_token(merchant_id, query, found)
     paginator = KeysetPaginator(
         rows(filtered), keys, descending=descending, sort=sort, per_page=settings.REPORTS_PAGE_SIZE
     )
@@ -302,7 +317,7 @@ def all_report(request):
             "totals": found,
             "table": table,
             "page": page,
-            "links": page_links(request.GET, page),
+            "links": page_links(link_params, page),
             "export_query": export_query,
             "sort": sort,
             "show_form": False,
@@ -343,15 +358,20 @@ def all_report_export(request):
         data={"report": "all_report", "format": fmt, "rows": found.count, "criteria": dict(criteria)},
     )
     ordered = rows(filtered).order_by(*(f"-{key}" if descending else key for key in keys))
-    names = [column.name for column in COLUMNS]
     header = [column.label for column in COLUMNS]
-    named = _with_file_names(request, ordered.iterator(chunk_size=2000))
-    values = ([display(row, name) for name in names] for row in named)
     content_type, stream = EXPORT_FORMATS[fmt]
-    if fmt == "xlsx":
-        body = stream(header, values, sheet_name="All Report", large=found.count > 500_000)
+    if fmt == "csv" and connection.vendor == "postgresql":
+        # the database writes the CSV rows (COPY), with the Python path's cells
+        sql, params = export_sql(ordered, request.user.merchant_id, keys, descending)
+        body = copy_csv_stream(header, connection, sql, params)
     else:
-        body = stream(header, values)
+        names = [column.name for column in COLUMNS]
+        named = _with_file_names(request, ordered.iterator(chunk_size=2000))
+        values = ([display(row, name) for name in names] for row in named)
+        if fmt == "xlsx":
+            body = stream(header, values, sheet_name="All Report", large=found.count > 500_000)
+        else:
+            body = stream(header, values)
     merchant = request.user.merchant
     start, end = filterset.form.cleaned_data["start_date"], filterset.form.cleaned_data["end_date"]
     filename = f"all-report-{merchant.code}-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"

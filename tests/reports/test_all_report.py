@@ -390,3 +390,63 @@ def test_the_csv_file_name_column_names_the_payment_file_or_the_registration_fil
     response = search(verified_client(alice), billing_number="B-100")
     names = {row["invoice_number"]: row["file_name"] for row in response.context["page"].rows}
     assert names == {"INV-A1": "payments-nov.csv", "INV-A2": "members.csv"}
+
+
+def _link_params(link: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(link).query).items()}
+
+
+def test_next_pages_show_the_first_pages_totals_without_counting_again(rows, alice, settings):
+    settings.REPORTS_PAGE_SIZE = 2
+    client = verified_client(alice)
+    first = search(client, start_date=(TODAY - 70 * DAY).isoformat())
+    totals = first.context["totals"]
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get(URL + first.context["links"]["next"])
+    on_transactions = [q["sql"] for q in queries.captured_queries if '"payments_transaction"' in q["sql"]]
+    assert len(on_transactions) == 1 and "COUNT(" not in on_transactions[0]  # the page only
+    assert (second.context["totals"].count, second.context["totals"].amount) == (totals.count, totals.amount)
+    assert "totals" in _link_params(second.context["links"]["next"])
+
+
+@pytest.mark.parametrize("change", ["other_search", "tampered", "expired", "other_merchant"])
+def test_a_totals_token_of_another_search_merchant_or_too_old_is_counted_again(rows, alice, settings, change):
+    settings.REPORTS_PAGE_SIZE = 2
+    client = verified_client(alice)
+    first = search(client, start_date=(TODAY - 70 * DAY).isoformat())
+    params = _link_params(first.context["links"]["next"])
+    later = NOW
+    if change == "other_search":
+        params["status"] = "failed"
+        params.pop("after")
+    elif change == "tampered":
+        params["totals"] = params["totals"].replace(params["totals"][-3:], "abc")
+    elif change == "expired":
+        settings.REPORTS_TOTALS_MAX_AGE = 60
+        later = NOW + timedelta(seconds=61)
+    else:
+        bob = make_persona(
+            Transaction.objects.exclude(merchant=alice.user.merchant).first().merchant, "bob2", admin=True
+        )
+        client = verified_client(bob)
+    expected = Transaction.objects.filter(
+        merchant=client.get(URL).wsgi_request.user.merchant,
+        execute_date__gte=TODAY - 70 * DAY,
+        execute_date__lte=TODAY,
+        **({"status": "failed"} if change == "other_search" else {}),
+    )
+    with time_machine.travel(later, tick=False), CaptureQueriesContext(connection) as queries:
+        response = client.get(URL, params)
+    assert any("COUNT(" in q["sql"] for q in queries.captured_queries)
+    assert response.context["totals"].count == expected.count()
+
+
+def test_the_table_shows_every_row_of_a_keyset_page(merchant, alice, settings):
+    settings.REPORTS_PAGE_SIZE = 30
+    for number in range(35):
+        make_row(merchant, invoice_number=f"INV-P{number:02d}", execute_date=TODAY - number % 5 * DAY)
+    response = search(verified_client(alice))
+    page = response.content.decode()
+    assert len(response.context["page"].rows) == 30
+    assert page.count('data-invoice="INV-P') == 30
+    assert "page=2" not in page  # no pager of django-tables2 beside the keyset pager

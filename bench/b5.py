@@ -1,0 +1,417 @@
+"""B5, All Report (DESIGN "Performance targets"): p95 of the page against the same SQL run raw, and deep
+pages against Django's Paginator.
+
+Data: bench/reports_data.py (N transactions of three merchants; 1M by default, 10M at full scale). The
+searches are those of bench-big's merchant admin: COMBOS seeded filter combinations (random.Random(5)):
+every T1 field alone (Billing Number, Invoice Number, CSV File Name, Amount, Card No, Card Holder Name,
+Card Holder Phone, Start Date, End Date, Batch Type, Payment Status, Payment Response / Approval / Error
+Code), then combinations of 2 to 4 fields taken from a sampled transaction, often with a date range and
+a sort order.
+
+Contenders, interleaved per search and repetition in rotated order:
+- ours: the All Report view itself (``GET /reports/all/?...`` through django.test.Client with a signed-in,
+  TOTP-verified session: middleware, form, totals, keyset page, file names, django-tables2, template).
+  "first": the result URL (totals counted + first page). "deep": the page 90% into the result, i.e. the
+  URL a user's "Next" link carries there: ``after=<cursor of the row at offset 0.9 * Total Data>`` and the
+  ``totals`` token the links carry (so the totals are not counted again). Keyset pagination reaches it by
+  clicking Next (each click is one such request, the same cost at any depth) or by "Last" then
+  Previous; it cannot jump to page k, so the comparison is per page request at that depth.
+- raw: the SQL statements the view ran for the report (captured: totals aggregate, page query, file-name
+  lookups; not the session/user/merchant look-ups) re-run through a plain cursor, rows fetched.
+- paginator (deep pages): ``django.core.paginator.Paginator(<same queryset, same order>, 50).page(k)``
+  with k the page at 90% of the result: COUNT + OFFSET, rows fetched. No template: the baseline's figure is
+  its SQL and ORM only (in its favour).
+
+Deep pages exist only for results of at least DEEP_MIN_ROWS rows. Ratios: cost_vs_raw_sql = p95 of ours
+(first and deep requests) / p95 of raw (the same requests' SQL); speedup_vs_paginator_deep = p95 of
+paginator deep pages / p95 of ours deep pages.
+
+Knobs (environment): BENCH_SCALE=full; BENCH_REPORTS_ROWS (transactions), BENCH_B5_COMBOS,
+BENCH_B5_REPETITIONS override the scale's values.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import random
+import re
+import statistics
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode
+
+from .common import log, summary, table
+from .reports_data import generate, scale_rows
+
+SCALES = {"default": {"combos": 200, "repetitions": 3}, "full": {"combos": 200, "repetitions": 5}}
+TARGETS = {"cost_vs_raw_sql": 1.5, "speedup_vs_paginator_deep": 10.0}
+DEEP_MIN_ROWS = 1000
+DEEP_SHARE = 0.9
+REPORT_TABLES = ('"payments_transaction"', '"batch_batch"', '"recurring_billing"')
+NEXT_LINK = re.compile(r'href="([^"]+)" rel="next"')
+
+
+def config(scale: str) -> dict:
+    values = dict(SCALES[scale])
+    for key in values:
+        override = os.environ.get(f"BENCH_B5_{key.upper()}")
+        if override:
+            values[key] = int(override)
+    values["rows"] = scale_rows(scale)
+    return values
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def signed_in_client(merchant_id: int):
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import User
+    from accounts.services import create_device
+
+    user = User.objects.filter(username="bench-reports").first()
+    if user is None:
+        user = User.objects.create_user(
+            username="bench-reports",
+            password="bench-reports-password-1",
+            email="bench-reports@example.com",
+            merchant_id=merchant_id,
+            is_merchant_admin=True,
+        )
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or create_device(user, confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client, user
+
+
+def make_combos(info: dict, count: int) -> list[dict]:
+    """Seeded searches: every field alone, then combinations from sampled rows."""
+    from django.db.models import Max, Min
+
+    from batch.models import Batch
+    from payments.models import Transaction
+    from reports.filters import CardSearch
+    from reports.services import SORTS
+
+    rng = random.Random(5)
+    merchant_id = info["merchants"]["bench-big"]
+    today = info["today"]
+    mine = Transaction.objects.filter(merchant_id=merchant_id)
+    lowest, highest = mine.aggregate(low=Min("id"), high=Max("id")).values()
+    wanted = (
+        "id",
+        "billing_number",
+        "invoice_number",
+        "amount",
+        "card_fingerprint",
+        "card_masked",
+        "holder_name",
+        "holder_phone",
+        "execute_date",
+        "kind",
+        "status",
+        "response_code",
+        "approval_code",
+        "error_code",
+        "batch_id",
+        "billing__batch_id",
+    )
+    sample = list(mine.filter(id__in=[rng.randint(lowest, highest) for _ in range(600)]).values(*wanted))
+    sample.append(mine.exclude(error_code="").order_by("-id").values(*wanted)[10])
+    files = dict(Batch.objects.filter(merchant_id=merchant_id).values_list("pk", "file_name"))
+
+    def field(row, name):
+        if name == "file_name":
+            batch = row["batch_id"] or row["billing__batch_id"]
+            return files.get(batch)
+        if name == "card_no":
+            return CardSearch(row["card_fingerprint"], row["card_masked"]).token
+        if name == "holder_name":
+            return row["holder_name"][: rng.choice((3, 5, 8))]
+        if name == "batch_type":
+            return "single_payment" if row["kind"] == "single_payment" else "registration"
+        if name == "amount":
+            return str(row["amount"])
+        if name in ("start_date", "end_date"):
+            return None
+        return row.get(name) or None
+
+    fields = [
+        "billing_number",
+        "invoice_number",
+        "file_name",
+        "amount",
+        "card_no",
+        "holder_name",
+        "holder_phone",
+        "batch_type",
+        "status",
+        "response_code",
+        "approval_code",
+        "error_code",
+    ]
+    combos: list[dict] = []
+    failed = next(row for row in sample if row["error_code"])
+    base = sample[0]
+    for name in fields:
+        row = failed if name == "error_code" else base
+        combos.append({name: field(row, name)})
+    combos.append({"start_date": (today - timedelta(days=90)).isoformat()})
+    combos.append({"end_date": (today - timedelta(days=200)).isoformat()})
+    combos.append({"batch_type": "single_payment"})
+    combos.append({"status": "failed"})
+    combos.append({"response_code": "51"})
+    combos.append({"start_date": (today - timedelta(days=365)).isoformat(), "end_date": today.isoformat()})
+    sorts = list(SORTS)
+    while len(combos) < count:
+        row = rng.choice(sample)
+        chosen = rng.sample(fields, rng.randint(1, 3))
+        params = {name: field(row, name) for name in chosen}
+        params = {k: v for k, v in params.items() if v}
+        # broad fields too (they make the big results that have deep pages)
+        if rng.random() < 0.5:
+            params["status"] = row["status"]
+        if rng.random() < 0.3:
+            params["batch_type"] = "single_payment" if row["kind"] == "single_payment" else "registration"
+        if rng.random() < 0.6:
+            span = rng.choice((7, 31, 90, 180, 365))
+            end = min(today, row["execute_date"] + timedelta(days=rng.randint(0, span - 1)))
+            params["start_date"] = max(end - timedelta(days=span - 1), today - timedelta(days=365)).isoformat()
+            params["end_date"] = end.isoformat()
+        if rng.random() < 0.3:
+            params["sort"] = rng.choice(("-", "")) + rng.choice(sorts)
+        combos.append(params)
+    return combos[:count]
+
+
+class Bench:
+    def __init__(self, scale: str):
+        self.scale, self.cfg = scale, config(scale)
+
+    def setup(self) -> None:
+        log(f"B5: generating {self.cfg['rows']:,} transactions")
+        self.info = generate(self.cfg["rows"])
+        made = "reused" if self.info["reused"] else f"generated in {self.info['generation_s']} s"
+        log(f"B5: data ready ({made})")
+        self.merchant_id = self.info["merchants"]["bench-big"]
+        self.client, self.user = signed_in_client(self.merchant_id)
+        self.combos = make_combos(self.info, self.cfg["combos"])
+
+    # --- One search -----------------------------------------------------------------------------------
+
+    def view(self, params: dict) -> tuple[float, list[str], str]:
+        """ours: one GET of the view; the report's SQL it ran; the next link's query string."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        url = "/reports/all/?" + urlencode(params)
+        with CaptureQueriesContext(connection) as queries:
+            began = time.perf_counter()
+            response = self.client.get(url)
+            elapsed = time.perf_counter() - began
+        if response.status_code != 200:
+            raise RuntimeError(f"B5: {url} answered {response.status_code}")
+        text = response.content.decode()
+        found = NEXT_LINK.search(text)
+        sql = [q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in REPORT_TABLES)]
+        return elapsed, sql, html.unescape(found.group(1)) if found else ""
+
+    def raw(self, statements: list[str]) -> float:
+        from django.db import connection
+
+        began = time.perf_counter()
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # psycopg2's own cursor: no Django wrapper
+            for sql in statements:
+                raw.execute(sql)
+                raw.fetchall()
+        return time.perf_counter() - began
+
+    def filtered(self, params: dict):
+        """The view's queryset for ``params`` (same FilterSet, same order), for the Paginator and the cursor."""
+        from django.test import RequestFactory
+
+        from payments.models import Transaction
+        from reports.filters import AllReportFilter
+        from reports.services import parse_sort, rows
+
+        request = RequestFactory().get("/reports/all/", params)
+        request.user = self.user
+        filterset = AllReportFilter(
+            request.GET,
+            Transaction.objects.filter(merchant_id=self.merchant_id),
+            request=request,
+            today=self.user.merchant.local_today(),
+        )
+        assert filterset.is_valid(), filterset.errors
+        sort, keys, descending = parse_sort(params.get("sort"))
+        ordered = rows(filterset.qs).order_by(*(f"-{k}" if descending else k for k in keys))
+        return ordered, sort, keys
+
+    def paginator(self, ordered, number: int) -> float:
+        from django.core.paginator import Paginator
+
+        began = time.perf_counter()
+        page = Paginator(ordered, 50).page(number)
+        list(page.object_list)
+        return time.perf_counter() - began
+
+    def prepare(self, params: dict) -> dict:
+        """Total Data, the deep page's URL parameters, the Paginator's page number, the SQL ours runs."""
+        from django.conf import settings
+
+        from reports.pagination import encode_cursor
+        from reports.services import totals
+
+        per_page = settings.REPORTS_PAGE_SIZE
+        ordered, sort, keys = self.filtered(params)
+        count = totals(ordered).count
+        case = {"params": params, "count": count, "deep": None}
+        if count >= DEEP_MIN_ROWS:
+            offset = int(count * DEEP_SHARE) // per_page * per_page
+            values = list(ordered.values_list(*keys)[offset - 1 : offset][0])
+            case["deep"] = {"offset": offset, "page": offset // per_page + 1, "cursor": encode_cursor(sort, values)}
+            case["ordered"] = ordered
+        return case
+
+    def run(self) -> dict:
+        self.setup()
+        cases = [self.prepare(params) for params in self.combos]
+        deep_cases = sum(1 for case in cases if case["deep"])
+        log(f"B5: {len(cases)} searches, {deep_cases} with a deep page; {self.cfg['repetitions']} repetitions")
+        samples = {name: [] for name in ("ours_first", "ours_deep", "raw_first", "raw_deep", "paginator_deep")}
+        contenders = ("ours", "raw", "paginator")
+        checked = 0
+        for rep in range(self.cfg["repetitions"]):
+            began = time.perf_counter()
+            for number, case in enumerate(cases):
+                order = contenders[(rep + number) % 3 :] + contenders[: (rep + number) % 3]
+                # ours first, always before raw (raw replays the statements ours sent)
+                first_s, first_sql, next_link = self.view(case["params"])
+                deep_s = deep_sql = None
+                if case["deep"]:
+                    link = parse_qs(next_link.lstrip("?")) if next_link else {}
+                    deep_params = {**case["params"], "after": case["deep"]["cursor"]}
+                    if "totals" in link:
+                        deep_params["totals"] = link["totals"][0]
+                    deep_s, deep_sql, _ = self.view(deep_params)
+                    if rep == 0 and checked < 5:  # the deep page must not count again, nor skip rows
+                        assert not any("COUNT(" in sql or "OFFSET" in sql for sql in deep_sql), deep_sql
+                        checked += 1
+                for name in order:
+                    if name == "ours":
+                        samples["ours_first"].append(first_s)
+                        if deep_s is not None:
+                            samples["ours_deep"].append(deep_s)
+                    elif name == "raw":
+                        samples["raw_first"].append(self.raw(first_sql))
+                        if deep_sql is not None:
+                            samples["raw_deep"].append(self.raw(deep_sql))
+                    elif case["deep"]:
+                        samples["paginator_deep"].append(self.paginator(case["ordered"], case["deep"]["page"]))
+            log(f"B5 repetition {rep + 1}: {time.perf_counter() - began:.1f} s")
+        return self.report(cases, samples)
+
+    def report(self, cases: list[dict], samples: dict) -> dict:
+        ms = {name: [value * 1000 for value in values] for name, values in samples.items()}
+        ours_all, raw_all = ms["ours_first"] + ms["ours_deep"], ms["raw_first"] + ms["raw_deep"]
+        figures = {}
+        for name, values in {**ms, "ours_all": ours_all, "raw_all": raw_all}.items():
+            figures[name] = {
+                "n": len(values),
+                "p50_ms": round(statistics.median(values), 2),
+                "p95_ms": round(p95(values), 2),
+                "max_ms": round(max(values), 2),
+            }
+        ratios = {
+            "cost_vs_raw_sql": round(p95(ours_all) / p95(raw_all), 3),
+            "speedup_vs_paginator_deep": round(p95(ms["paginator_deep"]) / p95(ms["ours_deep"]), 2),
+        }
+        met = {
+            "cost_vs_raw_sql": ratios["cost_vs_raw_sql"] <= TARGETS["cost_vs_raw_sql"],
+            "speedup_vs_paginator_deep": ratios["speedup_vs_paginator_deep"] >= TARGETS["speedup_vs_paginator_deep"],
+        }
+        counts = sorted(case["count"] for case in cases)
+        deep = [case["deep"]["offset"] for case in cases if case["deep"]]
+        return {
+            "scale": {
+                "name": self.scale,
+                "transactions": self.cfg["rows"],
+                "searches": len(cases),
+                "searches_with_deep_page": len(deep),
+                "repetitions": self.cfg["repetitions"],
+                "generation_s": self.info["generation_s"],
+            },
+            "result_rows": {"median": statistics.median(counts), "max": counts[-1], "empty": counts.count(0)},
+            "deep_offsets": summary([float(value) for value in deep]) if deep else {},
+            "p95_ms": {
+                "ours": figures["ours_all"]["p95_ms"],
+                "raw": figures["raw_all"]["p95_ms"],
+                "ours_deep": figures["ours_deep"]["p95_ms"],
+                "paginator_deep": figures["paginator_deep"]["p95_ms"],
+            },
+            "figures": figures,
+            "ratios": ratios,
+            "targets": {"cost_vs_raw_sql": "<= 1.5", "speedup_vs_paginator_deep": ">= 10"},
+            "met": met,
+            "notes": [
+                "ours = the All Report view through django.test.Client with a verified session (whole request).",
+                "raw = the report's SQL statements the view sent (totals, page, file names), re-run on a plain "
+                "psycopg2 cursor with rows fetched; session/user/merchant look-ups are not in the floor.",
+                f"deep page = the page at offset {DEEP_SHARE:.0%} of Total Data (results of >= {DEEP_MIN_ROWS} rows). "
+                "Keyset: the URL the Next link carries there (cursor + totals token), i.e. one Next click at that "
+                "depth; a user reaches it by Next clicks (each one such request) or Last + Previous, not by a jump. "
+                "Paginator: Paginator(same queryset, 50).page(k) jumped to directly (COUNT + OFFSET), no template.",
+                "first page = the search's result URL: ours counts the totals (COUNT + SUM) and reads the first page.",
+                "p95 over every search x repetition; cost_vs_raw_sql uses first and deep requests together.",
+            ],
+        }
+
+
+def print_report(result: dict) -> None:
+    scale = result["scale"]
+    print(
+        f"\nB5 All Report - scale {scale['name']}: {scale['transactions']:,} transactions "
+        f"(generated in {scale['generation_s']} s), {scale['searches']} searches ({scale['searches_with_deep_page']} "
+        f"with a deep page), {scale['repetitions']} repetitions"
+    )
+    rows = [["measure", "requests", "p50 ms", "p95 ms", "max ms"]]
+    labels = {
+        "ours_first": "ours: first page (view)",
+        "raw_first": "raw SQL: first page",
+        "ours_deep": "ours: deep page (view, keyset)",
+        "raw_deep": "raw SQL: deep page",
+        "paginator_deep": "Django Paginator: deep page",
+        "ours_all": "ours: all requests",
+        "raw_all": "raw SQL: all requests",
+    }
+    for key, label in labels.items():
+        entry = result["figures"][key]
+        rows.append(
+            [label, str(entry["n"]), f"{entry['p50_ms']:.1f}", f"{entry['p95_ms']:.1f}", f"{entry['max_ms']:.1f}"]
+        )
+    print(table(rows))
+    ratios, met = result["ratios"], result["met"]
+    print(
+        f"cost_vs_raw_sql {ratios['cost_vs_raw_sql']:.3f} (target <= 1.5: {'met' if met['cost_vs_raw_sql'] else 'NOT met'}); "
+        f"speedup_vs_paginator_deep {ratios['speedup_vs_paginator_deep']:.2f} (target >= 10: "
+        f"{'met' if met['speedup_vs_paginator_deep'] else 'NOT met'})"
+    )
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+def main(scale: str) -> dict:
+    bench = Bench(scale)
+    result = bench.run()
+    print_report(result)
+    return result

@@ -1,0 +1,326 @@
+"""B7, CSV export (DESIGN "Performance targets"): ROWS rows of All Report to CSV, memory and speed.
+
+Data: bench/reports_data.py (the same transactions as B5). The export is bench-big's search over a date
+range chosen so the result holds ROWS rows (1M at full scale; 200k at the default scale, whose 1M
+transactions hold fewer than 1M rows of one merchant in a range).
+
+Contenders, each run in a fresh child process (``python -m bench.b7 <contender> ...``) whose time covers
+the request and the whole body consumed, and whose peak RSS (getrusage ru_maxrss of the child, and
+ProcessSampler from outside) is reported; rotated order per repetition:
+- ours: the app's export view, ``GET /reports/all/export/?format=csv&...`` through django.test.Client with
+  a verified session, ``streaming_content`` read to the end (on PostgreSQL: COPY of the app's own SQL
+  through a bounded queue, see reports/exports.py).
+- naive (baseline): ``StreamingHttpResponse`` over ``rows(queryset).values_list(...).iterator()`` +
+  ``csv.writer``, the file name by a join (``Coalesce(batch__file_name, billing__batch__file_name)``), kind
+  and status labels mapped in Python: the plain Django way, no neutralising.
+- copy (floor): ``COPY (<the app's queryset SQL: same filters, same order, the transaction columns>) TO
+  STDOUT WITH CSV`` via psycopg2 ``copy_expert`` into a sink that counts bytes (no file-name join, no
+  labels, no neutralising).
+
+Ratios: cost_vs_copy = ours median time / copy median time; speedup_vs_naive (extra) = naive / ours.
+Knobs (environment): BENCH_SCALE=full; BENCH_REPORTS_ROWS (transactions), BENCH_B7_ROWS (rows
+exported), BENCH_B7_REPETITIONS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from .common import PROJECT_ROOT, ProcessSampler, log, summary, table
+from .reports_data import generate, scale_rows
+
+SCALES = {"default": {"export_rows": 200_000, "repetitions": 3}, "full": {"export_rows": 1_000_000, "repetitions": 5}}
+CONTENDERS = ("naive", "ours", "copy")
+TARGETS = {"cost_vs_copy": 1.5, "peak_rss_mb": 150.0}
+
+
+def config(scale: str) -> dict:
+    values = dict(SCALES[scale])
+    for key, env in (("export_rows", "BENCH_B7_ROWS"), ("repetitions", "BENCH_B7_REPETITIONS")):
+        if os.environ.get(env):
+            values[key] = int(os.environ[env])
+    values["rows"] = scale_rows(scale)
+    return values
+
+
+def search_for(merchant_id: int, today, wanted: int) -> tuple[dict, int]:
+    """The date range ending today whose bench-big rows reach ``wanted`` (at most 366 days)."""
+    from django.db.models import Count
+
+    from payments.models import Transaction
+
+    per_day = (
+        Transaction.objects.filter(merchant_id=merchant_id, execute_date__lte=today)
+        .values("execute_date")
+        .annotate(n=Count("id"))
+        .order_by("-execute_date")
+    )
+    total, start = 0, today
+    for day in per_day[:366]:
+        total += day["n"]
+        start = day["execute_date"]
+        if total >= wanted:
+            break
+    return {"start_date": start.isoformat(), "end_date": today.isoformat()}, total
+
+
+# --- Child process: one contender, one run ---------------------------------------------------------------
+
+
+def child(contender: str, merchant_id: int, params: dict) -> dict:
+    from bench.common import setup_django
+
+    setup_django()
+    from django.db import connection
+
+    from bench.b5 import signed_in_client
+
+    client, user = signed_in_client(merchant_id)
+    # A serving process has the project imported: one small export (one day) first, off the clock.
+    from urllib.parse import urlencode
+
+    warm = {"start_date": params["end_date"], "end_date": params["end_date"], "format": "csv"}
+    b"".join(client.get("/reports/all/export/?" + urlencode(warm)).streaming_content)
+    before = _rss_mb()
+    began = time.perf_counter()
+    size = lines = 0
+    if contender == "ours":
+        response = client.get("/reports/all/export/?" + urlencode({**params, "format": "csv"}))
+        assert response.status_code == 200, response.status_code
+        for chunk in response.streaming_content:
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+        response.close()
+    elif contender == "naive":
+        for chunk in naive_response(user, params).streaming_content:
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    else:
+        sql = copy_floor_sql(user, params)
+
+        class Sink:
+            def write(self, data):
+                nonlocal size, lines
+                size += len(data)
+                lines += data.count("\n") if isinstance(data, str) else data.count(b"\n")
+
+        with connection.cursor() as cursor:
+            cursor.cursor.copy_expert(sql, Sink())
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "bytes": size, "lines": lines, "ru_maxrss_mb": peak, "rss_before_mb": before}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _queryset(user, params: dict):
+    from django.test import RequestFactory
+
+    from payments.models import Transaction
+    from reports.filters import AllReportFilter
+    from reports.services import parse_sort, rows
+
+    request = RequestFactory().get("/", params)
+    request.user = user
+    filterset = AllReportFilter(
+        request.GET,
+        Transaction.objects.filter(merchant_id=user.merchant_id),
+        request=request,
+        today=user.merchant.local_today(),
+    )
+    assert filterset.is_valid(), filterset.errors
+    sort, keys, descending = parse_sort(params.get("sort"))
+    return filterset.qs, rows, keys, descending
+
+
+def naive_response(user, params: dict):
+    """The baseline: the plain Django streaming CSV (docs "Streaming large CSV files")."""
+    import csv
+
+    from django.db.models import F
+    from django.db.models.functions import Coalesce
+    from django.http import StreamingHttpResponse
+
+    from reports.services import COLUMNS, KIND_LABELS, STATUS_LABELS
+
+    filtered, _, keys, descending = _queryset(user, params)
+    names = [c.name for c in COLUMNS]
+    queryset = (
+        filtered.annotate(file_name=Coalesce(F("batch__file_name"), F("billing__batch__file_name")))
+        .order_by(*(f"-{k}" if descending else k for k in keys))
+        .values_list(*names)
+    )
+    kind, status = names.index("kind"), names.index("status")
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield writer.writerow([c.label for c in COLUMNS])
+        for row in queryset.iterator(chunk_size=2000):
+            row = list(row)
+            row[kind], row[status] = KIND_LABELS.get(row[kind], row[kind]), STATUS_LABELS.get(row[status], row[status])
+            yield writer.writerow(row)
+
+    return StreamingHttpResponse((line.encode() for line in lines()), content_type="text/csv")
+
+
+def copy_floor_sql(user, params: dict) -> str:
+    from django.db import connection
+
+    filtered, rows, keys, descending = _queryset(user, params)
+    from reports.services import MODEL_FIELDS
+
+    ordered = filtered.order_by(*(f"-{k}" if descending else k for k in keys)).values(*MODEL_FIELDS)
+    sql, args = ordered.query.sql_with_params()
+    with connection.cursor() as cursor:
+        bound = cursor.mogrify(sql, args).decode()
+    return f"COPY ({bound}) TO STDOUT WITH (FORMAT csv)"
+
+
+# --- Parent -------------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, scale: str):
+        self.scale, self.cfg = scale, config(scale)
+
+    def spawn(self, contender: str, params: dict) -> dict:
+        argv = [sys.executable, "-m", "bench.b7", contender, str(self.merchant_id), json.dumps(params)]
+        process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, start_new_session=True)
+        with ProcessSampler(groups=(process.pid,), interval=0.1) as sampler:
+            out, _ = process.communicate()
+        if process.returncode:
+            raise RuntimeError(f"B7 {contender} child failed ({process.returncode})")
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        result["sampled_peak_mb"] = sampler.peak_mb
+        return result
+
+    def run(self) -> dict:
+        info = generate(self.cfg["rows"])
+        self.merchant_id = info["merchants"]["bench-big"]
+        from accounts.models import Merchant
+        from bench.b5 import signed_in_client
+
+        signed_in_client(self.merchant_id)  # the user the children sign in as
+        today = Merchant.objects.get(pk=self.merchant_id).local_today()
+        params, found = search_for(self.merchant_id, today, self.cfg["export_rows"])
+        log(
+            f"B7: exporting {found:,} rows ({params['start_date']}..{params['end_date']}), {self.cfg['repetitions']} repetitions"
+        )
+        runs = {name: [] for name in CONTENDERS}
+        for rep in range(self.cfg["repetitions"]):
+            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3]
+            for name in order:
+                result = self.spawn(name, params)
+                runs[name].append(result)
+                log(
+                    f"B7 repetition {rep + 1}: {name} {result['seconds']:.2f} s, {result['lines']:,} lines, "
+                    f"{result['bytes'] / 2**20:.0f} MB out, peak RSS {result['ru_maxrss_mb']:.0f} MB"
+                )
+        contenders = {}
+        for name, results in runs.items():
+            times = summary([r["seconds"] for r in results])
+            contenders[name] = {
+                "time_s": times,
+                "rows_per_s": round(found / times["median"]),
+                "peak_rss_mb": round(max(r["ru_maxrss_mb"] for r in results), 1),
+                "rss_before_mb": round(max(r["rss_before_mb"] for r in results), 1),
+                "growth_mb": round(max(r["ru_maxrss_mb"] - r["rss_before_mb"] for r in results), 1),
+                "sampled_peak_mb": round(max(r["sampled_peak_mb"] for r in results), 1),
+                "lines": results[0]["lines"],
+                "mb_out": round(results[0]["bytes"] / 2**20, 1),
+            }
+        ours = contenders["ours"]
+        ratios = {
+            "cost_vs_copy": round(ours["time_s"]["median"] / contenders["copy"]["time_s"]["median"], 3),
+            "speedup_vs_naive": round(contenders["naive"]["time_s"]["median"] / ours["time_s"]["median"], 2),
+        }
+        peak = max(ours["peak_rss_mb"], ours["sampled_peak_mb"])
+        return {
+            "scale": {
+                "name": self.scale,
+                "transactions": self.cfg["rows"],
+                "exported_rows": found,
+                "repetitions": self.cfg["repetitions"],
+                "generation_s": info["generation_s"],
+            },
+            "search": params,
+            "contenders": contenders,
+            "peak_rss_mb": peak,
+            "ratios": ratios,
+            "targets": {"cost_vs_copy": "<= 1.5", "peak_rss_mb": "< 150"},
+            "met": {
+                "cost_vs_copy": ratios["cost_vs_copy"] <= TARGETS["cost_vs_copy"],
+                "peak_rss_mb": peak < TARGETS["peak_rss_mb"],
+            },
+            "notes": [
+                "time = request + whole body consumed, in a fresh child process (Django set up before the clock).",
+                "peak_rss_mb = the larger of the child's ru_maxrss and ProcessSampler's peak (includes Django and the "
+                "project imported: each child first exports one day, off the clock, as a serving process would have "
+                "done); growth = peak minus the RSS just before the timed export.",
+                "ours streams COPY of the app's SQL (labels, file names, formula neutralising in SQL) on PostgreSQL; "
+                "the Python path (SQLite, XLSX) is not measured here.",
+                "copy floor = COPY of the app's queryset SQL (transaction columns, same filters and order) into a "
+                "byte-counting sink: no file-name join, no labels, no neutralising.",
+                "naive = StreamingHttpResponse over .iterator(chunk_size=2000) + csv.writer.",
+            ],
+        }
+
+
+def print_report(result: dict) -> None:
+    scale = result["scale"]
+    print(
+        f"\nB7 CSV export - scale {scale['name']}: {scale['exported_rows']:,} rows of {scale['transactions']:,} "
+        f"transactions (generated in {scale['generation_s']} s), {scale['repetitions']} repetitions"
+    )
+    rows = [["contender", "time s (median)", "min..max", "spread", "rows/s", "peak RSS MB", "sampled MB"]]
+    rows[0] += ["RSS before MB", "growth MB", "MB out"]
+    for name, entry in result["contenders"].items():
+        t = entry["time_s"]
+        rows.append(
+            [
+                name,
+                f"{t['median']:.2f}",
+                f"{t['min']:.2f}..{t['max']:.2f}",
+                f"{t['spread_pct']:.0f}%",
+                f"{entry['rows_per_s']:,}",
+                f"{entry['peak_rss_mb']:.0f}",
+                f"{entry['sampled_peak_mb']:.0f}",
+                f"{entry['rss_before_mb']:.0f}",
+                f"{entry['growth_mb']:.0f}",
+                f"{entry['mb_out']:.0f}",
+            ]
+        )
+    print(table(rows))
+    ratios, met = result["ratios"], result["met"]
+    print(
+        f"cost_vs_copy {ratios['cost_vs_copy']:.3f} (target <= 1.5: {'met' if met['cost_vs_copy'] else 'NOT met'}); "
+        f"peak_rss_mb {result['peak_rss_mb']:.0f} (target < 150: {'met' if met['peak_rss_mb'] else 'NOT met'}); "
+        f"speedup_vs_naive {ratios['speedup_vs_naive']:.2f}"
+    )
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+def main(scale: str) -> dict:
+    bench = Bench(scale)
+    result = bench.run()
+    print_report(result)
+    return result
+
+
+if __name__ == "__main__":
+    outcome = child(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]))
+    print(json.dumps(outcome))

@@ -1,0 +1,359 @@
+"""Report benchmarks' data (B5, B7): N transactions of three merchants generated set-wise on PostgreSQL
+(one INSERT ... SELECT generate_series per table, fixed formulas: the same N gives the same rows), then
+VACUUM ANALYZE.
+
+Shape, like a growing back office over the last 365 days:
+- merchants: bench-big 70% of the rows, bench-mid 20%, bench-small 10%, interleaved;
+- dates: row i of N lands on day 365 * (1 - sqrt(i / N)) before today, in the order rows are created
+  (the table is in date order, as the scheduler writes it), with more rows per day recently (the last
+  31 days hold ~16% of the table);
+- 95% recurring charges of billings (a merchant has rows/12 billings, one card each; 90% of the billings
+  came from registration files of 1,000 billings, the rest from the hosted page), 5% single payments from
+  files of 500 rows; 20,000 distinct cards at most per merchant (real, Luhn-valid numbers whose keyed
+  fingerprints are computed here, so a Card No search works);
+- statuses 80% success, 11% failed (response codes 05/51/54/91/14/57/61, some with error codes), 2%
+  voided, 1% refunded, 1% partially refunded, 3% scheduled (only on the last days), 2% cancelled;
+- 8 issuers, 400 amounts, 60 x 40 holder names (0.1% of them begin with "=", "-" or "+", so exports
+  must neutralise), phone numbers per customer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+MERCHANTS = (
+    ("bench-big", "Bench Big Gym", 0, 7),
+    ("bench-mid", "Bench Mid Insurance", 7, 2),
+    ("bench-small", "Bench Small Club", 9, 1),
+)
+DAYS = 365
+FIRST = [
+    "Budi",
+    "Siti",
+    "Agus",
+    "Dewi",
+    "Andi",
+    "Rina",
+    "Joko",
+    "Sri",
+    "Eko",
+    "Wati",
+    "Hendra",
+    "Lina",
+    "Rudi",
+    "Maya",
+    "Dedi",
+    "Yuni",
+    "Bayu",
+    "Indah",
+    "Fajar",
+    "Putri",
+    "Arif",
+    "Nina",
+    "Rizky",
+    "Ayu",
+    "Teguh",
+    "Sari",
+    "Wahyu",
+    "Tika",
+    "Imam",
+    "Desi",
+    "Bambang",
+    "Ratna",
+    "Hadi",
+    "Fitri",
+    "Yoga",
+    "Nur",
+    "Dimas",
+    "Lestari",
+    "Irfan",
+    "Mega",
+    "Gilang",
+    "Citra",
+    "Reza",
+    "Novi",
+    "Galih",
+    "Intan",
+    "Surya",
+    "Vina",
+    "Ahmad",
+    "Kartika",
+    "Bima",
+    "Laras",
+    "Doni",
+    "Anisa",
+    "Feri",
+    "Rahma",
+    "Tono",
+    "Yulia",
+    "Adi",
+    "Ika",
+]
+LAST = [
+    "Santoso",
+    "Wijaya",
+    "Pratama",
+    "Saputra",
+    "Hidayat",
+    "Kusuma",
+    "Setiawan",
+    "Nugroho",
+    "Susanto",
+    "Halim",
+    "Gunawan",
+    "Siregar",
+    "Harahap",
+    "Lubis",
+    "Nasution",
+    "Simanjuntak",
+    "Wibowo",
+    "Purnomo",
+    "Firmansyah",
+    "Hakim",
+    "Putra",
+    "Utami",
+    "Rahayu",
+    "Lestari",
+    "Permana",
+    "Sitompul",
+    "Tanjung",
+    "Kurniawan",
+    "Suryadi",
+    "Hartono",
+    "Salim",
+    "Tanoto",
+    "Wirawan",
+    "Syahputra",
+    "Ramadhan",
+    "Maulana",
+    "Anggraini",
+    "Suharto",
+    "Sembiring",
+    "Ginting",
+]
+ISSUERS = ["BCA", "Bank Mandiri", "BNI", "BRI", "CIMB Niaga", "Danamon", "Permata", "OCBC NISP"]
+DECLINES = [
+    ("05", "Do not honor"),
+    ("51", "Insufficient funds"),
+    ("54", "Expired card"),
+    ("91", "Issuer unavailable"),
+    ("14", "Invalid card number"),
+    ("57", "Transaction not permitted"),
+    ("61", "Exceeds withdrawal limit"),
+]
+
+
+def _luhn_complete(body: str) -> str:
+    total = 0
+    for position, digit in enumerate(reversed(body)):
+        value = int(digit)
+        if position % 2 == 0:
+            value *= 2
+            value -= 9 if value > 9 else 0
+        total += value
+    return body + str((10 - total % 10) % 10)
+
+
+def card_number(merchant_index: int, card: int) -> str:
+    """The test card ``card`` of a merchant: 16 digits, Luhn-valid, BIN 4 or 5 by parity."""
+    return _luhn_complete(f"{4 + card % 2}{merchant_index:02d}{card:012d}"[:15])
+
+
+def _sql_array(values: list[str]) -> str:
+    return "(ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "])"
+
+
+def generate(rows: int) -> dict:
+    """Create (or find, when a previous benchmark of this run made the same N) the data; returns a
+    description: merchants (code -> id), cards (code -> list of PANs), today, seconds spent."""
+    from django.db import connection
+
+    from accounts.models import Merchant
+    from payments.services import card_fingerprint
+
+    merchants = {}
+    for code, name, _, _ in MERCHANTS:
+        merchants[code], _ = Merchant.objects.get_or_create(code=code, defaults={"name": name})
+    today = merchants["bench-big"].local_today()
+    shares = {code: share for code, _, _, share in MERCHANTS}
+    cards: dict[str, list[str]] = {}
+    for index, (code, *_rest) in enumerate(MERCHANTS):
+        billings = max(2000, rows * shares[code] // 10 // 12)
+        billings += billings % 7919 == 0
+        cards[code] = [card_number(index + 1, n) for n in range(min(billings, 20_000))]
+    info = {"merchants": {code: m.pk for code, m in merchants.items()}, "cards": cards, "today": today, "rows": rows}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM payments_transaction WHERE merchant_id = ANY(%s)", [list(info["merchants"].values())]
+        )
+        (existing,) = cursor.fetchone()
+    if existing == rows:
+        info["generation_s"] = 0.0
+        info["reused"] = True
+        return info
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        ids = list(info["merchants"].values())
+        cursor.execute("DELETE FROM payments_transaction WHERE merchant_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM recurring_billing WHERE merchant_id = ANY(%s)", [ids])
+        cursor.execute("DELETE FROM batch_batch WHERE merchant_id = ANY(%s)", [ids])
+        for code, _, offset, share in MERCHANTS:
+            merchant_id = info["merchants"][code]
+            own_rows = rows * share // 10
+            billing_count = max(2000, own_rows // 12)
+            billing_count += billing_count % 7919 == 0  # rows step through billings by 7919 (prime)
+            singles = own_rows // 20 + 1
+            registration_files = billing_count // 1000 + 1
+            payment_files = singles // 500 + 1
+            # Files: registrations first, then single payments; consecutive ids (one statement each).
+            cursor.execute(
+                """
+                INSERT INTO batch_batch (merchant_id, kind, file_name, content_hash, uploaded_at, status, message,
+                    total_rows, invalid_rows, total_amount, rows_done, chunks_done)
+                SELECT %(m)s, %(kind)s, %(prefix)s || lpad(n::text, 5, '0') || '.csv', md5(%(prefix)s || n),
+                    now() - make_interval(days => (%(files)s - n) * 365 / %(files)s), 'done', '', %(size)s, 0, 0, 0, 0
+                FROM generate_series(0, %(files)s - 1) AS n ORDER BY n
+                RETURNING id
+                """,
+                {
+                    "m": merchant_id,
+                    "kind": "registration",
+                    "prefix": f"members-{code}-",
+                    "files": registration_files,
+                    "size": 1000,
+                },
+            )
+            registration_ids = sorted(row[0] for row in cursor.fetchall())
+            cursor.execute(
+                """
+                INSERT INTO batch_batch (merchant_id, kind, file_name, content_hash, uploaded_at, status, message,
+                    total_rows, invalid_rows, total_amount, rows_done, chunks_done)
+                SELECT %(m)s, %(kind)s, %(prefix)s || lpad(n::text, 5, '0') || '.csv', md5(%(prefix)s || n),
+                    now() - make_interval(days => (%(files)s - n) * 365 / %(files)s), 'done', '', %(size)s, 0, 0, 0, 0
+                FROM generate_series(0, %(files)s - 1) AS n ORDER BY n
+                RETURNING id
+                """,
+                {
+                    "m": merchant_id,
+                    "kind": "single_payment",
+                    "prefix": f"payments-{code}-",
+                    "files": payment_files,
+                    "size": 500,
+                },
+            )
+            payment_ids = sorted(row[0] for row in cursor.fetchall())
+            fingerprints = [card_fingerprint(pan) for pan in cards[code]]
+            masked = [pan[:6] + "******" + pan[-4:] for pan in cards[code]]
+            card_count = len(fingerprints)
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS bench_cards (n int PRIMARY KEY, fp text, masked text)")
+            cursor.execute("TRUNCATE bench_cards")
+            cursor.execute(
+                "INSERT INTO bench_cards SELECT n - 1, fp, masked FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS u(fp, masked, n)",
+                [fingerprints, masked],
+            )
+            first_names, last_names, issuers = _sql_array(FIRST), _sql_array(LAST), _sql_array(ISSUERS)
+            holder = (
+                f"CASE WHEN k %% 1000 = 7 THEN '=' || {first_names}[1 + k %% 60] WHEN k %% 1000 = 8 THEN '-' || "
+                f"{last_names}[1 + k %% 40] WHEN k %% 1000 = 9 THEN '+62 ' || k ELSE {first_names}[1 + k %% 60] || ' ' || "
+                f"{last_names}[1 + (k / 60) %% 40] END"
+            )
+            cursor.execute(
+                f"""
+                INSERT INTO recurring_billing (card_token, card_masked, card_fingerprint, card_issuer, card_brand,
+                    holder_name, holder_phone, merchant_id, billing_number, customer_id, customer_name, email, phone,
+                    amount, billing_type, status, source, batch_id, schedule_kind, schedule_data, retry_attempts,
+                    created_at, updated_at)
+                SELECT 'tok_' || k, c.masked, c.fp, {issuers}[1 + k %% 8], 'Visa', {holder},
+                    '+62812' || lpad(k::text, 7, '0'), %(m)s, 'BN-' || %(code)s || '-' || lpad(k::text, 7, '0'),
+                    'C' || k, {holder}, '', '+62812' || lpad(k::text, 7, '0'),
+                    50000 + (k %% 400) * 2500, 'recurring', CASE WHEN k %% 9 = 0 THEN 'inactive' ELSE 'active' END,
+                    CASE WHEN k %% 10 = 0 THEN 'hosted' ELSE 'batch' END,
+                    CASE WHEN k %% 10 = 0 THEN NULL ELSE (%(files)s::bigint[])[1 + k / 1000] END,
+                    'monthly', '{{}}'::jsonb, 0, now(), now()
+                FROM generate_series(0, %(count)s - 1) AS k JOIN bench_cards c ON c.n = k %% %(cards)s
+                ORDER BY k
+                RETURNING id
+                """,
+                {
+                    "m": merchant_id,
+                    "code": code,
+                    "files": registration_ids,
+                    "count": billing_count,
+                    "cards": card_count,
+                },
+            )
+            billing_ids = sorted(row[0] for row in cursor.fetchall())
+            assert billing_ids[-1] - billing_ids[0] + 1 == billing_count, "billing ids are not consecutive"
+            # j: the row's place among this merchant's rows; k: its billing (customer, card).
+            cursor.execute(
+                f"""
+                INSERT INTO payments_transaction (card_token, card_masked, card_fingerprint, card_issuer, card_brand,
+                    holder_name, holder_phone, merchant_id, invoice_number, kind, billing_id, billing_number,
+                    batch_id, customer_id, description, amount, execute_date, status, next_retry_date, attempts,
+                    response_code, approval_code, error_code, bank_message, acquirer_reference, refunded_amount,
+                    created_at, processed_at, updated_at)
+                SELECT 'tok_' || k, masked, fp, {issuers}[1 + k %% 8], 'Visa', {holder},
+                    '+62812' || lpad(k::text, 7, '0'), %(m)s, 'INV-' || %(code)s || '-' || lpad(j::text, 9, '0'),
+                    CASE WHEN single THEN 'single_payment' ELSE 'recurring' END,
+                    CASE WHEN single THEN NULL ELSE %(billing0)s + k END,
+                    'BN-' || %(code)s || '-' || lpad(k::text, 7, '0'),
+                    CASE WHEN single THEN (%(files)s::bigint[])[1 + (j / 20) / 500] END,
+                    'C' || k, '', 50000 + (k %% 400) * 2500 + CASE WHEN single THEN (j %% 7) * 1000 ELSE 0 END,
+                    day, st, CASE WHEN st = 'failed' AND code IN ('51', '91') THEN day + 3 END, 1,
+                    CASE WHEN st IN ('scheduled', 'cancelled') THEN '' WHEN st = 'failed' THEN code ELSE '00' END,
+                    CASE WHEN st IN ('success', 'voided', 'refunded', 'partially_refunded')
+                         THEN upper(substr(md5(j::text || %(code)s), 1, 6)) ELSE '' END,
+                    CASE WHEN st = 'failed' AND code = '91' THEN (CASE WHEN j %% 2 = 0 THEN 'timeout' ELSE 'unavailable' END)
+                         ELSE '' END,
+                    CASE WHEN st = 'failed' THEN msg WHEN st IN ('scheduled', 'cancelled') THEN '' ELSE 'Approved' END,
+                    '', CASE WHEN st = 'refunded' THEN 50000 + (k %% 400) * 2500 WHEN st = 'partially_refunded' THEN 25000 ELSE 0 END,
+                    now(), now(), now()
+                FROM (
+                    SELECT i, j, k, single, day, c.fp, c.masked,
+                        CASE WHEN r < 80 THEN 'success' WHEN r < 91 THEN 'failed' WHEN r < 93 THEN 'voided'
+                             WHEN r < 94 THEN 'refunded' WHEN r < 95 THEN 'partially_refunded'
+                             WHEN r < 98 AND day >= %(today)s::date - 3 THEN 'scheduled'
+                             WHEN r < 98 THEN 'success' ELSE 'cancelled' END AS st,
+                        (%(codes)s::text[])[1 + j %% 7] AS code, (%(messages)s::text[])[1 + j %% 7] AS msg
+                    FROM (
+                        SELECT i, j, ((j::bigint * 7919) %% %(count)s)::int AS k, j %% 20 = 7 AS single, (j * 37 + j / 13) %% 100 AS r,
+                            %(today)s::date - floor(%(days)s * (1 - sqrt(i::float8 / %(rows)s)))::int AS day
+                        FROM (
+                            SELECT i, (i / 10) * %(share)s + (i %% 10 - %(offset)s) AS j
+                            FROM generate_series(0, %(rows)s - 1) AS i
+                            WHERE i %% 10 >= %(offset)s AND i %% 10 < %(offset)s + %(share)s
+                        ) s
+                    ) t JOIN bench_cards c ON c.n = t.k %% %(cards)s
+                ) u
+                ORDER BY i
+                """,
+                {
+                    "m": merchant_id,
+                    "code": code,
+                    "billing0": billing_ids[0],
+                    "files": payment_ids,
+                    "count": billing_count,
+                    "today": today,
+                    "days": DAYS,
+                    "rows": rows,
+                    "share": share,
+                    "offset": offset,
+                    "cards": card_count,
+                    "codes": [c for c, _ in DECLINES],
+                    "messages": [m for _, m in DECLINES],
+                },
+            )
+    with connection.cursor() as cursor:
+        for table in ("payments_transaction", "recurring_billing", "batch_batch"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    info["generation_s"] = round(time.perf_counter() - began, 1)
+    info["reused"] = False
+    return info
+
+
+def scale_rows(scale: str) -> int:
+    override = os.environ.get("BENCH_REPORTS_ROWS")
+    if override:
+        return int(override)
+    return 10_000_000 if scale == "full" else 1_000_000
