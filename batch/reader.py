@@ -14,12 +14,14 @@ import importlib.util
 import io
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from django.conf import settings
 
 from .columns import names
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ENGINE = "pyarrow" if importlib.util.find_spec("pyarrow") else "c"
 
@@ -71,6 +73,9 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     """Every cell as text. Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
     Arrow) when pyarrow is installed; pandas' C parser otherwise. Both keep quoted newlines and skip
     blank lines; a malformed file raises pandas' ParserError / EmptyDataError either way."""
+    import numpy as np
+    import pandas as pd
+
     if ENGINE == "pyarrow":
         from pyarrow import ArrowInvalid, py_buffer, string
         from pyarrow import csv as arrow_csv
@@ -100,6 +105,8 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
 
 def read_column(source, name: str) -> pd.Series:
     """Column ``name`` of a CSV with a header (e.g. a ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER true)``), as text."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(source, dtype=str, keep_default_na=False, engine=ENGINE)
     except pd.errors.EmptyDataError:
@@ -109,6 +116,8 @@ def read_column(source, name: str) -> pd.Series:
 
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     """All cells as stripped strings (empty for blank), columns by name in the template's order."""
+    import pandas as pd
+
     if path.stat().st_size == 0:
         raise FileRejected("The file is empty.")
     if file_format == "xlsx":

@@ -1,61 +1,33 @@
-"""Uploading, validating and processing batches (B1-B8; DESIGN "Batches").
+"""Uploading a batch and starting its steps (B1-B8; DESIGN "Batches"): what the web process does.
 
 Upload stores the raw file under a generated name (never the user's: ``../`` in a name is harmless)
 and a ``Batch`` with the file's SHA-256, unique per merchant (B7). Validation and processing run as
-Celery tasks and report progress in ``rows_done``. Processing works in chunks, one database transaction
-each, and counts the chunks it committed, so a failure leaves whole chunks only and a resume continues
-after them. The raw file holds card numbers: it is deleted once processing is done (or the file is
-refused); what stays is the rows with masked cards, and tokens on the billings and transactions.
+Celery tasks (``batch.pipeline``: pandas and Arrow are loaded by the workers only, not by every web
+process) and report progress in ``rows_done``. A lease lets one worker at a time run a batch's step.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
-import logging
-import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from django.conf import settings
-from django.db import IntegrityError, connection
 from django.db import transaction as db
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts import audit
-from billing_bo.lib.cards import mask_pans_in_text
-from payments import services as payments
-from payments.acquirer import AcquirerError, CardRejected
-from payments.models import Transaction
-from recurring.models import Billing
-from recurring.schedule import Schedule
-from recurring.scheduler import next_schedulable_day
 
-from . import reader, validation
-from .models import Batch, BatchRow
-
-logger = logging.getLogger(__name__)
-# Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 20_000}
-
-try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
-    import pyarrow as pa
-    import pyarrow.compute as pc
-except ImportError:  # pragma: no cover - then the rows go through bulk_create, slower
-    pa = pc = None
+from . import reader
+from .models import Batch
 
 
 class UploadRefused(Exception):
     """The upload is refused before anything is stored; the message says why."""
 
 
-def _take_lease(batch: Batch, status: str) -> bool:
+def take_lease(batch: Batch, status: str) -> bool:
     """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it."""
     now = timezone.now()
     return bool(
@@ -65,7 +37,7 @@ def _take_lease(batch: Batch, status: str) -> bool:
     )
 
 
-def _renew_lease(batch: Batch, **fields) -> None:
+def renew_lease(batch: Batch, **fields) -> None:
     Batch.objects.filter(pk=batch.pk).update(
         lease_until=timezone.now() + timedelta(seconds=settings.BATCH_LEASE_SECONDS), **fields
     )
@@ -158,236 +130,6 @@ def upload(request, uploaded_file, kind: str) -> Batch:
     return batch
 
 
-def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series:
-    """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
-    when the file is small; else every key of the merchant, on PostgreSQL as one ``COPY`` of just that
-    column read by the CSV parser (no model instance, no Python string per key)."""
-    if batch.kind == Batch.Kind.REGISTRATION:
-        rows = Billing.objects.filter(merchant_id=batch.merchant_id)
-        field = "billing_number"
-    else:
-        rows = Transaction.objects.filter(merchant_id=batch.merchant_id)
-        field = "invoice_number"
-    if len(candidates) <= 2000:
-        return set(rows.filter(**{f"{field}__in": list(candidates)}).values_list(field, flat=True))
-    if connection.vendor == "postgresql":
-        sql, params = rows.values_list(field).query.sql_with_params()
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor:
-            query = cursor.mogrify(sql, params).decode()
-            cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
-        buffer.seek(0)
-        return reader.read_column(buffer, field)
-    return set(rows.values_list(field, flat=True).iterator(chunk_size=20_000))
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(16)
-
-
-def _reject(batch: Batch, message: str) -> None:
-    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.REJECTED, message=message, lease_until=None)
-    raw_path(batch).unlink(missing_ok=True)
-
-
-def validate(batch_id: int) -> str:
-    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again."""
-    batch = Batch.objects.select_related("merchant").get(pk=batch_id)
-    if batch.status not in (Batch.Status.UPLOADED, Batch.Status.VALIDATING):
-        return batch.status
-    Batch.objects.filter(pk=batch.pk, status=Batch.Status.UPLOADED).update(status=Batch.Status.VALIDATING)
-    if not _take_lease(batch, Batch.Status.VALIDATING):
-        return "busy"  # another worker validates it
-    Batch.objects.filter(pk=batch.pk).update(rows_done=0)
-    path = raw_path(batch)
-    clock = _Phases()
-    try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
-    except reader.FileRejected as refusal:
-        _reject(batch, str(refusal))
-        return Batch.Status.REJECTED
-    _renew_lease(batch)  # reading a large file takes a while
-    clock.done("read")
-    merchant = batch.merchant
-    key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
-    stored_keys = _stored_keys(batch, frame[key])
-    clock.done("stored_keys")
-    result = validation.validate(
-        frame,
-        batch.kind,
-        today=merchant.local_today(),
-        min_amount=merchant.min_charge_amount,
-        max_amount=merchant.max_charge_amount,
-        stored_keys=stored_keys,
-    )
-    clock.done("validate")
-    shown = frame.copy()
-    shown["card_number"] = validation.mask_card_column(frame["card_number"])
-    for column in validation.TEXT_COLUMNS_WITH_PAN:
-        if column in shown:
-            shown[column] = validation.mask_pans_in_column(shown[column])
-    del frame
-    _renew_lease(batch)
-    clock.done("mask")
-    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
-    if connection.vendor == "postgresql" and pa is not None:
-        _copy_all_rows(batch, shown, result, key)
-    else:
-        for start in range(0, len(shown), ROWS_PER_STORE[False]):
-            _renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
-    clock.done("store")
-    invalid_rows = result.invalid_count
-    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
-    Batch.objects.filter(pk=batch.pk).update(
-        status=status,
-        lease_until=None,
-        total_rows=len(shown),
-        invalid_rows=invalid_rows,
-        total_amount=Decimal(int(result.amounts.fillna(0).sum())),
-        rows_done=len(shown),
-    )
-    if invalid_rows:
-        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
-    logger.info(
-        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, len(shown), invalid_rows, clock.seconds
-    )
-    return status
-
-
-class _Phases:
-    """Seconds per step of a validation, for the log line (and B1's table)."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def done(self, name: str) -> None:
-        now = time.perf_counter()
-        self.seconds[name] = round(now - self._last, 3)
-        self._last = now
-
-
-def _insert_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int) -> int:
-    """Rows ``start`` ... of the file as BatchRows through the ORM (SQLite: tests and `make run`)."""
-    end = min(start + ROWS_PER_STORE[False], len(shown))
-    part = shown.iloc[start:end]
-    records = part.to_dict("records")
-    errors = result.errors
-    invalid = result.invalid.to_numpy()
-    amounts = result.amounts.to_numpy()
-    BatchRow.objects.bulk_create(
-        [
-            BatchRow(
-                merchant_id=batch.merchant_id,
-                batch_id=batch.pk,
-                row_number=position + 2,  # the header is line 1
-                data=record,
-                errors=errors.get(position, {}),
-                status=BatchRow.Status.INVALID if invalid[position] else BatchRow.Status.VALID,
-                amount=None if np.isnan(amounts[position]) else Decimal(int(amounts[position])),
-                reference=record[key][:64],
-            )
-            for position, record in zip(range(start, end), records, strict=True)
-        ]
-    )
-    return end
-
-
-def _copy_escaped(text):
-    """Text made safe for a field of COPY's text format: backslash, tab, newline and carriage return."""
-    for char, escaped in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-        text = pc.replace_substring(text, char, escaped)
-    return text
-
-
-def _json_escaped(column: pd.Series):
-    """The cells as the inside of JSON strings (quotes not included) and escaped for COPY's text format,
-    as a large_string Arrow array. Most columns hold no quote, backslash or control character: one
-    scan finds that and they go as they are."""
-    text = pa.array(column.astype(str)).cast(pa.large_string())
-    special = np.asarray(pc.fill_null(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]'), False), dtype=bool)
-    if not special.any():
-        return text
-    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    control = np.asarray(pc.fill_null(pc.match_substring_regex(text, "[\\x00-\\x1f]"), False), dtype=bool)
-    if control.any():  # newlines, tabs...: few cells, each through the json module
-        cells = column[control].map(lambda value: json.dumps(value, ensure_ascii=False)[1:-1])
-        escaped = pc.replace_with_mask(escaped, pa.array(control), pa.array(cells.tolist(), pa.large_string()))
-    return _copy_escaped(escaped)
-
-
-def _copy_all_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str) -> None:
-    """Every row as a BatchRow, one ``COPY`` per ROWS_PER_STORE rows (PostgreSQL), progress after each.
-    A second thread runs each COPY on a connection of its own while this one builds the next payload:
-    PostgreSQL's work and Python's overlap (the server is another process, another core)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-copy") as copier:
-        pending = None
-        for start in range(0, len(shown), ROWS_PER_STORE[True]):
-            payload, end = _copy_payload(batch, shown, result, key, start)
-            if pending is not None:
-                _renew_lease(batch, rows_done=pending.result())
-            pending = copier.submit(_copy_in, payload, end)
-        if pending is not None:
-            _renew_lease(batch, rows_done=pending.result())
-
-
-def _copy_in(payload: memoryview, end: int) -> int:
-    try:
-        with connection.cursor() as cursor:
-            cursor.copy_expert(
-                f"COPY {BatchRow._meta.db_table} (merchant_id, batch_id, row_number, data, errors, status, amount, "
-                "reference, outcome) FROM STDIN",
-                io.BytesIO(payload),
-                size=1 << 20,
-            )
-    finally:
-        connection.close()  # this thread's own connection
-    return end
-
-
-def _copy_payload(
-    batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int
-) -> tuple[memoryview, int]:
-    """Rows ``start`` ... of the file as the text of a ``COPY`` into BatchRow. The lines are built by
-    column with Arrow kernels, not row by row: each cell escaped for JSON then for COPY, the row's JSON
-    object and the whole line joined element-wise; the payload is the joined array's data buffer."""
-    end = min(start + ROWS_PER_STORE[True], len(shown))
-    part = shown.iloc[start:end]
-
-    def literal(text: str):
-        return pa.scalar(text, pa.large_string())
-
-    pieces = [literal(f"{batch.merchant_id}\t{batch.pk}\t")]
-    pieces.append(pc.cast(pa.array(np.arange(start + 2, end + 2)), pa.large_string()))
-    for number, column in enumerate(part.columns):
-        pieces.append(literal(("\t{" if number == 0 else ", ") + f'"{column}": "'))
-        pieces.append(_json_escaped(part[column]))
-        pieces.append(literal('"'))
-    pieces.append(literal("}\t"))
-    pieces.append(_copy_escaped(pa.array(result.errors_json[start:end], pa.large_string())))
-    invalid = result.invalid.to_numpy()[start:end]
-    pieces.append(literal("\t"))
-    pieces.append(
-        pc.if_else(pa.array(invalid), literal(BatchRow.Status.INVALID.value), literal(BatchRow.Status.VALID.value))
-    )
-    amounts = result.amounts.to_numpy()[start:end]
-    amount_text = np.where(np.isnan(amounts), "\\N", np.nan_to_num(amounts).astype(np.int64).astype(str))
-    pieces.append(literal("\t"))
-    pieces.append(pa.array(amount_text, pa.large_string()))
-    pieces.append(literal("\t"))
-    pieces.append(
-        _copy_escaped(pc.utf8_slice_codeunits(pa.array(part[key].astype(str)).cast(pa.large_string()), 0, 64))
-    )
-    pieces.append(literal("\t\n"))  # outcome: empty
-    lines = pc.binary_join_element_wise(*pieces, literal(""))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    _, offsets, data = lines.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    return memoryview(data)[bounds[0] : bounds[-1]], end
-
-
 def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     started = Batch.objects.filter(
@@ -409,137 +151,3 @@ def start_processing(request, batch: Batch) -> bool:
 
     db.on_commit(queue)
     return True
-
-
-def process(batch_id: int) -> str:
-    batch = Batch.objects.select_related("merchant").get(pk=batch_id)
-    if batch.status != Batch.Status.PROCESSING:
-        return batch.status
-    if not _take_lease(batch, Batch.Status.PROCESSING):
-        return "busy"  # another worker processes it
-    batch.refresh_from_db()  # chunks_done as the last holder left it
-    path = raw_path(batch)
-    try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
-    except (OSError, reader.FileRejected) as exc:
-        Batch.objects.filter(pk=batch.pk).update(
-            status=Batch.Status.FAILED, lease_until=None, message=f"The uploaded file cannot be read again: {exc}"
-        )
-        return Batch.Status.FAILED
-    merchant = batch.merchant
-    chunk = settings.BATCH_CHUNK
-    first_day = next_schedulable_day(merchant)
-    for index in range(batch.chunks_done, -(-len(frame) // chunk)):
-        rows = frame.iloc[index * chunk : (index + 1) * chunk]
-        try:
-            _process_chunk(batch, rows, index * chunk, first_day)
-        except IntegrityError:
-            Batch.objects.filter(pk=batch.pk).update(
-                status=Batch.Status.FAILED,
-                lease_until=None,
-                message=f"Rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: a billing or invoice number was "
-                "registered meanwhile by another upload. Nothing of these rows was created; the rows before are.",
-            )
-            return Batch.Status.FAILED
-        except Exception as exc:  # a clear final state whatever happened; the chunk rolled back
-            logger.exception("batch processing failed batch=%s chunk=%s", batch.pk, index)
-            Batch.objects.filter(pk=batch.pk).update(
-                status=Batch.Status.FAILED,
-                lease_until=None,
-                message=f"Processing stopped at rows {index * chunk + 2}-{index * chunk + len(rows) + 1}: {type(exc).__name__}. Process again to resume.",
-            )
-            return Batch.Status.FAILED
-    Batch.objects.filter(pk=batch.pk).update(
-        status=Batch.Status.DONE, processed_at=timezone.now(), rows_done=len(frame), lease_until=None
-    )
-    path.unlink(missing_ok=True)
-    if batch.kind == Batch.Kind.SINGLE_PAYMENT and first_day > merchant.local_today():
-        # Today's scheduler run is over: rows due today are charged now, not tomorrow.
-        due = Transaction.objects.filter(
-            merchant=merchant,
-            batch=batch,
-            status=Transaction.Status.SCHEDULED,
-            execute_date__lte=merchant.local_today(),
-            queued_at__isnull=True,
-        ).values_list("pk", flat=True)
-        with db.atomic():
-            payments.enqueue_charges(list(due))
-    logger.info("batch processed batch=%s rows=%s", batch.pk, len(frame))
-    return Batch.Status.DONE
-
-
-def _card(row) -> dict:
-    month, year = row["expiry"].split("/")
-    return payments.tokenize_card(
-        row["card_number"],
-        int(month),
-        2000 + int(year),
-        None,
-        mask_pans_in_text(row["holder_name"]),
-        row["holder_phone"],
-    )
-
-
-def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: date) -> None:
-    records = rows.to_dict("records")
-    positions = range(offset, offset + len(rows))
-    cards, outcomes = {}, {}
-    for position, row in zip(positions, records, strict=True):
-        try:
-            cards[position] = _card(row)
-        except (CardRejected, AcquirerError) as refusal:
-            outcomes[position] = f"Card refused by the bank: {refusal}"
-    execute_dates = (
-        validation.parse_dates(rows["execute_date"]).dt.date.tolist()  # one vectorised parse per chunk
-        if batch.kind == Batch.Kind.SINGLE_PAYMENT
-        else [None] * len(records)
-    )
-    with db.atomic():
-        created = []
-        for position, row, execute_date in zip(positions, records, execute_dates, strict=True):
-            if position in cards:
-                created.append(_build(batch, row, cards[position], first_day, execute_date))
-                outcomes[position] = "created"
-        model = Billing if batch.kind == Batch.Kind.REGISTRATION else Transaction
-        model.objects.bulk_create(created)
-        mine = BatchRow.objects.filter(merchant_id=batch.merchant_id, batch=batch)
-        done = [position + 2 for position, outcome in outcomes.items() if outcome == "created"]
-        mine.filter(row_number__in=done).update(status=BatchRow.Status.CREATED, outcome="created")
-        for position, outcome in outcomes.items():
-            if outcome != "created":
-                mine.filter(row_number=position + 2).update(status=BatchRow.Status.FAILED, outcome=outcome)
-        _renew_lease(batch, chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
-
-
-def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: date | None = None):
-    amount = Decimal(row["amount"].replace(".", ""))
-    if batch.kind == Batch.Kind.REGISTRATION:
-        billing = Billing(
-            merchant_id=batch.merchant_id,
-            batch=batch,
-            billing_number=row["billing_number"],
-            customer_id=row["customer_id"],
-            customer_name=mask_pans_in_text(row["customer_name"]),
-            email=row["email"],
-            phone=row["phone"],
-            amount=amount,
-            billing_type=row["type"].lower(),
-            source=Billing.Source.BATCH,
-            **card,
-        )
-        schedule = validation.parse_schedule(*(row[c] for c in validation.SCHEDULE_COLUMNS), today=first_day)[0]
-        billing.schedule = Schedule.from_dict(schedule)
-        billing.next_execute_date = billing.schedule.next_date(first_day)
-        return billing
-    return Transaction(
-        merchant_id=batch.merchant_id,
-        batch=batch,
-        invoice_number=row["invoice_number"],
-        billing_number=row["billing_number"],
-        customer_id=row["customer_id"],
-        kind=Transaction.Kind.SINGLE_PAYMENT,
-        description=mask_pans_in_text(row["description"])[:255],
-        amount=amount,
-        execute_date=execute_date,
-        **card,
-    )

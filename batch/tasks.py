@@ -7,12 +7,16 @@ from . import services
 
 @shared_task(name="batch.validate", acks_late=True, reject_on_worker_lost=True)
 def validate_batch(batch_id: int) -> str:
-    return services.validate(batch_id)
+    from . import pipeline  # pandas and Arrow: loaded where a task runs, not where one is sent
+
+    return pipeline.validate(batch_id)
 
 
 @shared_task(name="batch.process", acks_late=True, reject_on_worker_lost=True)
 def process_batch(batch_id: int) -> str:
-    return services.process(batch_id)
+    from . import pipeline
+
+    return pipeline.process(batch_id)
 
 
 @shared_task(name="batch.janitor")

@@ -13,7 +13,7 @@ interleaved in one run, each repetition in a rotated order:
   scaled linearly to N (said in the output and the JSON). Its valid rows are stored, its errors kept
   in its Result (in memory), as import-export does.
 - ours: the app's path for an uploaded file up to "validated, rows and errors stored":
-  ``batch.services.upload`` then ``batch.services.validate`` as the Celery task runs it, in-process.
+  ``batch.services.upload`` then ``batch.pipeline.validate`` as the Celery task runs it, in-process.
 - floor: ``pandas.read_csv(engine="pyarrow")`` + PostgreSQL ``COPY`` of the same rows into a table of the
   file's 16 columns (text, no index).
 

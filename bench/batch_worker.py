@@ -2,7 +2,7 @@
 Django is set up before the clock starts, the contender's work is timed, and the process's peak
 resident memory (VmHWM) is that contender's alone. Prints one JSON line.
 
-B1 contenders: ``b1_ours`` (the app: services.upload + services.validate, as the Celery task runs it),
+B1 contenders: ``b1_ours`` (the app: services.upload + pipeline.validate, as the Celery task runs it),
 ``b1_import_export`` (django-import-export, fastest documented settings, on a sample), ``b1_floor``
 (pandas read with the pyarrow engine + COPY into a table of the file's columns).
 B2 contenders: ``b2_ours`` (stored keys + validation.validate on the read frame), ``b2_loop`` (the same
@@ -55,7 +55,7 @@ def b1_ours(cfg: dict) -> dict:
     from django.db import connection
     from django.test import RequestFactory
 
-    from batch import services, tasks
+    from batch import pipeline, services, tasks
 
     settings.BATCH_UPLOAD_DIR = Path(cfg["workdir"]) / "uploads"
     settings.BATCH_MAX_BYTES = max(settings.BATCH_MAX_BYTES, Path(cfg["file"]).stat().st_size)
@@ -74,7 +74,7 @@ def b1_ours(cfg: dict) -> dict:
     started = time.perf_counter()
     with open(cfg["file"], "rb") as handle:
         batch = services.upload(request, File(handle, name="registrations.csv"), "registration")
-    status = services.validate(batch.pk)
+    status = pipeline.validate(batch.pk)
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM batch_batchrow WHERE batch_id = %s", [batch.pk])
@@ -260,14 +260,14 @@ def b1_floor(cfg: dict) -> dict:
 def b2_ours(cfg: dict) -> dict:
     import numpy as np
 
-    from batch import reader, services, validation
+    from batch import pipeline, reader, validation
     from batch.models import Batch
 
     merchant = _merchant(cfg)
     frame = reader.read(Path(cfg["file"]), "csv", "registration")
     batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
     started = time.perf_counter()
-    stored = services._stored_keys(batch, frame["billing_number"])
+    stored = pipeline._stored_keys(batch, frame["billing_number"])
     result = validation.validate(
         frame,
         "registration",

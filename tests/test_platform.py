@@ -154,3 +154,17 @@ def test_production_cookies_are_secure_httponly_samesite_with_hsts():
     result = manage("shell", "--no-imports", "-c", probe, env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "Lax", "True", "True", "True", "DENY", "True", "False"]
+
+
+def test_a_web_process_does_not_load_pandas_or_arrow():
+    """Only the workers validate and process batches: a web process (the URLs, every task module as
+    sending a task loads them) stays without pandas, numpy and Arrow (~100 MB each process)."""
+    code = (
+        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'\n"
+        "import django; django.setup()\n"
+        "from django.urls import get_resolver; get_resolver().url_patterns\n"
+        "from billing_bo.celery import app; app.loader.import_default_modules()\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))\n"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "[]"

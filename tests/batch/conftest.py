@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from batch import services, tasks
+from batch import pipeline, tasks
 from batch.columns import names
 
 TODAY = date(2026, 11, 30)
@@ -72,8 +72,8 @@ def batch_environment(settings, tmp_path, monkeypatch):
     settings.SIMULATED_BANK_LATENCY_MS = 0
     settings.SIMULATED_BANK_TIMEOUT_RATE = 0
     settings.SIMULATED_BANK_TRANSIENT_RATE = 0
-    monkeypatch.setattr(tasks.validate_batch, "delay", services.validate)
-    monkeypatch.setattr(tasks.process_batch, "delay", services.process)
+    monkeypatch.setattr(tasks.validate_batch, "delay", pipeline.validate)
+    monkeypatch.setattr(tasks.process_batch, "delay", pipeline.process)
     from payments import tasks as payment_tasks
 
     queued: list[int] = []

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEntry
-from batch import services
+from batch import pipeline, services
 from batch.models import Batch, BatchRow
 from payments.models import Transaction
 from recurring import scheduler
@@ -292,7 +292,7 @@ def test_a_failed_chunk_leaves_whole_chunks_and_processing_resumes_after_them(up
     client = verified_client(uploader)
     upload(client, "registration", "five.csv", csv_bytes(rows_of("registration", 5), kind="registration"))
     batch = last_batch()
-    real = services._process_chunk
+    real = pipeline._process_chunk
     calls = {"n": 0}
 
     def failing(*args):
@@ -301,7 +301,7 @@ def test_a_failed_chunk_leaves_whole_chunks_and_processing_resumes_after_them(up
             raise RuntimeError("database went away")
         return real(*args)
 
-    monkeypatch.setattr(services, "_process_chunk", failing)
+    monkeypatch.setattr(pipeline, "_process_chunk", failing)
     client.post(reverse("batch:process", args=[batch.pk]))
     batch.refresh_from_db()
     assert (batch.status, batch.chunks_done) == ("failed", 1)
@@ -309,7 +309,7 @@ def test_a_failed_chunk_leaves_whole_chunks_and_processing_resumes_after_them(up
     assert Billing.objects.count() == 2
     assert services.raw_path(batch).exists()  # kept until processing is done
 
-    monkeypatch.setattr(services, "_process_chunk", real)
+    monkeypatch.setattr(pipeline, "_process_chunk", real)
     client.post(reverse("batch:process", args=[batch.pk]))
     batch.refresh_from_db()
     assert batch.status == "done" and Billing.objects.count() == 5
@@ -349,7 +349,7 @@ def test_a_batch_whose_worker_died_is_resumed_by_the_janitor_and_a_second_worker
     client = verified_client(uploader)
     upload(client, "registration", "five.csv", csv_bytes(rows_of("registration", 5), kind="registration"))
     batch = last_batch()
-    real = services._process_chunk
+    real = pipeline._process_chunk
     calls = {"n": 0}
 
     class WorkerKilled(BaseException):
@@ -361,15 +361,15 @@ def test_a_batch_whose_worker_died_is_resumed_by_the_janitor_and_a_second_worker
             raise WorkerKilled
         return real(*args)
 
-    monkeypatch.setattr(services, "_process_chunk", dying)
+    monkeypatch.setattr(pipeline, "_process_chunk", dying)
     with pytest.raises(WorkerKilled):
         client.post(reverse("batch:process", args=[batch.pk]))
     request_finished.send(sender=None)  # the killed request never finished
     batch.refresh_from_db()
     assert (batch.status, batch.chunks_done) == ("processing", 1) and batch.lease_until is not None
-    monkeypatch.setattr(services, "_process_chunk", real)
+    monkeypatch.setattr(pipeline, "_process_chunk", real)
 
-    assert services.process(batch.pk) == "busy"  # the dead worker's lease still holds
+    assert pipeline.process(batch.pk) == "busy"  # the dead worker's lease still holds
     assert services.janitor() == 0
     later = timezone.now() + timezone.timedelta(seconds=settings.BATCH_LEASE_SECONDS + 1)
     assert services.janitor(now=later) == 1  # re-queued: the patched delay runs it here

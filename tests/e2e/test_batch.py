@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.services import current_code
-from batch import services, tasks
+from batch import pipeline, tasks
 from batch.models import Batch
 from recurring.models import Billing
 from tests.batch.conftest import csv_bytes, rows_of
@@ -23,8 +23,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def inline_tasks(settings, tmp_path, monkeypatch):
     settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
     settings.SIMULATED_BANK_PATH = str(tmp_path / "bank.sqlite3")
-    monkeypatch.setattr(tasks.validate_batch, "delay", services.validate)
-    monkeypatch.setattr(tasks.process_batch, "delay", services.process)
+    monkeypatch.setattr(tasks.validate_batch, "delay", pipeline.validate)
+    monkeypatch.setattr(tasks.process_batch, "delay", pipeline.process)
 
 
 def test_upload_with_errors_then_a_clean_file_then_process(page, alice, tmp_path, screenshot):
@@ -70,8 +70,14 @@ def test_upload_with_errors_then_a_clean_file_then_process(page, alice, tmp_path
 
 def test_the_progress_bar_follows_a_running_batch_and_the_page_updates_when_it_ends(page, alice, merchant, screenshot):
     batch = Batch.objects.create(
-        merchant=merchant, kind="single_payment", file_name="big.csv", content_hash="a" * 64,
-        status="processing", total_rows=1000, rows_done=250, uploaded_by=alice.user,
+        merchant=merchant,
+        kind="single_payment",
+        file_name="big.csv",
+        content_hash="a" * 64,
+        status="processing",
+        total_rows=1000,
+        rows_done=250,
+        uploaded_by=alice.user,
     )
     fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
     page.goto(f"/batch/{batch.pk}/")

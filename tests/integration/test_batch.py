@@ -5,7 +5,7 @@ and started again.
 Sizes: ``IT_NOISY_ROWS`` rows in the file merchant A validates while merchant B searches (default
 100,000, as TESTING 27 says). ``IT_BATCH_ROWS`` rows in the file that is validated and processed across
 the kill: 5,000 by default, because processing runs at only ~250-600 rows/s on 2 cores (per-row work in
-``batch.services._process_chunk``), so 100,000 rows take 3-7 minutes; ``IT_BATCH_ROWS=100000`` runs the
+``batch.pipeline._process_chunk``), so 100,000 rows take 3-7 minutes; ``IT_BATCH_ROWS=100000`` runs the
 full size. Figures (rows/s, p95) are printed: run with ``-s`` to see them.
 """
 

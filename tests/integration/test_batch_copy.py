@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.test import RequestFactory
 
-from batch import services, tasks
+from batch import pipeline, services, tasks
 from batch.models import BatchRow
 from tests.batch.conftest import csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona
@@ -29,7 +29,7 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
     request.user = make_persona(merchant, "copier", menus=["registration"]).user
     batch = services.upload(request, upload_file("c.csv", csv_bytes(rows, kind="registration")), "registration")
 
-    assert services.validate(batch.pk) == "invalid"
+    assert pipeline.validate(batch.pk) == "invalid"
 
     stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
     assert sorted(stored) == [2, 3, 4, 5, 6]
