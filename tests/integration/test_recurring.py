@@ -262,10 +262,10 @@ from recurring import scheduler
 chunks = 0
 enqueue = scheduler.enqueue_charges
 
-def enqueue_then_stop_in_the_second_chunk(ids):
+def enqueue_then_stop_in_the_second_chunk(ids, **options):
     global chunks
     chunks += 1
-    enqueue(ids)
+    enqueue(ids, **options)
     if chunks == 2:
         print("in chunk 2", flush=True)
         time.sleep(300)
