@@ -24,14 +24,16 @@ change under the reads. Before the writer starts, ours and the baseline must giv
 and summary for both months (hard gate); after it stops, the incrementally kept rollups must equal a
 rebuild (hard gate).
 
-Rollup cost: settling N transactions (``payments.services.record_outcome`` on processing rows, 85%
-approved / 15% declined with 05) with the rollup receiver connected vs disconnected, in alternating blocks
-(N / BLOCKS each, the order rotated per repetition); ``rollup_cost_pct`` = (wall connected / wall
-disconnected - 1) x 100, median of the repetitions' paired ratios; ``rollup_cpu_cost_pct`` the same on CPU
-time (this process + the PostgreSQL server). Beside it: ``per_table`` (diagnosis), the receiver writing its
-deltas table by table (the previous three statements) instead of one statement; and the whole charge path
-(``payments.services.charge``: claim, the simulated bank without latency, record_outcome) connected vs
-disconnected as ``rollup_cost_pct_charge_path``. Also a read diagnosis, ``ours_functions``: the figure
+Rollup cost ("keeping rollups costs <= 5% of charge throughput"), each with the rollup receiver connected
+vs disconnected, in alternating blocks (N / BLOCKS each, the order rotated per repetition), as (wall
+connected / wall disconnected - 1) x 100, median of the repetitions' paired ratios:
+``rollup_cost_pct``: N charges the way a worker process charges them (``charge_many``'s chunk claim and
+CHARGE_THREADS bank calls in flight, the bank at B4's latency p50 50 ms / p99 300 ms), the target's
+figure; ``rollup_cpu_cost_pct`` the same on CPU time (this process + the PostgreSQL server);
+``rollup_cost_pct_record_outcome``: ``payments.services.record_outcome`` alone on processing rows (85%
+approved / 15% declined with 05), the strictest denominator, with ``per_table`` (diagnosis: the deltas
+written table by table, the previous three statements); ``rollup_cost_pct_charge_path``:
+``payments.services.charge`` one at a time, the bank without latency. Also a read diagnosis, ``ours_functions``: the figure
 functions of ``reports.dashboard`` called directly (no session, authentication, template or JSON).
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B6_TRANSACTIONS, BENCH_B6_REPETITIONS, BENCH_B6_PAGES,
@@ -101,7 +103,13 @@ DECLINES = (
 CHARTS = ("chart_daily", "chart_failed_messages", "chart_single_payment", "chart_registrations", "chart_top_issuers")
 RECEIVER = "reports.rollups.on_transaction_changed"
 # Rollup cost: the modes compared per kind of work (per_table: the previous three-statement path, a diagnosis).
-COST_MODES = {"settle": ("connected", "disconnected", "per_table"), "charge_path": ("connected", "disconnected")}
+COST_MODES = {
+    "throughput": ("connected", "disconnected"),
+    "settle": ("connected", "disconnected", "per_table"),
+    "charge_path": ("connected", "disconnected"),
+}
+# B4's bank for the charge-throughput measure (no time-outs: a time-out leaves a row for a later task).
+THROUGHPUT_BANK = {"SIMULATED_BANK_LATENCY_MS": 50, "SIMULATED_BANK_LATENCY_P99_MS": 300}
 BLOCKS = 10
 
 
@@ -544,13 +552,44 @@ class Bench:
         ids = self.open_rows(count, Transaction.Status.SCHEDULED, label)
         return [lambda transaction_id=transaction_id: services.charge(transaction_id) for transaction_id in ids]
 
+    def throughput_work(self, count: int, label: str):
+        """``count`` due rows charged the way a worker process charges them: ``charge_many``'s
+        ``_charge_concurrently`` on CHARGE_CHUNK ids with CHARGE_THREADS bank calls in flight, the bank
+        with B4's latency (p50 50 ms / p99 300 ms)."""
+        from django.conf import settings
+
+        from payments import tasks
+        from payments.models import Transaction
+
+        ids = self.open_rows(count, Transaction.Status.SCHEDULED, label)
+        chunk, threads = settings.CHARGE_CHUNK, settings.CHARGE_THREADS
+
+        def run(block: list[int]) -> None:
+            previous = {name: getattr(settings, name) for name in THROUGHPUT_BANK}
+            for name, value in THROUGHPUT_BANK.items():
+                setattr(settings, name, value)
+            try:
+                for first in range(0, len(block), chunk):
+                    tasks._charge_concurrently(block[first : first + chunk], threads)
+            finally:
+                for name, value in previous.items():
+                    setattr(settings, name, value)
+
+        return ids, run
+
     def cost_repetition(self, kind: str, modes: tuple[str, ...], rep: int) -> dict[str, dict[str, float]]:
         """N settles per mode, run in BLOCKS alternating blocks of the modes (rotated per repetition), so
         drift in the machine's load falls on every mode alike. Wall time, and CPU time of this process plus
         the PostgreSQL server (what caps throughput when the cores are saturated)."""
         count = self.cfg["settle"]
-        make = self.settle_work if kind == "settle" else self.charge_work
-        work = {mode: make(count, f"{kind}-{mode}-{rep}") for mode in modes}
+        if kind == "throughput":
+            made = {mode: self.throughput_work(count, f"{kind}-{mode}-{rep}") for mode in modes}
+            work = {mode: ids for mode, (ids, _) in made.items()}
+            run_block = {mode: runner for mode, (_, runner) in made.items()}
+        else:
+            make = self.settle_work if kind == "settle" else self.charge_work
+            work = {mode: make(count, f"{kind}-{mode}-{rep}") for mode in modes}
+            run_block = dict.fromkeys(modes, lambda calls: [call() for call in calls])
         order = modes[rep % len(modes) :] + modes[: rep % len(modes)]
         totals = {mode: {"wall_s": 0.0, "cpu_s": 0.0} for mode in modes}
         size = -(-count // BLOCKS)
@@ -560,8 +599,7 @@ class Bench:
                     pg = postgres_cpu_s()
                     cpu = _self_cpu_s()
                     began = time.perf_counter()
-                    for call in work[mode][first : first + size]:
-                        call()
+                    run_block[mode](work[mode][first : first + size])
                     totals[mode]["wall_s"] += time.perf_counter() - began
                     cpu = _self_cpu_s() - cpu  # before the next /proc scan, which costs CPU of its own
                     totals[mode]["cpu_s"] += cpu + postgres_cpu_s() - pg
@@ -668,12 +706,14 @@ class Bench:
                     entry[mode]["cost_pct"] = round(statistics.median(wall), 1)
                     entry[mode]["cpu_cost_pct"] = round(statistics.median(cpu), 1) if cpu else None
             costs[kind] = entry
+        throughput_cost = costs["throughput"]["connected"]
         settle_cost, charge_cost = costs["settle"]["connected"], costs["charge_path"]["connected"]
         ratios = {
             "speedup_vs_live_group_by": round(live_p95 / ours_p95, 1),
-            "rollup_cost_pct": settle_cost["cost_pct"],
+            "rollup_cost_pct": throughput_cost["cost_pct"],
+            "rollup_cost_pct_record_outcome": settle_cost["cost_pct"],
             "rollup_cost_pct_charge_path": charge_cost["cost_pct"],
-            "rollup_cpu_cost_pct": settle_cost["cpu_cost_pct"],
+            "rollup_cpu_cost_pct": throughput_cost["cpu_cost_pct"],
         }
         met = {
             "p95_ms": ours_p95 <= TARGETS["p95_ms"],
@@ -688,8 +728,11 @@ class Bench:
             f"repetition, ours {self.cfg['pages']} ({self.cfg['pages'] * 6})",
             "reads in this process through django.test.Client with a verified session; the writer is another process "
             "charging through payments.services.charge (simulated bank, no latency) during every read repetition",
-            "rollup_cost_pct: record_outcome alone (one UPDATE per settle without the rollups: the strictest "
-            "denominator); rollup_cost_pct_charge_path: the whole charge path without bank latency",
+            "rollup_cost_pct: charge throughput as a worker process charges (charge_many's chunk claim and "
+            "CHARGE_THREADS bank calls in flight, bank p50 50 ms / p99 300 ms), rollups connected vs "
+            "disconnected; rollup_cost_pct_record_outcome: record_outcome alone (one UPDATE per settle without "
+            "the rollups: the strictest denominator); rollup_cost_pct_charge_path: charge() one at a time, "
+            "bank without latency",
             f"{self.cfg['repetitions']} repetitions (5 at full scale)" if self.scale != "full" else "",
             "the machine may be shared: 'foreign' is the share of the cores busy with other work meanwhile",
         ]
@@ -769,7 +812,7 @@ def print_report(result: dict) -> None:
             wall = figures["wall_s"]
             cost_rows.append(
                 [
-                    "record_outcome" if kind == "settle" else "charge path",
+                    {"throughput": "charge throughput", "settle": "record_outcome"}.get(kind, "charge path"),
                     mode + (" (diagnosis)" if mode == "per_table" else ""),
                     str(entry["n"]),
                     f"{wall['median']:.3f}",
@@ -786,8 +829,8 @@ def print_report(result: dict) -> None:
     print(
         f"p95_ms {result['p95_ms']:.1f} (target <= 50: {'met' if met['p95_ms'] else 'NOT met'}); "
         f"speedup_vs_live_group_by {ratios['speedup_vs_live_group_by']:.1f}; rollup_cost_pct {ratios['rollup_cost_pct']:.1f} "
-        f"(target <= 5: {'met' if met['rollup_cost_pct'] else 'NOT met'}); rollup_cost_pct_charge_path "
-        f"{ratios['rollup_cost_pct_charge_path']:.1f}"
+        f"(target <= 5: {'met' if met['rollup_cost_pct'] else 'NOT met'}); rollup_cost_pct_record_outcome "
+        f"{ratios['rollup_cost_pct_record_outcome']:.1f}; rollup_cost_pct_charge_path {ratios['rollup_cost_pct_charge_path']:.1f}"
     )
     checks = result["checks"]
     print(

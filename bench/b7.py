@@ -75,7 +75,7 @@ def search_for(merchant_id: int, today, wanted: int) -> tuple[dict, int]:
 def child(contender: str, merchant_id: int, params: dict) -> dict:
     from bench.common import setup_django
 
-    setup_django()
+    setup_django(migrate=False)
     from django.db import connection
 
     from bench.b5 import signed_in_client

@@ -30,9 +30,10 @@ def scale() -> str:
     return value
 
 
-def setup_django() -> None:
-    """Django on the harness's PostgreSQL and Redis, migrated. Refuses SQLite: the figures would be
-    meaningless (and `make bench` runs through the harness)."""
+def setup_django(migrate: bool = True) -> None:
+    """Django on the harness's PostgreSQL and Redis, migrated (``migrate=False`` in a contender's child
+    process: the runner migrated, and migrating would set that process's peak memory). Refuses SQLite:
+    the figures would be meaningless (and `make bench` runs through the harness)."""
     missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
     if missing:
         sys.exit(f"bench needs {' and '.join(missing)} (PostgreSQL and Redis): run `make bench` or `{HARNESS}`")
@@ -42,7 +43,8 @@ def setup_django() -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", "--noinput", verbosity=0)
+    if migrate:
+        call_command("migrate", "--noinput", verbosity=0)
     from billing_bo.celery import app
 
     app.set_current()  # shared tasks (payments.tasks) are sent through the project's app
