@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -135,6 +136,21 @@ def test_seed_demo_is_idempotent_and_keeps_data(db):
     assert dict(TOTPDevice.objects.values_list("user__username", "key")) == keys
     assert User.objects.get(username="admin").check_password("demo-admin-pass")
     assert not User.objects.get(username="staff").has_menu("user_activity")
+
+
+def test_the_demo_dashboard_has_two_months_of_varied_data(db):
+    from payments.models import Transaction
+
+    call_command("seed_demo", stdout=StringIO())
+    merchant = Merchant.objects.get(code="demo")
+    today = merchant.local_today()
+    this_month = Transaction.objects.filter(
+        merchant=merchant, execute_date__month=today.month, execute_date__year=today.year
+    )
+    before = Transaction.objects.filter(merchant=merchant, execute_date__lt=today.replace(day=1))
+    assert this_month.filter(status="success").exists() and this_month.filter(status="failed").exists()
+    assert before.filter(status="success").exists() and before.filter(status="failed").exists()
+    assert before.order_by("execute_date").first().execute_date <= today.replace(day=1) - timedelta(days=28)
 
 
 def test_totp_code_prints_the_devices_current_code(alice):

@@ -102,7 +102,7 @@ class Command(BaseCommand):
         self.stdout.write("  Current code: .venv/bin/python manage.py totp_code USERNAME")
 
     def seed_transactions(self, merchant: Merchant) -> int:
-        """Three weeks of charges, mostly approved, with each kind of decline; a few due in the coming days."""
+        """Two months of charges, mostly approved, with each kind of decline; a few due in the coming days."""
         rng = random.Random(20261125)
         cards = {}
         for pan, holder in DEMO_CARDS:
@@ -118,7 +118,7 @@ class Command(BaseCommand):
         count = 0
         billings = list(Billing.objects.filter(merchant=merchant, billing_type=Billing.Type.RECURRING))
         used: set[tuple[int, object]] = set()
-        for days_ago in range(20, -4, -1):
+        for days_ago in range(62, -4, -1):
             day = today - timedelta(days=days_ago)
             for n in range(rng.randint(3, 7)):
                 count += 1
