@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 
 from . import batch_data
+from .common import scaled_config
 
 SCALES = {
     "default": {"rows": 100_000, "stored": 100_000, "repetitions": 3, "peer_sample": 5_000, "peer_batch_size": 5000},
@@ -47,11 +48,7 @@ TARGETS = {"speedup_vs_import_export": 30.0, "cost_vs_floor": 2.5}
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B1_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B1", SCALES, scale)
     values["peer_sample"] = min(values["peer_sample"], values["rows"])
     return values
 

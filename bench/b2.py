@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 
 from . import batch_data
+from .common import scaled_config
 
 SCALES = {
     "default": {"rows": 100_000, "stored": 100_000, "repetitions": 3, "loop_sample": 100_000},
@@ -34,11 +35,7 @@ TARGETS = {"cost_vs_read": 2.0, "speedup_vs_loop": 20.0}
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B2_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B2", SCALES, scale)
     values["loop_sample"] = min(values["loop_sample"], values["rows"])
     return values
 

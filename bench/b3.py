@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 
-from .common import ProcessSampler, log, summary, table
+from .common import ProcessSampler, log, scaled_config, summary, table
 
 SEED = 20270301
 DAY = date(2027, 3, 1)  # a Monday
@@ -57,11 +57,7 @@ NOISY = 0.15
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B3_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B3", SCALES, scale)
     values["baseline_sample"] = min(values["baseline_sample"], values["due"])
     return values
 

@@ -41,7 +41,7 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
-from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, Worker, log, summary, table
+from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, Worker, log, scaled_config, summary, table
 
 BANK_FAULTS = {
     "SIMULATED_BANK_LATENCY_MS": "50",
@@ -66,11 +66,7 @@ PAN = "4111111111111111"
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B4_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B4", SCALES, scale)
     values["baseline_sample"] = min(values["baseline_sample"], values["charges"])
     return values
 

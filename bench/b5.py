@@ -33,7 +33,6 @@ BENCH_B5_REPETITIONS override the scale's values.
 from __future__ import annotations
 
 import html
-import os
 import random
 import re
 import statistics
@@ -41,7 +40,7 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
-from .common import log, summary, table
+from .common import log, scaled_config, summary, table
 from .reports_data import generate, scale_rows
 
 SCALES = {"default": {"combos": 200, "repetitions": 3}, "full": {"combos": 200, "repetitions": 5}}
@@ -53,11 +52,7 @@ NEXT_LINK = re.compile(r'href="([^"]+)" rel="next"')
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B5_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B5", SCALES, scale)
     values["rows"] = scale_rows(scale)
     return values
 

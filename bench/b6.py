@@ -55,7 +55,17 @@ import time
 from contextlib import contextmanager
 from decimal import Decimal
 
-from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, _self_cpu_s, log, postgres_cpu_s, summary, table
+from .common import (
+    PROJECT_ROOT,
+    RESULTS_DIR,
+    ProcessSampler,
+    _self_cpu_s,
+    log,
+    postgres_cpu_s,
+    scaled_config,
+    summary,
+    table,
+)
 
 SCALES = {
     "default": {
@@ -114,11 +124,7 @@ BLOCKS = 10
 
 
 def config(scale: str) -> dict:
-    values = dict(SCALES[scale])
-    for key in values:
-        override = os.environ.get(f"BENCH_B6_{key.upper()}")
-        if override:
-            values[key] = int(override)
+    values = scaled_config("B6", SCALES, scale)
     return values
 
 

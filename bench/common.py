@@ -30,6 +30,16 @@ def scale() -> str:
     return value
 
 
+def scaled_config(benchmark_id: str, scales: dict[str, dict], scale: str) -> dict:
+    """The scale's values, each overridable by ``BENCH_<ID>_<KEY>`` in the environment."""
+    values = dict(scales[scale])
+    for key in values:
+        override = os.environ.get(f"BENCH_{benchmark_id}_{key.upper()}")
+        if override:
+            values[key] = int(override)
+    return values
+
+
 def setup_django(migrate: bool = True) -> None:
     """Django on the harness's PostgreSQL and Redis, migrated (``migrate=False`` in a contender's child
     process: the runner migrated, and migrating would set that process's peak memory). Refuses SQLite:
