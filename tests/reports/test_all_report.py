@@ -450,3 +450,16 @@ def test_the_table_shows_every_row_of_a_keyset_page(merchant, alice, settings):
     assert len(response.context["page"].rows) == 30
     assert page.count('data-invoice="INV-P') == 30
     assert "page=2" not in page  # no pager of django-tables2 beside the keyset pager
+
+
+def test_text_from_a_cardholder_is_escaped_in_the_table(merchant, alice):
+    make_row(
+        merchant,
+        invoice_number="INV-XSS",
+        execute_date=TODAY,
+        holder='<script>alert("x")</script>',
+        description="<b>bold</b>",
+    )
+    page = search(verified_client(alice)).content.decode()
+    assert "<script>alert" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
