@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 
 from . import batch_data
-from .common import scaled_config
+from .common import print_notes, scaled_config
 
 SCALES = {
     "default": {"rows": 100_000, "stored": 100_000, "repetitions": 3, "peer_sample": 5_000, "peer_batch_size": 5000},
@@ -144,5 +144,4 @@ def print_report(result: dict) -> None:
         f"(target <= 2.5: {'met' if met['cost_vs_floor'] else 'NOT met'}); every bad cell reported "
         f"(hard gate): {'passed' if result['gate_passed'] else 'FAILED'}"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_notes(result)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 
 from . import batch_data
-from .common import scaled_config
+from .common import print_notes, scaled_config
 
 SCALES = {
     "default": {"rows": 100_000, "stored": 100_000, "repetitions": 3, "loop_sample": 100_000},
@@ -117,5 +117,4 @@ def print_report(result: dict) -> None:
         f"{'met' if met['speedup_vs_loop'] else 'NOT met'}); every bad cell reported (hard gate): "
         f"{'passed' if result['gate_passed'] else 'FAILED'}"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_notes(result)

@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 
-from .common import ProcessSampler, log, scaled_config, summary, table
+from .common import ProcessSampler, log, print_notes, scaled_config, summary, table
 
 SEED = 20270301
 DAY = date(2027, 3, 1)  # a Monday
@@ -53,7 +53,6 @@ SCALES = {
 CONTENDERS = ("orm_loop", "ours", "set_sql")
 TARGETS = {"speedup_vs_orm_loop": 50.0, "cost_vs_set_sql": 2.0}
 SLOTS = 10_000  # schedule slots per table (due / not due); a billing picks one by a hash of its number
-NOISY = 0.15
 
 
 def config(scale: str) -> dict:
@@ -687,11 +686,7 @@ def print_report(result: dict) -> None:
         f"{ours['forced_rerun_queued']}"
     )
     print(f"ours, where the time goes (median s): {ours['phases_s']}")
-    for note in result["notes"]:
-        print(f"note: {note}")
-    noisy = max(entry["foreign_load"]["max"] for entry in result["contenders"].values())
-    if noisy > NOISY:
-        print(f"WARNING: up to {noisy:.0%} of the cores were busy with other work during a run: figures are noisy")
+    print_notes(result, warn_noisy=True)
 
 
 def main(scale: str) -> dict:

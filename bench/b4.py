@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -41,7 +40,17 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
-from .common import PROJECT_ROOT, RESULTS_DIR, ProcessSampler, Worker, log, scaled_config, summary, table
+from .common import (
+    PROJECT_ROOT,
+    ProcessSampler,
+    Worker,
+    fresh_dir,
+    log,
+    print_notes,
+    scaled_config,
+    summary,
+    table,
+)
 
 BANK_FAULTS = {
     "SIMULATED_BANK_LATENCY_MS": "50",
@@ -60,7 +69,6 @@ CONTENDERS = ("celery_defaults", "ours", "bare_client")
 TARGETS = {"speedup_vs_celery_defaults": 10.0, "cost_vs_bare_client": 1 / 0.7}
 OURS_QUEUE_KEYS = ("celery", "unacked", "unacked_index", "unacked_mutex")
 IDLE_SECONDS = 0.5
-NOISY = 0.15  # share of the cores busy with other work above which the output warns
 MAX_JANITOR_PASSES = 20
 PAN = "4111111111111111"
 
@@ -80,9 +88,7 @@ class Bench:
 
         self.scale, self.cfg = scale, config(scale)
         self.settings = settings
-        self.workdir = RESULTS_DIR / "b4"
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
+        self.workdir = fresh_dir("b4")
         self.merchant, _ = Merchant.objects.get_or_create(code="bench-b4", defaults={"name": "Bench B4"})
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
         self.threads = settings.CHARGE_THREADS
@@ -485,11 +491,7 @@ def print_report(result: dict) -> None:
         f"time-outs seen {ours['timeouts_seen']}, attempts != 1 {ours['attempts_not_1']}, "
         f"janitor passes at (s, rows open) {ours['janitor_at_s_open']}"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
-    noisy = max(entry["foreign_load"]["max"] for entry in result["contenders"].values())
-    if noisy > NOISY:
-        print(f"WARNING: up to {noisy:.0%} of the cores were busy with other work during a run: figures are noisy")
+    print_notes(result, warn_noisy=True)
 
 
 def main(scale: str) -> dict:

@@ -40,7 +40,7 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
-from .common import log, scaled_config, summary, table
+from .common import log, print_notes, scaled_config, summary, table
 from .reports_data import generate, scale_rows
 
 SCALES = {"default": {"combos": 200, "repetitions": 3}, "full": {"combos": 200, "repetitions": 5}}
@@ -401,8 +401,7 @@ def print_report(result: dict) -> None:
         f"speedup_vs_paginator_deep {ratios['speedup_vs_paginator_deep']:.2f} (target >= 10: "
         f"{'met' if met['speedup_vs_paginator_deep'] else 'NOT met'})"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_notes(result)
 
 
 def main(scale: str) -> dict:

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -57,11 +56,12 @@ from decimal import Decimal
 
 from .common import (
     PROJECT_ROOT,
-    RESULTS_DIR,
     ProcessSampler,
     _self_cpu_s,
+    fresh_dir,
     log,
     postgres_cpu_s,
+    print_notes,
     scaled_config,
     summary,
     table,
@@ -168,9 +168,7 @@ class Bench:
 
         self.scale, self.cfg = scale, config(scale)
         self.settings = settings
-        self.workdir = RESULTS_DIR / "b6"
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        self.workdir.mkdir(parents=True)
+        self.workdir = fresh_dir("b6")
         self.bank_path = self.workdir / "bank.sqlite3"
         settings.SIMULATED_BANK_PATH = str(self.bank_path)
         for name, value in BANK_ENV.items():
@@ -844,8 +842,7 @@ def print_report(result: dict) -> None:
         f"concurrent writes == rebuild {checks['rollups_equal_rebuild']} (hard gates: "
         f"{'passed' if result['gate_passed'] else 'FAILED'})"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_notes(result)
     if result["writer"].get("foreign_share", 0) > NOISY:
         print(
             f"WARNING: {result['writer']['foreign_share']:.0%} of the cores were busy with other work: figures are noisy"

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from .common import PROJECT_ROOT, ProcessSampler, log, summary, table
+from .common import PROJECT_ROOT, ProcessSampler, log, print_notes, summary, table
 from .reports_data import generate, scale_rows
 
 SCALES = {"default": {"export_rows": 200_000, "repetitions": 3}, "full": {"export_rows": 1_000_000, "repetitions": 5}}
@@ -310,8 +310,7 @@ def print_report(result: dict) -> None:
         f"peak_rss_mb {result['peak_rss_mb']:.0f} (target < 150: {'met' if met['peak_rss_mb'] else 'NOT met'}); "
         f"speedup_vs_naive {ratios['speedup_vs_naive']:.2f}"
     )
-    for note in result["notes"]:
-        print(f"note: {note}")
+    print_notes(result)
 
 
 def main(scale: str) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "var" / "bench"
 RESULTS = RESULTS_DIR / "results.json"
+NOISY = 0.15  # share of the cores busy with other work above which a table warns
 HARNESS = ".venv/bin/python -m tests.integration.services .venv/bin/python -m bench.run"
 
 
@@ -279,6 +281,24 @@ def write_results(benchmark_id: str, result: dict) -> Path:
     existing[benchmark_id] = result
     RESULTS.write_text(json.dumps(existing, indent=2, sort_keys=False) + "\n")
     return RESULTS
+
+
+def fresh_dir(name: str) -> Path:
+    """var/bench/<name>, emptied: a benchmark's logs and files of this run only."""
+    path = RESULTS_DIR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def print_notes(result: dict, warn_noisy: bool = False) -> None:
+    """A result's notes; with ``warn_noisy``, a warning when another job kept the cores busy during a run."""
+    for note in result["notes"]:
+        print(f"note: {note}")
+    if warn_noisy:
+        noisy = max(entry["foreign_load"]["max"] for entry in result["contenders"].values())
+        if noisy > NOISY:
+            print(f"WARNING: up to {noisy:.0%} of the cores were busy with other work during a run: figures are noisy")
 
 
 def table(rows: list[list[str]]) -> str:

@@ -170,6 +170,7 @@ def generate(rows: int) -> dict:
     from django.db import connection
 
     from accounts.models import Merchant
+    from billing_bo.lib.cards import mask_pan
     from payments.services import card_fingerprint
 
     merchants = {}
@@ -207,44 +208,12 @@ def generate(rows: int) -> dict:
             registration_files = billing_count // 1000 + 1
             payment_files = singles // 500 + 1
             # Files: registrations first, then single payments; consecutive ids (one statement each).
-            cursor.execute(
-                """
-                INSERT INTO batch_batch (merchant_id, kind, file_name, content_hash, uploaded_at, status, message,
-                    total_rows, invalid_rows, total_amount, rows_done, chunks_done)
-                SELECT %(m)s, %(kind)s, %(prefix)s || lpad(n::text, 5, '0') || '.csv', md5(%(prefix)s || n),
-                    now() - make_interval(days => (%(files)s - n) * 365 / %(files)s), 'done', '', %(size)s, 0, 0, 0, 0
-                FROM generate_series(0, %(files)s - 1) AS n ORDER BY n
-                RETURNING id
-                """,
-                {
-                    "m": merchant_id,
-                    "kind": "registration",
-                    "prefix": f"members-{code}-",
-                    "files": registration_files,
-                    "size": 1000,
-                },
+            registration_ids = _insert_files(
+                cursor, merchant_id, "registration", f"members-{code}-", registration_files, 1000
             )
-            registration_ids = sorted(row[0] for row in cursor.fetchall())
-            cursor.execute(
-                """
-                INSERT INTO batch_batch (merchant_id, kind, file_name, content_hash, uploaded_at, status, message,
-                    total_rows, invalid_rows, total_amount, rows_done, chunks_done)
-                SELECT %(m)s, %(kind)s, %(prefix)s || lpad(n::text, 5, '0') || '.csv', md5(%(prefix)s || n),
-                    now() - make_interval(days => (%(files)s - n) * 365 / %(files)s), 'done', '', %(size)s, 0, 0, 0, 0
-                FROM generate_series(0, %(files)s - 1) AS n ORDER BY n
-                RETURNING id
-                """,
-                {
-                    "m": merchant_id,
-                    "kind": "single_payment",
-                    "prefix": f"payments-{code}-",
-                    "files": payment_files,
-                    "size": 500,
-                },
-            )
-            payment_ids = sorted(row[0] for row in cursor.fetchall())
+            payment_ids = _insert_files(cursor, merchant_id, "single_payment", f"payments-{code}-", payment_files, 500)
             fingerprints = [card_fingerprint(pan) for pan in cards[code]]
-            masked = [pan[:6] + "******" + pan[-4:] for pan in cards[code]]
+            masked = [mask_pan(pan) for pan in cards[code]]
             card_count = len(fingerprints)
             cursor.execute("CREATE TEMP TABLE IF NOT EXISTS bench_cards (n int PRIMARY KEY, fp text, masked text)")
             cursor.execute("TRUNCATE bench_cards")
@@ -357,3 +326,19 @@ def scale_rows(scale: str) -> int:
     if override:
         return int(override)
     return 10_000_000 if scale == "full" else 1_000_000
+
+
+def _insert_files(cursor, merchant_id: int, kind: str, prefix: str, files: int, size: int) -> list[int]:
+    """``files`` done batches of ``kind`` named ``<prefix>00000.csv``..., spread over the last year; their ids."""
+    cursor.execute(
+        """
+        INSERT INTO batch_batch (merchant_id, kind, file_name, content_hash, uploaded_at, status, message,
+            total_rows, invalid_rows, total_amount, rows_done, chunks_done)
+        SELECT %(m)s, %(kind)s, %(prefix)s || lpad(n::text, 5, '0') || '.csv', md5(%(prefix)s || n),
+            now() - make_interval(days => (%(files)s - n) * 365 / %(files)s), 'done', '', %(size)s, 0, 0, 0, 0
+        FROM generate_series(0, %(files)s - 1) AS n ORDER BY n
+        RETURNING id
+        """,
+        {"m": merchant_id, "kind": kind, "prefix": prefix, "files": files, "size": size},
+    )
+    return sorted(row[0] for row in cursor.fetchall())
