@@ -308,7 +308,8 @@ def all_report(request):
     page = paginator.page(request.GET)
     page.rows = list(_with_file_names(request, page.rows))
     table = AllReportTable(page.rows, sort=sort, request=request)
-    export_query = urlencode({**filterset.query(), "sort": sort})
+    # the export links carry the totals too: a CSV export records them without counting again
+    export_query = urlencode({**filterset.query(), "sort": sort, "totals": link_params["totals"]})
     return _report_page(
         request,
         {
@@ -343,7 +344,10 @@ def all_report_export(request):
         return _report_page(request, {"filter": filterset, "show_form": True}, status=400)
     sort, keys, descending = parse_sort(request.GET.get("sort"))
     filtered = filterset.qs
-    found = totals(filtered)
+    # The audit entry gives the rows of the result: a CSV export from the result page takes the totals its
+    # link carries (the figures the user saw); an XLSX counts now, as the sheet's row limit depends on it.
+    token = request.GET.get("totals", "") if fmt == "csv" else ""
+    found = totals_from_token(token, request.user.merchant_id, filterset.query()) or totals(filtered)
     if fmt == "xlsx" and found.count > settings.REPORTS_XLSX_MAX_ROWS:
         rows_found = f"{found.count:,}".replace(",", ".")
         limit = f"{settings.REPORTS_XLSX_MAX_ROWS:,}".replace(",", ".")

@@ -151,3 +151,11 @@ def test_a_copy_export_cut_short_leaves_the_connection_usable(data, alice, setti
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
     assert Transaction.objects.filter(merchant=alice.user.merchant).count() == len(DANGEROUS) * 3
+
+
+@pytest.mark.django_db
+def test_the_apps_postgresql_sessions_run_without_jit():
+    """A streamed export's expressions ran once per row after 0.24 s of JIT compiling (B7): JIT is off."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"

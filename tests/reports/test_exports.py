@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 import time_machine
+from django.db import connection
 from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEntry
 from reports.services import COLUMNS
@@ -188,3 +190,29 @@ def test_an_xlsx_over_the_sheet_limit_is_refused_with_a_message(rows, alice, set
 
 def test_export_refuses_post(alice):
     assert verified_client(alice).post(EXPORT).status_code == 405
+
+
+def test_a_csv_export_from_the_result_page_records_the_totals_shown_without_counting_again(rows, alice):
+    client = verified_client(alice)
+    page = client.get("/reports/all/", {"status": "success"})
+    link = page.content.decode().split('data-testid="export-csv"')[0].rsplit('href="', 1)[1].split('"')[0]
+    link = link.replace("&amp;", "&")
+    assert "totals=" in link
+    with CaptureQueriesContext(connection) as queries:
+        body(client.get(link))
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    entry = AuditEntry.objects.get(action="reports.exported")
+    assert entry.data["rows"] == page.context["totals"].count > 0
+
+
+def test_an_export_link_with_a_tampered_or_foreign_totals_token_counts_the_rows_itself(rows, alice, charlie):
+    search = {"start_date": (TODAY - 30 * DAY).isoformat(), "end_date": TODAY.isoformat()}
+    theirs = verified_client(charlie).get("/reports/all/", search)
+    their_token = parse_qs(theirs.context["export_query"])["totals"][0]
+    client = verified_client(alice)
+    mine = client.get("/reports/all/", search).context["totals"].count
+    assert mine != theirs.context["totals"].count
+    for token in (their_token, "forged:token"):
+        AuditEntry.objects.filter(action="reports.exported").delete()
+        body(client.get(EXPORT, {**search, "format": "csv", "totals": token}))
+        assert AuditEntry.objects.get(action="reports.exported").data["rows"] == mine
