@@ -25,6 +25,9 @@ from tests.reports.conftest import CARD_B, make_row
 
 EXPORT = "/reports/all/export/"
 DANGEROUS = ["=1+2", "+62811", "-5+3", "@SUM(A1:A9)", "\tTAB", "\rCR", "\nLF", '=HYPERLINK("http://x")', 'a,b"c']
+# around the SQL's fast path (a first byte from "A" up is written as it is): letters, what lies just below
+# and above them, digits, punctuation, non-ASCII, a lone space
+EDGES = ["A1", "?x", "#5", "0811", "[x]", "`x", "~x", "\u00c1lvaro", "\u20ac5", " lead", "Z"]
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def data(merchant, other_merchant):
     member = make_billing(merchant, billing_number="B-MEMBER", batch=members_file)
     hosted = make_billing(merchant, billing_number="B-HOSTED")
     statuses = [choice for choice, _ in Transaction.Status.choices]
-    for number, text in enumerate(DANGEROUS * 3):
+    for number, text in enumerate((DANGEROUS + EDGES) * 3):
         make_row(
             merchant,
             invoice_number=f"INV-{number:03d}",
@@ -133,7 +136,7 @@ def test_the_copy_export_neutralises_formula_cells_and_names_files(data, alice):
 
 def test_the_copy_export_never_holds_another_merchants_rows(data, alice, charlie):
     _, (_, *mine) = copy_path(verified_client(alice), {})
-    assert "INV-THEIRS" not in {row[1] for row in mine} and len(mine) == len(DANGEROUS) * 3
+    assert "INV-THEIRS" not in {row[1] for row in mine} and len(mine) == len(DANGEROUS + EDGES) * 3
     _, (_, *theirs) = copy_path(verified_client(charlie), {})
     assert [row[1] for row in theirs] == ["INV-THEIRS"] and theirs[0][5] == "theirs.csv"
 
@@ -150,7 +153,7 @@ def test_a_copy_export_cut_short_leaves_the_connection_usable(data, alice, setti
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
-    assert Transaction.objects.filter(merchant=alice.user.merchant).count() == len(DANGEROUS) * 3
+    assert Transaction.objects.filter(merchant=alice.user.merchant).count() == len(DANGEROUS + EDGES) * 3
 
 
 @pytest.mark.django_db
