@@ -551,3 +551,23 @@ def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends
     assert sorted(queued) == sorted(executions.values())
     assert sorted(deliveries) == sorted(CallbackDelivery.objects.filter(merchant=merchant).values_list("pk", flat=True))
     assert len(deliveries) == 3
+
+
+def test_a_billing_row_carries_only_the_indexes_its_queries_use():
+    """Each due billing's next date moves every day and the row is rewritten with an entry in every index:
+    the merchant and batch foreign keys have no index of their own (every index starts with the merchant;
+    nothing looks billings up by batch alone)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Billing._meta.db_table)
+    indexes = {
+        tuple(info["columns"])
+        for info in constraints.values()
+        if info["index"] or info["primary_key"] or info["unique"]  # each of them is a btree index
+    }
+    assert indexes == {
+        ("id",),  # the primary key
+        ("merchant_id", "next_execute_date"),  # billing_due_idx: the scheduler's due billings
+        ("merchant_id", "billing_number"),  # unique per merchant; Manage Recurring and Registration search
+        ("merchant_id", "customer_id"),  # Manage Recurring and Registration search by customer ID
+        ("merchant_id", "source", "created_at"),  # the Registration list, newest first
+    }
