@@ -168,7 +168,7 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
             ids.extend(_insert_executions(billing_ids, execute_date))
         _move_next_dates(moved, next_dates)
         if reminders:
-            billings = Billing.objects.in_bulk([pk for pk, _ in reminders])
+            billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
             callbacks.notify_many(
                 merchant,
                 "billing.reminder",
@@ -291,7 +291,11 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         return [pk for (pk,) in cursor.fetchall()]
 
 
+REMINDER_FIELDS = ("billing_number", "customer_id", "customer_name", "amount", "card_masked")  # reminder_data's
+
+
 def reminder_data(billing: Billing, execute_date: date) -> dict:
+    """The ``billing.reminder`` callback's data; it reads REMINDER_FIELDS only (the scheduler loads no more)."""
     return {
         "billing_number": billing.billing_number,
         "customer_id": billing.customer_id,

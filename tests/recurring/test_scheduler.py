@@ -172,6 +172,22 @@ def test_a_chunks_reminders_go_to_the_broker_in_one_message_and_each_is_delivere
     assert sent == messages[0]
 
 
+def test_reminder_data_reads_only_the_fields_the_scheduler_loads(merchant, django_assert_num_queries):
+    billing = make_billing(merchant, billing_type=Billing.Type.REMINDER)
+    loaded = Billing.objects.only(*scheduler.REMINDER_FIELDS).get(pk=billing.pk)
+    with django_assert_num_queries(0):  # a field outside REMINDER_FIELDS would be one query per reminder
+        data = scheduler.reminder_data(loaded, MONDAY)
+    assert data == {
+        "billing_number": billing.billing_number,
+        "customer_id": billing.customer_id,
+        "customer_name": "Budi Santoso",
+        "amount": 250_000,
+        "currency": "IDR",
+        "execute_date": "2026-11-30",
+        "card": billing.card_masked,
+    }
+
+
 def test_five_mondays_in_december_make_five_charges(merchant, queued):
     with time_machine.travel(at_jakarta(date(2025, 11, 30)), tick=False):
         billing = make_billing(merchant, Schedule.by_day([0], [12]))
