@@ -351,18 +351,27 @@ class Bench:
             [self.merchant.pk],
         )
         queued: Counter[int] = Counter()
+        deliveries: Counter[int] = Counter()
         tasks: Counter[str] = Counter()
         for raw in self.redis.lrange("celery", 0, -1):
             message = json.loads(raw)
-            tasks[message["headers"]["task"]] += 1
-            if message["headers"]["task"] in ("payments.charge_many", "payments.charge"):
+            task = message["headers"]["task"]
+            tasks[task] += 1
+            if task in (
+                "payments.charge_many",
+                "payments.charge",
+                "payments.deliver_callbacks",
+                "payments.deliver_callback",
+            ):
                 args, _, _ = json.loads(base64.b64decode(message["body"]))
-                queued.update(args[0] if isinstance(args[0], list) else [args[0]])
+                ids = args[0] if isinstance(args[0], list) else [args[0]]
+                (queued if task.startswith("payments.charge") else deliveries).update(ids)
         return {
             "rows": rows,
             "duplicates": duplicates,
             "charges_queued": sum(queued.values()),
             "charges_queued_twice": sum(1 for n in queued.values() if n > 1),
+            "deliveries_queued": sum(deliveries.values()),
             "tasks": dict(tasks),
         }
 
@@ -425,7 +434,8 @@ class Bench:
                 name: getattr(run, name)
                 for name in ("due", "charged", "reminded", "skipped", "single_payments", "retries")
             },
-            "reminders_queued": first["tasks"].get("payments.deliver_callback", 0),
+            "reminders_queued": first["deliveries_queued"],  # delivery ids, in one or more messages
+            "messages": first["tasks"],
             "second_run_s": again_s,
             "second_run_created": second["rows"] - first["rows"],
             "second_run_queued": second["charges_queued"] - first["charges_queued"],
@@ -501,6 +511,7 @@ class Bench:
                 }
                 entry["charges_queued"] = [result["charges_queued"] for result in results]
                 entry["reminders_queued"] = [result["reminders_queued"] for result in results]
+                entry["messages"] = results[0]["messages"]
                 entry["second_run_s"] = summary([result["second_run_s"] for result in results])
                 entry["forced_rerun_s"] = summary([result["forced_rerun_s"] for result in results])
                 for key in ("second_run_created", "second_run_queued", "forced_rerun_created", "forced_rerun_queued"):
@@ -681,7 +692,7 @@ def print_report(result: dict) -> None:
     )
     print(
         f"ours: run counts {ours['run']}; charges queued {ours['charges_queued']}; reminder deliveries queued "
-        f"{ours['reminders_queued']}; second run (no-op) median {ours['second_run_s']['median']:.3f} s; forced "
+        f"{ours['reminders_queued']}; broker messages {ours['messages']}; second run (no-op) median {ours['second_run_s']['median']:.3f} s; forced "
         f"rerun median {ours['forced_rerun_s']['median']:.2f} s, created {ours['forced_rerun_created']}, queued "
         f"{ours['forced_rerun_queued']}"
     )

@@ -12,3 +12,6 @@ app = Celery("billing_bo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.imports = ("billing_bo.tasks",)
+# A task message carries a repr of its arguments for logs and monitoring (argsrepr), built char by char up to
+# this size: a charge_many chunk of 200 ids filled 1,024 characters, a third of the cost of sending it.
+app.amqp.argsrepr_maxsize = 160

@@ -231,6 +231,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
 CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
 CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)
+# Deliveries per deliver_callbacks task (notify_many): attempted one after the other, so a chunk of time-outs
+# (CALLBACK_CHUNK * CALLBACK_TIMEOUT_SECONDS) stays well inside the broker's visibility timeout.
+CALLBACK_CHUNK = env.int("CALLBACK_CHUNK", default=100)
 
 # E-mail: SMTP from the environment in production, files in var/mail/ otherwise.
 if os.environ.get("EMAIL_HOST"):

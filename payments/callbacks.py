@@ -44,7 +44,9 @@ def notify(merchant: Merchant, event: str, data: dict) -> CallbackDelivery | Non
 
 
 def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[CallbackDelivery]:
-    """One delivery per item of ``items`` (stored in one statement), each queued after commit."""
+    """One delivery per item of ``items`` (stored in one statement), queued after commit: a lone delivery as
+    a ``deliver_callback`` task, more in ``deliver_callbacks`` tasks of CALLBACK_CHUNK (one broker message
+    per chunk, not per delivery; each delivery is still attempted and retried on its own)."""
     if not merchant.callback_url or not items:
         return []
     now = timezone.now()
@@ -62,8 +64,12 @@ def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[Callb
     def send():
         from . import tasks
 
-        for delivery in deliveries:
-            tasks.deliver_callback.delay(delivery.pk)
+        ids = [delivery.pk for delivery in deliveries]
+        if len(ids) == 1:
+            tasks.deliver_callback.delay(ids[0])
+            return
+        for start in range(0, len(ids), settings.CALLBACK_CHUNK):
+            tasks.deliver_callbacks.delay(ids[start : start + settings.CALLBACK_CHUNK])
 
     db.on_commit(send)
     return deliveries
@@ -151,6 +157,21 @@ def deliver(delivery_id: int) -> str:
     CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=number, **fields)
     logger.info("callback delivery=%s attempt=%s status=%s error=%s", delivery.pk, number, status_code, error or "-")
     return "delivered" if ok else "failed"
+
+
+def deliver_many(delivery_ids: list[int]) -> dict[str, int]:
+    """One attempt each, as ``deliver``, one after the other. An error in one is logged and the others go on;
+    the one that raised is still pending, so ``send_due`` queues it again once it is due (at once when no
+    attempt was taken, after LEASE when one was), and its failed attempts follow CALLBACK_RETRY_COUNTDOWNS."""
+    outcomes: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        try:
+            outcome = deliver(delivery_id)
+        except Exception:
+            logger.exception("callback delivery=%s raised; send_due queues it again", delivery_id)
+            outcome = "error"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
 
 
 def send_due(now=None) -> int:

@@ -104,9 +104,16 @@ def janitor() -> dict[str, int]:
     return services.janitor()
 
 
-@shared_task(name="payments.deliver_callback", acks_late=True)
+# ignore_result: nobody reads a delivery task's result (the delivery's row and attempts say what happened).
+@shared_task(name="payments.deliver_callback", acks_late=True, ignore_result=True)
 def deliver_callback(delivery_id: int) -> str:
     return callbacks.deliver(delivery_id)
+
+
+@shared_task(name="payments.deliver_callbacks", acks_late=True, ignore_result=True)
+def deliver_callbacks(delivery_ids: list[int]) -> dict[str, int]:
+    """A chunk of deliveries in one message (the scheduler's reminders); each is attempted on its own."""
+    return callbacks.deliver_many(delivery_ids)
 
 
 @shared_task(name="payments.send_due_callbacks")

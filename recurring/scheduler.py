@@ -137,29 +137,25 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
         )
         if not rows:
             return False
-        cancelled: dict[int, set[date]] = {}
-        for billing_id, cancelled_day in CancelledExecution.objects.filter(
-            merchant=merchant,
-            billing__in=[pk for pk, _, _, _ in rows],
-            execute_date__lte=day + timedelta(days=366),
-        ).values_list("billing_id", "execute_date"):
-            cancelled.setdefault(billing_id, set()).add(cancelled_day)
+        cancelled = _cancelled_dates(merchant, [pk for pk, _, _, _ in rows], day + timedelta(days=366))
 
         executions: dict[date, list[int]] = {}  # execute date -> billing ids
         reminders: list[tuple[int, date]] = []
-        moves: dict[date | None, list[int]] = {}  # next execute date -> billing ids
+        moved: list[int] = []  # billing ids, in the order of next_dates
+        next_dates: list[date | None] = []
         next_of: dict[str, date | None] = {}  # schedule (as stored) -> its next date after the day
+        after = day + timedelta(days=1)
         skipped = 0
         for pk, execute_date, billing_type, schedule_text in rows:
             skip = cancelled.get(pk)
             if skip:
-                next_date = Schedule.from_dict(json.loads(schedule_text)).next_date(day + timedelta(days=1), skip=skip)
-            else:
-                if schedule_text not in next_of:
-                    schedule = Schedule.from_dict(json.loads(schedule_text))
-                    next_of[schedule_text] = schedule.next_date(day + timedelta(days=1))
+                next_date = Schedule.from_dict(json.loads(schedule_text)).next_date(after, skip=skip)
+            elif schedule_text in next_of:
                 next_date = next_of[schedule_text]
-            moves.setdefault(next_date, []).append(pk)
+            else:
+                next_date = next_of[schedule_text] = Schedule.from_dict(json.loads(schedule_text)).next_date(after)
+            moved.append(pk)
+            next_dates.append(next_date)
             if skip and execute_date in skip:
                 skipped += 1
             elif billing_type == Billing.Type.REMINDER:
@@ -170,9 +166,9 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
         ids = []
         for execute_date, billing_ids in sorted(executions.items()):
             ids.extend(_insert_executions(billing_ids, execute_date))
-        _move_next_dates(moves)
+        _move_next_dates(moved, next_dates)
         if reminders:
-            billings = Billing.objects.in_bulk([pk for pk, _ in reminders])
+            billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
             callbacks.notify_many(
                 merchant,
                 "billing.reminder",
@@ -188,22 +184,67 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
     return True
 
 
-def _move_next_dates(moves: dict[date | None, list[int]]) -> None:
-    """One UPDATE for the chunk: ``next_execute_date = CASE WHEN id IN (...) THEN <date> ... END``."""
+def _cancelled_dates(merchant: Merchant, billing_ids: list[int], until: date) -> dict[int, set[date]]:
+    """The cancelled execute dates (P6) of the chunk's billings up to ``until``: billing id -> dates. Raw, so
+    the chunk's ids are one array parameter on PostgreSQL (the ORM would resolve a lookup value per id)."""
     quote = connection.ops.quote_name
-    cases, params = [], []
-    for next_date, billing_ids in moves.items():
-        if next_date is not None:  # a Full Date list that ran out: NULL, the ELSE
-            cases.append(f"WHEN {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))}) THEN %s")
-            params.extend([*billing_ids, next_date])
-    every = [pk for billing_ids in moves.values() for pk in billing_ids]
-    value = f"CASE {' '.join(cases)} ELSE NULL END" if cases else "NULL"
-    sql = (
-        f"UPDATE {quote(Billing._meta.db_table)} SET {quote('next_execute_date')} = {value} "
-        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(every))})"
-    )
+    where, params = _ids_in(billing_ids, column="billing_id")
+    cancelled: dict[int, set[date]] = {}
+    for row in CancelledExecution.objects.raw(
+        f"SELECT {quote('id')}, {quote('billing_id')}, {quote('execute_date')} "
+        f"FROM {quote(CancelledExecution._meta.db_table)} "
+        f"WHERE {quote('merchant_id')} = %s AND {quote('execute_date')} <= %s AND {where}",
+        [merchant.pk, until, *params],
+    ):
+        cancelled.setdefault(row.billing_id, set()).add(row.execute_date)
+    return cancelled
+
+
+def _move_next_dates(billing_ids: list[int], next_dates: list[date | None]) -> None:
+    """One UPDATE for the chunk. On PostgreSQL the pairs are two array parameters joined by ``unnest`` (one
+    parse, one hash of the ids); elsewhere ``CASE WHEN id IN (...) THEN <date> ... END``, one branch per
+    distinct date."""
+    quote = connection.ops.quote_name
+    table = quote(Billing._meta.db_table)
+    if connection.vendor == "postgresql":
+        ids = _pg_array(billing_ids)
+        sql = (  # id = ANY(...) too: the rows by the primary key, not a hash of the whole table
+            f"UPDATE {table} SET {quote('next_execute_date')} = moves.next_date "
+            f"FROM unnest(%s::bigint[], %s::date[]) AS moves (id, next_date) "
+            f"WHERE {table}.{quote('id')} = moves.id AND {table}.{quote('id')} = ANY(%s::bigint[])"
+        )
+        params = [ids, _pg_array(next_dates), ids]
+    else:
+        by_date: dict[date, list[int]] = {}
+        for pk, next_date in zip(billing_ids, next_dates, strict=True):
+            if next_date is not None:  # a Full Date list that ran out: NULL, the ELSE
+                by_date.setdefault(next_date, []).append(pk)
+        cases, params = [], []
+        for next_date, ids in by_date.items():
+            cases.append(f"WHEN {quote('id')} IN ({', '.join(['%s'] * len(ids))}) THEN %s")
+            params.extend([*ids, next_date])
+        value = f"CASE {' '.join(cases)} ELSE NULL END" if cases else "NULL"
+        sql = (
+            f"UPDATE {table} SET {quote('next_execute_date')} = {value} "
+            f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))})"
+        )
+        params.extend(billing_ids)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + every)
+        cursor.execute(sql, params)
+
+
+def _pg_array(values: list) -> str:
+    """A PostgreSQL array literal of ints or dates (None: NULL), cast by the statement: one parameter that the
+    server parses at once, where a list would be sent as ARRAY[...] of as many expressions."""
+    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def _ids_in(billing_ids: list[int], column: str = "id") -> tuple[str, list]:
+    """``<column> IN (...)`` for the chunk's billing ids: one array parameter on PostgreSQL."""
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        return f"{quote(column)} = ANY(%s::bigint[])", [_pg_array(billing_ids)]
+    return f"{quote(column)} IN ({', '.join(['%s'] * len(billing_ids))})", list(billing_ids)
 
 
 # An execution copies these from its billing (the card as the billing holds it, P2).
@@ -239,18 +280,22 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         columns.append(quote(field.column))
         values.append(expression)
         params.extend(args)
+    where, where_params = _ids_in(billing_ids)
     sql = (
         f"INSERT INTO {quote(Transaction._meta.db_table)} ({', '.join(columns)}) "
         f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} "
-        f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))}) "
-        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+        f"WHERE {where} ON CONFLICT DO NOTHING RETURNING {quote('id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + billing_ids)
+        cursor.execute(sql, params + where_params)
         return [pk for (pk,) in cursor.fetchall()]
 
 
+REMINDER_FIELDS = ("billing_number", "customer_id", "customer_name", "amount", "card_masked")  # reminder_data's
+
+
 def reminder_data(billing: Billing, execute_date: date) -> dict:
+    """The ``billing.reminder`` callback's data; it reads REMINDER_FIELDS only (the scheduler loads no more)."""
     return {
         "billing_number": billing.billing_number,
         "customer_id": billing.customer_id,

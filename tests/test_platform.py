@@ -184,3 +184,13 @@ def test_a_web_process_does_not_load_pandas_or_arrow():
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert found.strip().splitlines()[-1] == "[]"
+
+
+def test_a_task_messages_argument_repr_is_cut_short_and_its_arguments_are_whole():
+    from billing_bo.celery import app
+
+    ids = list(range(1_000_000, 1_000_200))  # a charge_many chunk
+    message = app.amqp.as_task_v2("task-id", "payments.charge_many", args=(ids,))
+    argsrepr = message.headers["argsrepr"]
+    assert len(argsrepr) < 200 < len(repr(ids)) and argsrepr.startswith("([1000000, 1000001, ")
+    assert message.body[0] == (ids,)

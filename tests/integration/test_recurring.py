@@ -7,6 +7,8 @@ Figures (runs, chunks, seconds) are printed: run with ``-s`` to see them.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shelve
 import signal
@@ -479,3 +481,93 @@ def test_beat_and_a_worker_charge_a_thousand_due_billings_once(merchant, start_w
         f"SchedulerRun due {day_record.due} charged {day_record.charged}; second tick: no change; "
         f"worker log lines {worker.log_text().count(chr(10))}"
     )
+
+
+# A chunk on PostgreSQL: next dates from array parameters, cancelled dates, reminders in one message ----
+
+
+def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends_its_reminders_in_one_message(
+    merchant, broker, bank_path
+):
+    """The PostgreSQL path of a chunk (ids and next dates as array parameters, ``UPDATE ... FROM unnest``):
+    every billing gets the next date the schedule module gives it (a cancelled date skipped, a Full Date
+    list that ran out: none), a date cancelled on the day runs nothing, a Reminder is a callback and no
+    charge, the chunk's reminders are one broker message, and each created execution is queued once."""
+    from payments.models import CallbackDelivery
+    from recurring.models import CancelledExecution
+    from recurring.schedule import Schedule
+    from tests.recurring.conftest import make_billing
+
+    merchant.callback_url = "https://alpha.example/hooks"
+    merchant.save()
+    day = merchant.local_today()
+    weekly = Schedule.by_day([day.weekday()], range(1, 13))
+    monthly = Schedule.by_date([min(day.day, 28)], range(1, 13))
+    charged = [
+        make_billing(merchant, EVERY_DAY, next_execute_date=day),
+        make_billing(merchant, weekly, next_execute_date=day),
+        make_billing(merchant, Schedule.full_dates([day], today=day), next_execute_date=day),  # runs out
+    ]
+    if monthly.is_execute_date(day):
+        charged.append(make_billing(merchant, monthly, next_execute_date=day))
+    skipped_ahead = make_billing(merchant, weekly, next_execute_date=day)  # next week's date cancelled
+    cancelled_today = make_billing(merchant, weekly, next_execute_date=day)
+    reminders = [
+        make_billing(merchant, EVERY_DAY, next_execute_date=day, billing_type=Billing.Type.REMINDER) for _ in range(3)
+    ]
+    for billing, cancelled_day in ((skipped_ahead, day + timedelta(days=7)), (cancelled_today, day)):
+        CancelledExecution.objects.create(
+            merchant=merchant,
+            billing=billing,
+            execute_date=cancelled_day,
+            invoice_number=scheduler.invoice_number(billing.billing_number, cancelled_day),
+            reason="holiday",
+        )
+    charged.append(skipped_ahead)
+
+    run = scheduler.run_day(merchant, day)
+
+    skips = {skipped_ahead.pk: {day + timedelta(days=7)}, cancelled_today.pk: {day}}
+    for billing in [*charged, cancelled_today, *reminders]:
+        expected = billing.schedule.next_date(day + timedelta(days=1), skip=skips.get(billing.pk, ()))
+        billing.refresh_from_db()
+        assert billing.next_execute_date == expected, (billing.schedule, expected)
+    assert charged[2].next_execute_date is None and skipped_ahead.next_execute_date == day + timedelta(days=14)
+    executions = dict(Transaction.objects.filter(merchant=merchant).values_list("billing_id", "pk"))
+    assert set(executions) == {billing.pk for billing in charged}
+    assert (run.due, run.charged, run.reminded, run.skipped) == (len(charged) + 4, len(charged), 3, 1)
+
+    messages = Counter()
+    queued: list[int] = []
+    for raw in broker.lrange("celery", 0, -1):
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        messages[message["headers"]["task"]] += 1
+        if message["headers"]["task"] == "payments.deliver_callbacks":
+            deliveries = args[0]
+        else:
+            queued.extend(args[0])
+    assert messages == {"payments.charge_many": 1, "payments.deliver_callbacks": 1}
+    assert sorted(queued) == sorted(executions.values())
+    assert sorted(deliveries) == sorted(CallbackDelivery.objects.filter(merchant=merchant).values_list("pk", flat=True))
+    assert len(deliveries) == 3
+
+
+def test_a_billing_row_carries_only_the_indexes_its_queries_use():
+    """Each due billing's next date moves every day and the row is rewritten with an entry in every index:
+    the merchant and batch foreign keys have no index of their own (every index starts with the merchant;
+    nothing looks billings up by batch alone)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Billing._meta.db_table)
+    indexes = {
+        tuple(info["columns"])
+        for info in constraints.values()
+        if info["index"] or info["primary_key"] or info["unique"]  # each of them is a btree index
+    }
+    assert indexes == {
+        ("id",),  # the primary key
+        ("merchant_id", "next_execute_date"),  # billing_due_idx: the scheduler's due billings
+        ("merchant_id", "billing_number"),  # unique per merchant; Manage Recurring and Registration search
+        ("merchant_id", "customer_id"),  # Manage Recurring and Registration search by customer ID
+        ("merchant_id", "source", "created_at"),  # the Registration list, newest first
+    }

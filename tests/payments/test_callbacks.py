@@ -181,8 +181,15 @@ def test_a_new_signing_secret_needs_step_up_is_shown_once_and_never_logged(alice
     assert hooked.callback_secret not in f"{entry.data}{entry.search_text}{entry.reason}"
 
 
+@pytest.fixture
+def queued_chunks(monkeypatch):
+    sent: list[list[int]] = []
+    monkeypatch.setattr(tasks.deliver_callbacks, "delay", lambda delivery_ids: sent.append(delivery_ids))
+    return sent
+
+
 def test_notify_many_stores_one_delivery_per_item_and_queues_each_only_after_commit(
-    hooked, queued, django_capture_on_commit_callbacks
+    hooked, queued, queued_chunks, django_capture_on_commit_callbacks
 ):
     from django.db import transaction as db
 
@@ -190,11 +197,56 @@ def test_notify_many_stores_one_delivery_per_item_and_queues_each_only_after_com
         pass
 
     with pytest.raises(Rollback), db.atomic():
-        callbacks.notify_many(hooked, "billing.reminder", [{"n": 1}])
+        callbacks.notify_many(hooked, "billing.reminder", [{"n": 1}, {"n": 2}])
         raise Rollback
-    assert not CallbackDelivery.objects.exists() and queued == []
+    assert not CallbackDelivery.objects.exists() and queued == [] and queued_chunks == []
 
     with django_capture_on_commit_callbacks(execute=True):
         deliveries = callbacks.notify_many(hooked, "billing.reminder", [{"n": n} for n in range(3)])
     assert [d.payload["data"] for d in CallbackDelivery.objects.order_by("pk")] == [{"n": 0}, {"n": 1}, {"n": 2}]
-    assert queued == [d.pk for d in deliveries]
+    assert queued_chunks == [[d.pk for d in deliveries]] and queued == []
+
+
+def test_notify_many_sends_one_message_per_callback_chunk_and_a_lone_delivery_alone(
+    hooked, queued, queued_chunks, settings, django_capture_on_commit_callbacks
+):
+    settings.CALLBACK_CHUNK = 2
+    with django_capture_on_commit_callbacks(execute=True):
+        many = callbacks.notify_many(hooked, "billing.reminder", [{"n": n} for n in range(5)])
+        [alone] = callbacks.notify_many(hooked, "billing.reminder", [{"n": 5}])
+    ids = [d.pk for d in many]
+    assert queued_chunks == [ids[0:2], ids[2:4], ids[4:5]]
+    assert queued == [alone.pk]
+
+
+def test_a_chunk_of_deliveries_attempts_each_on_its_own_and_retries_each_on_its_own(
+    hooked, receiver, queued, monkeypatch, settings
+):
+    """One message, three deliveries: the first is answered 500 (retried on its schedule), the second raises
+    inside the sender (left pending: send_due queues it alone), the third is delivered all the same."""
+    settings.CALLBACK_RETRY_COUNTDOWNS = (60,)
+    receiver.statuses = [500, 200, 200]
+    first, broken, third = (callbacks.notify(hooked, "billing.reminder", {"n": n}) for n in range(3))
+    queued.clear()
+    deliver = callbacks.deliver
+
+    def deliver_or_raise(delivery_id):
+        if delivery_id == broken.pk:
+            raise RuntimeError("a bug in one delivery")
+        return deliver(delivery_id)
+
+    monkeypatch.setattr(callbacks, "deliver", deliver_or_raise)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert tasks.deliver_callbacks.run([first.pk, broken.pk, third.pk]) == {"failed": 1, "error": 1, "delivered": 1}
+        statuses = dict(CallbackDelivery.objects.values_list("pk", "status"))
+        assert statuses == {first.pk: "pending", broken.pk: "pending", third.pk: "delivered"}
+        assert callbacks.send_due() == 1 and queued == [broken.pk]  # the one that raised, alone, at once
+        monkeypatch.setattr(callbacks, "deliver", deliver)
+        assert tasks.deliver_callback.run(broken.pk) == "delivered"
+        clock.shift(61)
+        assert callbacks.send_due() == 1 and queued == [broken.pk, first.pk]  # the 500, after its countdown
+        assert tasks.deliver_callback.run(first.pk) == "delivered"
+    assert [json.loads(r["body"])["data"]["n"] for r in receiver.requests] == [0, 2, 1, 0]
+    assert sorted(CallbackAttempt.objects.values_list("delivery_id", "number")) == sorted(
+        [(first.pk, 1), (first.pk, 2), (third.pk, 1), (broken.pk, 1)]
+    )

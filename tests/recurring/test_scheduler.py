@@ -145,6 +145,49 @@ def test_a_reminder_billing_sends_a_reminder_and_no_charge(merchant, queued, mon
     assert run.reminded == 1
 
 
+def test_a_chunks_reminders_go_to_the_broker_in_one_message_and_each_is_delivered(
+    merchant, queued, monday, monkeypatch
+):
+    from payments import callbacks, tasks
+
+    merchant.callback_url = "https://alpha.example/hooks"
+    merchant.save()
+    reminders = [make_billing(merchant, billing_type=Billing.Type.REMINDER) for _ in range(3)]
+    charged = make_billing(merchant)
+    messages: list[list[int]] = []
+    monkeypatch.setattr(tasks.deliver_callbacks, "delay", lambda delivery_ids: messages.append(delivery_ids))
+    monkeypatch.setattr(tasks.deliver_callback, "delay", lambda delivery_id: messages.append([delivery_id]))
+
+    run = scheduler.run_day(merchant, MONDAY)
+
+    deliveries = CallbackDelivery.objects.order_by("pk")
+    assert messages == [[d.pk for d in deliveries]]  # one message for the chunk's three reminders
+    assert sorted(d.payload["data"]["billing_number"] for d in deliveries) == sorted(
+        b.billing_number for b in reminders
+    )
+    assert (run.reminded, run.charged, queued) == (3, 1, [Transaction.objects.get(billing=charged).pk])
+    sent: list[int] = []
+    monkeypatch.setattr(callbacks, "deliver", lambda delivery_id: sent.append(delivery_id) or "delivered")
+    assert tasks.deliver_callbacks.run(messages[0]) == {"delivered": 3}
+    assert sent == messages[0]
+
+
+def test_reminder_data_reads_only_the_fields_the_scheduler_loads(merchant, django_assert_num_queries):
+    billing = make_billing(merchant, billing_type=Billing.Type.REMINDER)
+    loaded = Billing.objects.only(*scheduler.REMINDER_FIELDS).get(pk=billing.pk)
+    with django_assert_num_queries(0):  # a field outside REMINDER_FIELDS would be one query per reminder
+        data = scheduler.reminder_data(loaded, MONDAY)
+    assert data == {
+        "billing_number": billing.billing_number,
+        "customer_id": billing.customer_id,
+        "customer_name": "Budi Santoso",
+        "amount": 250_000,
+        "currency": "IDR",
+        "execute_date": "2026-11-30",
+        "card": billing.card_masked,
+    }
+
+
 def test_five_mondays_in_december_make_five_charges(merchant, queued):
     with time_machine.travel(at_jakarta(date(2025, 11, 30)), tick=False):
         billing = make_billing(merchant, Schedule.by_day([0], [12]))
