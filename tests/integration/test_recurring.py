@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.utils import timezone
 
 from accounts.models import Merchant
@@ -159,6 +159,34 @@ def test_a_day_run_twice_in_sequence_creates_and_queues_each_execution_once(merc
         f"{took:.2f} s ({BILLINGS / took:,.0f} billings/s); second run and a tick: no-op; a third run with the "
         f"day's record deleted: due {third.due}, created 0, queued 0; {figures}"
     )
+
+
+def test_a_chunks_executions_commit_before_its_next_dates_so_a_failed_move_is_mended_once(
+    merchant, broker, monkeypatch
+):
+    """On PostgreSQL a chunk inserts its executions on a second connection (committed, charges queued) while
+    its own moves the next dates; when the move fails, the executions stand and the billings are still due:
+    the next run moves them and creates and queues nothing twice."""
+    day = merchant.local_today()
+    billings = make_due_billings(merchant, 50, day)
+    move = scheduler._move_next_dates
+
+    def fails(*args):
+        raise DatabaseError("the connection went away")
+
+    monkeypatch.setattr(scheduler, "_move_next_dates", fails)
+    with pytest.raises(DatabaseError):
+        scheduler.run_day(merchant, day)
+    assert Transaction.objects.filter(merchant=merchant, execute_date=day).count() == 50
+    assert Billing.objects.filter(merchant=merchant, next_execute_date=day).count() == 50  # still due
+    assert assert_queued_once(broker, merchant) == 50
+
+    monkeypatch.setattr(scheduler, "_move_next_dates", move)
+    SchedulerRun.objects.filter(merchant=merchant).update(lease_until=None)  # the failed runner's lease ran out
+    scheduler.run_day(merchant, day)
+    assert_each_due_billing_ran_once(merchant, billings, day)
+    assert_day_finished(merchant, day, due=50, charged=50)
+    assert assert_queued_once(broker, merchant) == 50
 
 
 # TESTING 24: the same day in parallel -----------------------------------------------------------------
