@@ -35,6 +35,7 @@ from recurring.schedule import Schedule
 from recurring.scheduler import next_schedulable_day
 
 from . import reader, validation
+from .columns import names
 from .models import Batch, BatchRow
 from .services import raw_path, renew_lease, take_lease
 
@@ -192,30 +193,132 @@ def _copy_escaped(text):
     return text
 
 
-def _json_escaped(column: pd.Series):
-    """The cells as the inside of JSON strings (quotes not included) and escaped for COPY's text format,
-    as a large_string Arrow array. Most columns hold no quote, backslash or control character: one
-    scan finds that and they go as they are."""
-    text = pa.array(column.astype(str)).cast(pa.large_string())
-    special = np.asarray(pc.fill_null(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]'), False), dtype=bool)
-    if not special.any():
-        return text
-    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    control = np.asarray(pc.fill_null(pc.match_substring_regex(text, "[\\x00-\\x1f]"), False), dtype=bool)
-    if control.any():  # newlines, tabs...: few cells, each through the json module
-        cells = column[control].map(lambda value: json.dumps(value, ensure_ascii=False)[1:-1])
-        escaped = pc.replace_with_mask(escaped, pa.array(control), pa.array(cells.tolist(), pa.large_string()))
-    return _copy_escaped(escaped)
+def _copy_text(text: str) -> str:
+    """``_copy_escaped`` for one Python string."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _literal(text: str):
+    return pa.scalar(text, pa.large_string())
+
+
+def _arrow_text(column: pd.Series):
+    """A text column as one large_string Arrow array (no copy of the cells when pandas holds them in Arrow)."""
+    array = pa.array(column.astype(str))
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
+def _rows_to_escape(columns: list) -> np.ndarray:
+    """The rows with a cell holding a double quote, a backslash or a control character: the only cells
+    that JSON and COPY's text format escape. Found with numpy over each column's bytes (no pass per
+    character kind, no Python per cell); a file has few or none."""
+    found = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+    for array in columns:
+        _, offsets, data = array.buffers()
+        bounds = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+        if data is None or bounds[-1] == bounds[0]:
+            continue
+        raw = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+        hits = np.flatnonzero((raw < 0x20) | (raw == ord('"')) | (raw == ord("\\")))
+        if len(hits):
+            found[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+    return found
+
+
+def _errors_text(result: validation.Result):
+    """Each row's errors as the JSON object ``{"column": "reason", ...}`` escaped for COPY ("{}" for a
+    valid row), built by column for the invalid rows: one ``take`` of the column's reasons by the rows'
+    reason codes, the pieces joined element-wise."""
+    invalid = result.invalid.to_numpy()
+    count = int(invalid.sum())
+    which = np.full(len(invalid), count)  # per row: its object among the invalid rows', or "{}" after them
+    which[invalid] = np.arange(count)
+    if not count:
+        return pa.array(["{}"], pa.large_string()).take(which)
+    pieces = []
+    for column, codes in result.codes.items():
+        codes = codes[invalid]
+        if codes.any():
+            entries = [""] + [
+                _copy_text(f"{json.dumps(column, ensure_ascii=False)}: {json.dumps(message, ensure_ascii=False)}, ")
+                for message in result.messages[1:]
+            ]
+            pieces.append(pa.array(entries, pa.large_string()).take(pa.array(codes)))
+    inner = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _literal("")), 0, -2)  # the last ", "
+    objects = pc.binary_join_element_wise(_literal("{"), inner, _literal("}"), _literal(""))
+    return pa.concat_arrays([objects, pa.array(["{}"], pa.large_string())]).take(which)
+
+
+class _CopyColumns:
+    """The fields of every BatchRow of the file as Arrow arrays, made once; a chunk's COPY text is a slice
+    of each joined element-wise (``lines``)."""
+
+    def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str):
+        self.batch = batch
+        self.shown = shown
+        self.cells = [_arrow_text(shown[column]) for column in names(batch.kind)]
+        self.escape = _rows_to_escape(self.cells)
+        self.row_numbers = pc.cast(pa.array(np.arange(2, len(shown) + 2)), pa.large_string())
+        self.errors = _errors_text(result)
+        invalid = result.invalid.to_numpy()
+        self.status = pc.if_else(
+            pa.array(invalid), _literal(BatchRow.Status.INVALID.value), _literal(BatchRow.Status.VALID.value)
+        )
+        amounts = result.amounts.to_numpy(dtype=float)
+        known = pa.array(amounts, mask=np.isnan(amounts)).cast(pa.int64())
+        self.amounts = pc.fill_null(pc.cast(known, pa.large_string()), _literal("\\N"))
+        self.references = pc.utf8_slice_codeunits(_arrow_text(shown[key]), 0, 64)
+
+    def lines(self, start: int, end: int) -> memoryview:
+        """Rows ``start`` ... ``end`` as the text of a ``COPY`` into BatchRow: the cells joined into the row's
+        JSON array (BatchRow.data, ``columns.pack``), then the fields joined by tabs."""
+        size = end - start
+        cells = [array.slice(start, size) for array in self.cells]
+        kind = self.batch.kind
+        data = pc.binary_join_element_wise(
+            _literal(f'["{kind}", "'),
+            pc.binary_join_element_wise(*cells, _literal('", "')),
+            _literal('"]'),
+            _literal(""),
+        )
+        references = self.references.slice(start, size)
+        escape = self.escape[start:end]
+        if escape.any():  # the few rows with quotes, backslashes or control characters: through the json module
+            rows = self.shown.iloc[start:end][escape].itertuples(index=False, name=None)
+            texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False)) for row in rows]
+            data = pc.replace_with_mask(data, pa.array(escape), pa.array(texts, pa.large_string()))
+            references = _copy_escaped(references)
+        lines = pc.binary_join_element_wise(
+            _literal(str(self.batch.merchant_id)),
+            _literal(str(self.batch.pk)),
+            self.row_numbers.slice(start, size),
+            data,
+            self.errors.slice(start, size),
+            self.status.slice(start, size),
+            self.amounts.slice(start, size),
+            references,
+            _literal("\n"),  # outcome: empty, then the end of the line
+            _literal("\t"),
+        )
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        _, offsets, data_buffer = lines.buffers()
+        bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+        return memoryview(data_buffer)[bounds[0] : bounds[-1]]
 
 
 def _copy_all_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str) -> None:
     """Every row as a BatchRow, one ``COPY`` per ROWS_PER_STORE rows (PostgreSQL), progress after each.
     A second thread runs each COPY on a connection of its own while this one builds the next payload:
     PostgreSQL's work and Python's overlap (the server is another process, another core)."""
+    fields = _CopyColumns(batch, shown, result, key)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-copy") as copier:
         pending = None
         for start in range(0, len(shown), ROWS_PER_STORE[True]):
-            payload, end = _copy_payload(batch, shown, result, key, start)
+            end = min(start + ROWS_PER_STORE[True], len(shown))
+            payload = fields.lines(start, end)
             if pending is not None:
                 renew_lease(batch, rows_done=pending.result())
             pending = copier.submit(_copy_in, payload, end)
@@ -235,48 +338,6 @@ def _copy_in(payload: memoryview, end: int) -> int:
     finally:
         connection.close()  # this thread's own connection
     return end
-
-
-def _copy_payload(
-    batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int
-) -> tuple[memoryview, int]:
-    """Rows ``start`` ... of the file as the text of a ``COPY`` into BatchRow. The lines are built by
-    column with Arrow kernels, not row by row: each cell escaped for JSON then for COPY, the row's JSON
-    object and the whole line joined element-wise; the payload is the joined array's data buffer."""
-    end = min(start + ROWS_PER_STORE[True], len(shown))
-    part = shown.iloc[start:end]
-
-    def literal(text: str):
-        return pa.scalar(text, pa.large_string())
-
-    pieces = [literal(f"{batch.merchant_id}\t{batch.pk}\t")]
-    pieces.append(pc.cast(pa.array(np.arange(start + 2, end + 2)), pa.large_string()))
-    for number, column in enumerate(part.columns):
-        pieces.append(literal(("\t{" if number == 0 else ", ") + f'"{column}": "'))
-        pieces.append(_json_escaped(part[column]))
-        pieces.append(literal('"'))
-    pieces.append(literal("}\t"))
-    pieces.append(_copy_escaped(pa.array(result.errors_json[start:end], pa.large_string())))
-    invalid = result.invalid.to_numpy()[start:end]
-    pieces.append(literal("\t"))
-    pieces.append(
-        pc.if_else(pa.array(invalid), literal(BatchRow.Status.INVALID.value), literal(BatchRow.Status.VALID.value))
-    )
-    amounts = result.amounts.to_numpy()[start:end]
-    amount_text = np.where(np.isnan(amounts), "\\N", np.nan_to_num(amounts).astype(np.int64).astype(str))
-    pieces.append(literal("\t"))
-    pieces.append(pa.array(amount_text, pa.large_string()))
-    pieces.append(literal("\t"))
-    pieces.append(
-        _copy_escaped(pc.utf8_slice_codeunits(pa.array(part[key].astype(str)).cast(pa.large_string()), 0, 64))
-    )
-    pieces.append(literal("\t\n"))  # outcome: empty
-    lines = pc.binary_join_element_wise(*pieces, literal(""))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    _, offsets, data = lines.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    return memoryview(data)[bounds[0] : bounds[-1]], end
 
 
 def process(batch_id: int) -> str:

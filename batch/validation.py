@@ -10,7 +10,6 @@ rows only, and schedules that are not in a plain form are parsed once per distin
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -69,14 +68,6 @@ class Result:
             for position in np.flatnonzero(codes):
                 found.setdefault(int(position), {})[column] = self.messages[codes[position]]
         return found
-
-    @cached_property
-    def errors_json(self) -> np.ndarray:
-        """The errors of each row as a JSON object ("{}" for a valid row)."""
-        text = np.full(len(self.index), "{}", dtype=object)
-        for position, cells in self.errors.items():
-            text[position] = json.dumps(cells, ensure_ascii=False)
-        return text
 
 
 def _isin(column: pd.Series, values) -> np.ndarray:

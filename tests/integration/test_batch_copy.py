@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import RequestFactory
 
 from batch import pipeline, services, tasks
@@ -44,3 +46,21 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
     assert [stored[n].status for n in range(2, 6)] == ["valid"] * 4 and stored[6].status == "invalid"
     assert all(stored[n].errors == {} for n in range(2, 6))
     assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
+
+
+def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, settings, tmp_path, monkeypatch):
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    rows = rows_of("registration", 3)
+    rows[1]["customer_name"] = 'Bob "the" \\ O\'Neil'
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "packer", menus=["registration"]).user
+    batch = services.upload(request, upload_file("p.csv", csv_bytes(rows, kind="registration")), "registration")
+
+    assert pipeline.validate(batch.pk) == "validated"
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT row_number, data FROM batch_batchrow WHERE batch_id = %s ORDER BY 1", [batch.pk])
+        stored = cursor.fetchall()
+    for (number, text), row in zip(stored, rows, strict=True):
+        assert json.loads(text) == ["registration", *{**row, "card_number": "411111******1111"}.values()], number
