@@ -13,7 +13,8 @@ import io
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +43,7 @@ from .services import raw_path, renew_lease, take_lease
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
 ROWS_PER_STORE = {False: 5000, True: 20_000}
+COPY_THREADS = 2  # COPYs in flight at once (PostgreSQL)
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -50,10 +52,12 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
     pa = pc = None
 
 
-def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series:
+def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | Future:
     """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
-    when the file is small; else every key of the merchant, on PostgreSQL as one ``COPY`` of just that
-    column read by the CSV parser (no model instance, no Python string per key)."""
+    when the file is small; else every key of the merchant, on PostgreSQL as one text value
+    (``string_agg``) split by Arrow (no Python string per key), fetched on a thread of its own while
+    validation's first pass runs (``validation.validate`` takes the Future; the server is another
+    process). Inside a transaction the fetch stays on this connection: another one would not see it."""
     if batch.kind == Batch.Kind.REGISTRATION:
         rows = Billing.objects.filter(merchant_id=batch.merchant_id)
         field = "billing_number"
@@ -62,15 +66,34 @@ def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series:
         field = "invoice_number"
     if len(candidates) <= 2000:
         return set(rows.filter(**{f"{field}__in": list(candidates)}).values_list(field, flat=True))
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and pa is not None:
         sql, params = rows.values_list(field).query.sql_with_params()
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor:
-            query = cursor.mogrify(sql, params).decode()
-            cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
-        buffer.seek(0)
-        return reader.read_column(buffer, field)
+        # A key holding the separator cannot match a file's key (a reference has no newline): left out.
+        query = f"SELECT string_agg(k, E'\\n') FILTER (WHERE strpos(k, E'\\n') = 0) FROM ({sql}) AS keys (k)"
+        if connection.in_atomic_block:
+            return _fetch_keys(query, params)
+        fetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-keys")
+        future = fetch.submit(_fetch_keys_on_own_connection, query, params)
+        fetch.shutdown(wait=False)
+        return future
     return set(rows.values_list(field, flat=True).iterator(chunk_size=20_000))
+
+
+def _fetch_keys(query: str, params) -> pd.Series:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        text = cursor.fetchone()[0]
+    if not text:
+        return pd.Series([], dtype=str)
+    keys = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
+    return pd.Series(pd.arrays.ArrowStringArray(keys))
+
+
+def _fetch_keys_on_own_connection(query: str, params) -> pd.Series:
+    try:
+        return _fetch_keys(query, params)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def _head(path: Path) -> bytes:
@@ -103,48 +126,53 @@ def validate(batch_id: int) -> str:
     clock.done("read")
     merchant = batch.merchant
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
-    stored_keys = _stored_keys(batch, frame[key])
+    limits = {
+        "today": merchant.local_today(),
+        "min_amount": merchant.min_charge_amount,
+        "max_amount": merchant.max_charge_amount,
+        "stored_keys": _stored_keys(batch, frame[key]),
+    }
     clock.done("stored_keys")
-    result = validation.validate(
-        frame,
-        batch.kind,
-        today=merchant.local_today(),
-        min_amount=merchant.min_charge_amount,
-        max_amount=merchant.max_charge_amount,
-        stored_keys=stored_keys,
+    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
+    total_rows = len(frame)
+    if connection.vendor == "postgresql" and pa is not None:
+        invalid_rows, total_amount = _validate_and_copy(batch, frame, key, limits)
+        clock.done("validate_and_store")
+    else:
+        result = validation.validate(frame, batch.kind, **limits)
+        clock.done("validate")
+        shown = _shown(frame)
+        del frame
+        renew_lease(batch)
+        for start in range(0, len(shown), ROWS_PER_STORE[False]):
+            renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
+        clock.done("store")
+        invalid_rows, total_amount = result.invalid_count, int(result.amounts.fillna(0).sum())
+    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
+    Batch.objects.filter(pk=batch.pk).update(
+        status=status,
+        lease_until=None,
+        total_rows=total_rows,
+        invalid_rows=invalid_rows,
+        total_amount=Decimal(total_amount),
+        rows_done=total_rows,
     )
-    clock.done("validate")
+    if invalid_rows:
+        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
+    logger.info(
+        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, total_rows, invalid_rows, clock.seconds
+    )
+    return status
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the back office keeps them: card numbers masked, PANs in free text masked."""
     shown = frame.copy()
     shown["card_number"] = validation.mask_card_column(frame["card_number"])
     for column in validation.TEXT_COLUMNS_WITH_PAN:
         if column in shown:
             shown[column] = validation.mask_pans_in_column(shown[column])
-    del frame
-    renew_lease(batch)
-    clock.done("mask")
-    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
-    if connection.vendor == "postgresql" and pa is not None:
-        _copy_all_rows(batch, shown, result, key)
-    else:
-        for start in range(0, len(shown), ROWS_PER_STORE[False]):
-            renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
-    clock.done("store")
-    invalid_rows = result.invalid_count
-    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
-    Batch.objects.filter(pk=batch.pk).update(
-        status=status,
-        lease_until=None,
-        total_rows=len(shown),
-        invalid_rows=invalid_rows,
-        total_amount=Decimal(int(result.amounts.fillna(0).sum())),
-        rows_done=len(shown),
-    )
-    if invalid_rows:
-        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
-    logger.info(
-        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, len(shown), invalid_rows, clock.seconds
-    )
-    return status
+    return shown
 
 
 class _Phases:
@@ -252,15 +280,15 @@ def _errors_text(result: validation.Result):
 
 
 class _CopyColumns:
-    """The fields of every BatchRow of the file as Arrow arrays, made once; a chunk's COPY text is a slice
-    of each joined element-wise (``lines``)."""
+    """The fields of the BatchRows of ``shown`` (the file's rows from position ``first`` on) as Arrow
+    arrays; the COPY text of rows start ... end is a slice of each, joined element-wise (``lines``)."""
 
-    def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str):
+    def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, first: int = 0):
         self.batch = batch
         self.shown = shown
         self.cells = [_arrow_text(shown[column]) for column in names(batch.kind)]
         self.escape = _rows_to_escape(self.cells)
-        self.row_numbers = pc.cast(pa.array(np.arange(2, len(shown) + 2)), pa.large_string())
+        self.row_numbers = pc.cast(pa.array(np.arange(first + 2, first + len(shown) + 2)), pa.large_string())
         self.errors = _errors_text(result)
         invalid = result.invalid.to_numpy()
         self.status = pc.if_else(
@@ -309,24 +337,30 @@ class _CopyColumns:
         return memoryview(data_buffer)[bounds[0] : bounds[-1]]
 
 
-def _copy_all_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str) -> None:
-    """Every row as a BatchRow, one ``COPY`` per ROWS_PER_STORE rows (PostgreSQL), progress after each.
-    A second thread runs each COPY on a connection of its own while this one builds the next payload:
-    PostgreSQL's work and Python's overlap (the server is another process, another core)."""
-    fields = _CopyColumns(batch, shown, result, key)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-copy") as copier:
-        pending = None
-        for start in range(0, len(shown), ROWS_PER_STORE[True]):
-            end = min(start + ROWS_PER_STORE[True], len(shown))
-            payload = fields.lines(start, end)
-            if pending is not None:
-                renew_lease(batch, rows_done=pending.result())
-            pending = copier.submit(_copy_in, payload, end)
-        if pending is not None:
-            renew_lease(batch, rows_done=pending.result())
+def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
+    """Validate ROWS_PER_STORE rows at a time and store each chunk's rows (cards masked) with one ``COPY``
+    (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs run on COPY_THREADS
+    threads, each on a connection of its own, while this one validates the next chunk: the server is
+    another process, so its work and Python's overlap, and two COPYs use both cores while Python waits."""
+    invalid_rows = total_amount = stored = 0
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
+        chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_STORE[True], **limits)
+        for start, end, result in chunks:
+            invalid_rows += result.invalid_count
+            total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
+            payload = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start).lines(0, end - start)
+            while len(pending) >= COPY_THREADS:
+                stored += pending.popleft().result()
+                renew_lease(batch, rows_done=stored)
+            pending.append(copier.submit(_copy_in, payload, end - start))
+        while pending:
+            stored += pending.popleft().result()
+            renew_lease(batch, rows_done=stored)
+    return invalid_rows, total_amount
 
 
-def _copy_in(payload: memoryview, end: int) -> int:
+def _copy_in(payload: memoryview, rows: int) -> int:
     try:
         with connection.cursor() as cursor:
             cursor.copy_expert(
@@ -337,7 +371,7 @@ def _copy_in(payload: memoryview, end: int) -> int:
             )
     finally:
         connection.close()  # this thread's own connection
-    return end
+    return rows
 
 
 def process(batch_id: int) -> str:

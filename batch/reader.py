@@ -103,17 +103,6 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     )
 
 
-def read_column(source, name: str) -> pd.Series:
-    """Column ``name`` of a CSV with a header (e.g. a ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER true)``), as text."""
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, engine=ENGINE)
-    except pd.errors.EmptyDataError:
-        return pd.Series([], dtype=str)
-    return frame[name]
-
-
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     """All cells as stripped strings (empty for blank), columns by name in the template's order."""
     import pandas as pd

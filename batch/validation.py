@@ -11,12 +11,12 @@ rows only, and schedules that are not in a plain form are parsed once per distin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -94,6 +94,42 @@ def _bool(mask) -> np.ndarray:
     if isinstance(mask, pd.Series):
         return mask.to_numpy(dtype=bool, na_value=False)
     return np.asarray(mask, dtype=bool)
+
+
+def _arrow(column: pd.Series):
+    """The column as one Arrow string array (no copy when pandas holds it in Arrow already)."""
+    array = pa.array(column.astype(str))
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
+
+
+def _lengths_and_first_bytes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: its length in bytes and its first byte (0 for an empty cell), read from the Arrow
+    buffers with numpy: no kernel, no pass over the text."""
+    if pa is None:
+        text = column.astype(str)
+        lengths = text.str.encode("utf-8").str.len().to_numpy(dtype=np.int64)
+        first = np.array([ord(cell[0]) if cell and ord(cell[0]) < 128 else 255 * bool(cell) for cell in text])
+        return lengths, first.astype(np.uint8)
+    array = _arrow(column)
+    _, offsets, data = array.buffers()
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1]
+    lengths = np.diff(bounds).astype(np.int64)
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None and bounds[-1] > 0 else np.zeros(1, np.uint8)
+    first = np.where(lengths > 0, raw[np.minimum(bounds[:-1], len(raw) - 1)], 0).astype(np.uint8)
+    return lengths, first
+
+
+FORMULA_STARTS = np.array([ord(c) for c in "=+@\t\r"], dtype=np.uint8)
+PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a phone may start with +
+
+
+def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
+    """Cells starting with = + @ tab or carriage return (a phone's + excepted)."""
+    lengths, first = _lengths_and_first_bytes(column)
+    return (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if phone else FORMULA_STARTS)
 
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
@@ -190,32 +226,78 @@ def validate(
     stored_keys: Iterable[str],
 ) -> Result:
     """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
-    Series (a Series of a million keys is matched without a Python string per key).
+    Series (a Series of a million keys is matched without a Python string per key), or a Future of
+    those (still being fetched: awaited only when the first pass needs them).
 
     Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
     cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
     with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
     """
+    limits = {"today": today, "min_amount": min_amount, "max_amount": max_amount, "stored_keys": stored_keys}
+    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), **limits))[2]
+
+
+def validate_in_chunks(
+    frame: pd.DataFrame,
+    kind: str,
+    *,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    stored_keys: Iterable[str],
+    rows: int,
+) -> Iterator[tuple[int, int, Result]]:
+    """``validate`` by ``rows`` rows at a time: (start, end, the Result of rows start ... end). The
+    duplicates are found over the whole file first (the stored keys are matched once, when the first
+    chunk needs them), so each chunk's result is what ``validate`` gives for those rows; a caller stores
+    a chunk while the next one is validated."""
     key = "billing_number" if kind == "registration" else "invoice_number"
     keys = frame[key]
-    stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
     present = _bool(keys != "")
-    if kind != "registration":
-        duplicated = present & _bool(keys.duplicated(keep=False))
-        used = present & _isin(keys, stored)
-        return _validate_cells(frame, kind, today, min_amount, max_amount, duplicated, used)
+    duplicated = present & _bool(keys.duplicated(keep=False))
+    used: list[np.ndarray] = []
+
+    def used_rows(start: int, end: int) -> np.ndarray:
+        if not used:
+            found = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
+            found = found if isinstance(found, pd.Series) else pd.Series(list(found), dtype=str)
+            used.append(present & _isin(keys, found))
+        return used[0][start:end]
+
+    for start in range(0, max(1, len(frame)), rows):
+        end = min(start + rows, len(frame))
+        part = frame.iloc[start:end]
+        limits = (today, min_amount, max_amount)
+        if kind != "registration":
+            result = _validate_cells(part, kind, *limits, duplicated[start:end], used_rows(start, end))
+        else:
+            result = _validate_registrations(part, *limits, duplicated[start:end], partial(used_rows, start, end))
+        yield start, end, result
+
+
+def _validate_registrations(
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, duplicated: np.ndarray, used_rows
+) -> Result:
+    """The two passes over registration rows; ``used_rows()``: the rows whose key is stored (called after
+    the first pass, so stored keys still being fetched arrive meanwhile)."""
     with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
-        repeated = pool.submit(lambda: _bool(keys.duplicated(keep=False)))
-        stored_hit = pool.submit(_isin, keys, stored)
-        plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
-        duplicated = present & repeated.result()
-        used = present & stored_hit.result()
+        plain, amounts, plain_schedules = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
+    used = used_rows()
     plain &= ~duplicated & ~used
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
     messages = [""]
     if rest.any():
-        detail = _validate_cells(frame[rest], kind, today, min_amount, max_amount, duplicated[rest], used[rest])
+        detail = _validate_cells(
+            frame[rest],
+            "registration",
+            today,
+            min_amount,
+            max_amount,
+            duplicated[rest],
+            used[rest],
+            plain_schedules[rest],
+        )
         for column, column_codes in detail.codes.items():
             codes[column][rest] = column_codes
         messages = detail.messages
@@ -259,23 +341,28 @@ PLAIN = {
 
 
 def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
-    """(rows that pass every rule for sure, the amounts of those rows). The column checks are
+    """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
+    plain form). The column checks are
     independent Arrow kernels, run by ``pool``."""
-    jobs = [(column, pattern) for column, pattern in PLAIN.items()]
+    jobs = [(column, pattern) for column, pattern in PLAIN.items() if pattern != TEXT]
     schedules = pool.submit(_plain_schedules, frame, today)
     cards = pool.submit(_plain_cards, frame["card_number"])
     plain = np.ones(len(frame), dtype=bool)
     for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
         plain &= found
+    for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
+        lengths, _ = _lengths_and_first_bytes(frame[column])
+        plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
     plain &= cards.result()
-    plain &= schedules.result()
+    plain_schedules = schedules.result()
+    plain &= plain_schedules
     expiry = frame["expiry"].where(plain, "99/99")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
     plain &= months >= today.year * 12 + today.month
     amounts = _ints(frame["amount"].where(plain, "0").str.replace(".", "", regex=False)).astype(float)
     plain &= (amounts >= float(min_amount)) & (amounts <= float(max_amount))
     amounts[~plain] = np.nan
-    return plain, amounts
+    return plain, amounts, plain_schedules
 
 
 def _plain_cards(column: pd.Series) -> np.ndarray:
@@ -301,17 +388,19 @@ def _validate_cells(
     max_amount: Decimal,
     duplicated: np.ndarray,
     used: np.ndarray,
+    plain_schedules: np.ndarray | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
     ``used``: the rows whose key repeats in the whole file, or is stored already."""
     from .columns import COLUMNS
 
     flags = _Flags(frame)
-    empty = {column: _bool(frame[column] == "") for column in frame.columns}
+    shapes = {column: _lengths_and_first_bytes(frame[column]) for column in frame.columns}
+    empty = {column: lengths == 0 for column, (lengths, _) in shapes.items()}
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
-    for column in frame.columns:
-        starts = _matches(frame[column], r"[=@\t\r][\s\S]*" if column.endswith("phone") else r"[=+@\t\r][\s\S]*")
+    for column, (lengths, first) in shapes.items():
+        starts = (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS)
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
 
     for spec in COLUMNS[kind]:
@@ -337,9 +426,7 @@ def _validate_cells(
     amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
     plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
-    amounts = pd.Series(
-        np.where(amount_ok, pd.to_numeric(plain, errors="coerce").to_numpy(dtype=float), np.nan), index=frame.index
-    )
+    amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
     out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
     flags.flag("amount", out_of_range, f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}.")
 
@@ -362,7 +449,7 @@ def _validate_cells(
     if kind == "registration":
         types = frame["type"].str.lower()
         flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
-        _schedules(frame, flags, today)
+        _schedules(frame, flags, today, plain_schedules)
     else:
         neither = empty["billing_number"] & empty["customer_id"]
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
@@ -388,6 +475,13 @@ def _validate_cells(
         amounts=amounts,
         execute_dates=execute_dates,
     )
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    """Digit strings to float64 (callers pass only digits; more than int64 holds is fine)."""
+    if pa is not None and len(column):
+        return np.asarray(pc.cast(_arrow(column), pa.float64()))
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def _ints(column: pd.Series) -> np.ndarray:
@@ -461,8 +555,9 @@ def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     return few & ~bad
 
 
-def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> None:
-    plain = _plain_schedules(frame, today)
+def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarray | None = None) -> None:
+    """The schedule cells' reasons; ``plain``: the rows known to be in plain form (the first pass's)."""
+    plain = _plain_schedules(frame, today) if plain is None else plain
     rest = ~plain
     if not rest.any():
         return

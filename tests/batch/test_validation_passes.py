@@ -118,3 +118,39 @@ def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_las
         "abc",
         "",
     ]
+
+
+def test_validation_in_chunks_gives_each_chunk_what_the_whole_file_gives_its_rows():
+    frame = pd.concat([frame_of_variants()] * 3, ignore_index=True)
+    frame["billing_number"] = [f"GYM-{n}" for n in range(len(frame))]
+    frame.loc[[5, 70], "billing_number"] = "TWICE"  # a duplicate across two chunks
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    whole = validation.validate(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, **limits)
+
+    chunks = list(
+        validation.validate_in_chunks(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, rows=17, **limits)
+    )
+
+    assert [(start, end) for start, end, _ in chunks] == [
+        (n, min(n + 17, len(frame))) for n in range(0, len(frame), 17)
+    ]
+    reasons = pd.concat([result.reasons for _, _, result in chunks])
+    assert reasons.equals(whole.reasons)
+    assert "Appears more than once in this file." in set(reasons.loc[[5, 70], "billing_number"])
+    assert reasons.loc[40, "billing_number"] == "Registered already."
+    amounts = pd.concat([result.amounts for _, _, result in chunks])
+    assert amounts.equals(whole.amounts)
+
+
+def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
+    from concurrent.futures import Future
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    keys: Future = Future()
+    keys.set_result(pd.Series(["STORED-1"], dtype=str))
+
+    result = validation.validate(frame, "registration", stored_keys=keys, **limits)
+
+    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
+    assert "Registered already." in set(result.reasons["billing_number"])
