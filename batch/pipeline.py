@@ -42,8 +42,10 @@ from .services import raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 20_000}
-COPY_THREADS = 2  # COPYs in flight at once (PostgreSQL)
+ROWS_PER_STORE = {False: 5000, True: 25_000}
+# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small), COPYs in flight at once.
+ROWS_PER_VALIDATION = 50_000
+COPY_THREADS = 2
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -338,22 +340,26 @@ class _CopyColumns:
 
 
 def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
-    """Validate ROWS_PER_STORE rows at a time and store each chunk's rows (cards masked) with one ``COPY``
-    (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs run on COPY_THREADS
-    threads, each on a connection of its own, while this one validates the next chunk: the server is
-    another process, so its work and Python's overlap, and two COPYs use both cores while Python waits."""
+    """Validate ROWS_PER_VALIDATION rows at a time and store their rows (cards masked) with one ``COPY``
+    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs
+    run on COPY_THREADS threads, each on a connection of its own, while this one validates the next
+    chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
+    cores while Python waits."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
     with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
-        chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_STORE[True], **limits)
+        chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
         for start, end, result in chunks:
             invalid_rows += result.invalid_count
             total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
-            payload = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start).lines(0, end - start)
-            while len(pending) >= COPY_THREADS:
-                stored += pending.popleft().result()
-                renew_lease(batch, rows_done=stored)
-            pending.append(copier.submit(_copy_in, payload, end - start))
+            fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
+            for first in range(0, end - start, ROWS_PER_STORE[True]):
+                last = min(first + ROWS_PER_STORE[True], end - start)
+                payload = fields.lines(first, last)
+                while len(pending) >= COPY_THREADS:
+                    stored += pending.popleft().result()
+                    renew_lease(batch, rows_done=stored)
+                pending.append(copier.submit(_copy_in, payload, last - first))
         while pending:
             stored += pending.popleft().result()
             renew_lease(batch, rows_done=stored)

@@ -96,11 +96,45 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
                 raise pd.errors.EmptyDataError("No columns to parse from file") from exc
             raise pd.errors.ParserError(str(exc)) from exc
         text = pd.StringDtype("pyarrow", na_value=np.nan)
-        return table.to_pandas(types_mapper=lambda _: text)
+        # One chunk per column (the reader makes one per block): the checks then read each column's
+        # buffers as they are, without a copy per check.
+        return table.combine_chunks().to_pandas(types_mapper=lambda _: text)
     options = {"sep": delimiter, "dtype": str, "keep_default_na": False}
     return pd.read_csv(
         io.BytesIO(raw), engine="c", skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, encoding="utf-8", **options
     )
+
+
+# Bytes that may begin or end a whitespace character (ASCII ones, and any byte of a multi-byte one).
+MAYBE_SPACE = bytes([*range(9, 14), *range(28, 33), *range(128, 256)])
+
+
+def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell stripped of surrounding whitespace, the rows whose cells are all empty dropped (trailing
+    blank lines, empty rows). A column is stripped only when a cell may start or end with whitespace,
+    and rows are dropped only when there is one to drop: both found from the Arrow buffers' bytes."""
+    from .validation import _buffers, pa
+
+    if pa is None or not len(frame):
+        frame = frame.apply(lambda column: column.str.strip())
+        return frame[(frame != "").any(axis=1)].reset_index(drop=True)
+    import numpy as np
+
+    maybe_space = np.zeros(256, dtype=bool)
+    maybe_space[np.frombuffer(MAYBE_SPACE, dtype=np.uint8)] = True
+    blank = np.ones(len(frame), dtype=bool)
+    for column in frame.columns:
+        bounds, raw = _buffers(frame[column])
+        filled = bounds[1:] > bounds[:-1]
+        ends = np.concatenate((raw[bounds[:-1][filled]], raw[bounds[1:][filled] - 1]))
+        if maybe_space[ends].any():
+            frame[column] = frame[column].str.strip()
+            bounds, _ = _buffers(frame[column])
+            filled = bounds[1:] > bounds[:-1]
+        blank &= ~filled
+    if blank.any():
+        frame = frame[~blank].reset_index(drop=True)
+    return frame
 
 
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
@@ -147,8 +181,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         raise FileRejected(
             f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
         )
-    frame = frame[expected].astype(str).apply(lambda column: column.str.strip())
-    frame = frame[(frame != "").any(axis=1)].reset_index(drop=True)  # trailing blank lines, empty rows
+    frame = _stripped_rows(frame[expected].astype(str))
     if frame.empty:
         raise FileRejected("The file has a header but no rows.")
     if len(frame) > settings.BATCH_MAX_ROWS:

@@ -154,3 +154,40 @@ def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
 
     assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
     assert "Registered already." in set(result.reasons["billing_number"])
+
+
+def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():
+    plain = pd.Series(["4111 1111-1111 1111", "5555555555554444", ""], dtype="string[pyarrow]")
+    assert validation.card_digits(plain).tolist() == ["4111111111111111", "5555555555554444", ""]
+    tabbed = pd.Series(["4111\t1111\n1111\r1111", "4111 1111 1111 1111"], dtype="string[pyarrow]")
+    assert validation.card_digits(tabbed).tolist() == ["4111111111111111"] * 2
+
+
+def test_a_pan_in_free_text_is_masked_and_text_with_scattered_digits_is_kept():
+    cells = pd.Series(
+        ["PAN 4111111111111111 INSIDE", "1 2 3 4 5 6 7 8 9 10 11 12 13 14", "Andi", ""], dtype="string[pyarrow]"
+    )
+    assert validation.mask_pans_in_column(cells).tolist() == [
+        "PAN 411111******1111 INSIDE",
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+        "Andi",
+        "",
+    ]
+
+
+def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_dropped():
+    from batch.reader import _stripped_rows
+
+    frame = pd.DataFrame(
+        {
+            "a": ["x", "\u00a0y\u00a0", "", "\tz "],
+            "b": ["1", "2", "  ", "Café"],
+            "c": ["plain", "plain", "", "plain"],
+        },
+        dtype="string[pyarrow]",
+    )
+    assert _stripped_rows(frame).to_dict("list") == {
+        "a": ["x", "y", "z"],
+        "b": ["1", "2", "Café"],
+        "c": ["plain", "plain", "plain"],
+    }
