@@ -111,7 +111,11 @@ def _arrow(column: pd.Series):
 
 def _buffers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(the cells' bounds, int64, n + 1 of them; the bytes they index) of the column's Arrow array."""
-    array = _arrow(column)
+    return _array_buffers(_arrow(column))
+
+
+def _array_buffers(array) -> tuple[np.ndarray, np.ndarray]:
+    """``_buffers`` of an Arrow string array."""
     _, offsets, data = array.buffers()
     width = np.int64 if pa.types.is_large_string(array.type) else np.int32
     bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(np.int64)
@@ -122,11 +126,21 @@ def _buffers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
     """Per cell: how many of its bytes are one of ``values`` (numpy over the Arrow buffer)."""
     bounds, raw = _buffers(column)
-    wanted = np.zeros(256, dtype=bool)
-    wanted[np.frombuffer(values, dtype=np.uint8)] = True
-    hits = wanted[raw[bounds[0] : bounds[-1]]]
-    running = np.concatenate(([0], np.cumsum(hits, dtype=np.int64)))
-    return running[bounds[1:] - bounds[0]] - running[bounds[:-1] - bounds[0]]
+    text = raw[bounds[0] : bounds[-1]]
+    codes = np.frombuffer(values, dtype=np.uint8)
+    if len(codes) > 1 and np.array_equal(codes, np.arange(codes[0], codes[0] + len(codes))):
+        hits = (text >= codes[0]) & (text <= codes[-1])  # a range (the digits): two comparisons
+    elif len(codes) == 1:
+        hits = text == codes[0]
+    else:
+        wanted = np.zeros(256, dtype=bool)
+        wanted[codes] = True
+        hits = wanted[text]
+    # Sums per cell; a sentinel 0 after the last byte, and an empty cell counts nothing.
+    starts = bounds[:-1] - bounds[0]
+    counts = np.add.reduceat(np.append(hits, False).view(np.uint8), starts, dtype=np.int64)
+    counts[bounds[1:] == bounds[:-1]] = 0
+    return counts
 
 
 def _lengths_and_first_bytes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -158,11 +172,17 @@ def luhn_ok(digits: pd.Series) -> pd.Series:
     Python loop per card (and no Python string per card when pyarrow holds the column)."""
     if digits.empty:
         return pd.Series([], dtype=bool, index=digits.index)
-    matrix = _digit_matrix(digits)
-    doubled = matrix[:, -2::-2] * 2  # every second digit from the right, check digit excluded
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32) + doubled.sum(axis=1, dtype=np.int32)
-    return pd.Series(total % 10 == 0, index=digits.index)
+    return pd.Series(_luhn_rows(_digit_matrix(digits)), index=digits.index)
+
+
+DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)  # a digit doubled, its digits summed
+
+
+def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
+    """Luhn per row of an n x 19 matrix of digits (left-padded with 0)."""
+    total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32)  # the check digit and every second one from it
+    total += DOUBLED[matrix[:, -2::-2]].sum(axis=1, dtype=np.int32)  # the others, doubled
+    return total % 10 == 0
 
 
 def _digit_matrix(digits: pd.Series) -> np.ndarray:
@@ -370,8 +390,100 @@ PLAIN = {
 
 def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
     """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
-    plain form). The column checks are
-    independent Arrow kernels, run by ``pool``."""
+    plain form). The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes,
+    which release the GIL), run by ``pool``."""
+    if pa is None:
+        return _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
+    schedules = pool.submit(_plain_schedules, frame, today)
+    cards = pool.submit(_plain_cards, frame["card_number"])
+    amounts = pool.submit(_plain_amounts, frame["amount"], min_amount, max_amount)
+    checks = [
+        lambda: _plain_reference(frame["billing_number"]),
+        lambda: _matches(frame["email"], PLAIN["email"]),
+        lambda: _plain_phone(frame["phone"]),
+        lambda: _plain_phone(frame["holder_phone"]),
+        lambda: _plain_expiry(frame["expiry"], today),
+        lambda: np.asarray(pc.fill_null(pc.is_in(_arrow(frame["type"]), value_set=TYPES), False), dtype=bool),
+        *(
+            lambda column=column: _plain_text(frame[column])
+            for column in ("customer_id", "customer_name", "holder_name")
+        ),
+    ]
+    plain = np.ones(len(frame), dtype=bool)
+    for found in pool.map(lambda check: check(), checks):
+        plain &= found
+    plain &= cards.result()
+    plain_schedules = schedules.result()
+    plain &= plain_schedules
+    amount_ok, values = amounts.result()
+    plain &= amount_ok
+    values[~plain] = np.nan
+    return plain, values, plain_schedules
+
+
+TYPES = pa.array(["recurring", "reminder"]) if pa is not None else None
+DIGITS = b"0123456789"
+LETTERS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _plain_text(column: pd.Series) -> np.ndarray:
+    """TEXT: not empty, not starting a formula."""
+    lengths, first = _lengths_and_first_bytes(column)
+    return (lengths > 0) & ~np.isin(first, FORMULA_STARTS)
+
+
+def _plain_reference(column: pd.Series) -> np.ndarray:
+    """REFERENCE, by bytes: 1 to 64 of letters, digits, _ . / -, the first a letter or digit."""
+    lengths, first = _lengths_and_first_bytes(column)
+    allowed = _bytes_in(column, LETTERS_DIGITS + b"_./-")
+    starts = np.isin(first, np.frombuffer(LETTERS_DIGITS, dtype=np.uint8))
+    return (lengths >= 1) & (lengths <= 64) & (allowed == lengths) & starts
+
+
+def _plain_phone(column: pd.Series) -> np.ndarray:
+    """PHONE or empty, by bytes: an optional leading + then 8 to 15 digits and nothing else."""
+    lengths, first = _lengths_and_first_bytes(column)
+    digits = _bytes_in(column, DIGITS)
+    plus = (first == ord("+")).astype(np.int64)
+    return (lengths == 0) | ((digits == lengths - plus) & (digits >= 8) & (digits <= 15))
+
+
+def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
+    """MM/YY (month 01-12), not before this month: read from the cells' five bytes."""
+    bounds, raw = _buffers(column)
+    five = np.diff(bounds) == 5
+    found = np.zeros(len(column), dtype=bool)
+    if five.any():
+        cells = raw[bounds[:-1][five, None] + np.arange(5)].astype(np.int16)
+        numbers = cells[:, [0, 1, 3, 4]] - ord("0")
+        month = numbers[:, 0] * 10 + numbers[:, 1]
+        year = 2000 + numbers[:, 2] * 10 + numbers[:, 3]
+        found[five] = (
+            ((numbers >= 0) & (numbers <= 9)).all(axis=1)
+            & (cells[:, 2] == ord("/"))
+            & (month >= 1)
+            & (month <= 12)
+            & (year * 12 + month >= today.year * 12 + today.month)
+        )
+    return found
+
+
+def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """(amount cells in a plain form and within the limits, their values; NaN elsewhere). Plain digits
+    by bytes, the dotted form by its pattern on the cells holding a dot."""
+    lengths, _ = _lengths_and_first_bytes(column)
+    dots = _bytes_in(column, b".")
+    simple = (dots == 0) & (_bytes_in(column, DIGITS) == lengths) & (lengths >= 1) & (lengths <= 15)
+    ok = simple | _matches_where(column, r"[0-9]{1,3}(?:\.[0-9]{3}){1,4}", dots > 0)
+    digits = pc.if_else(pa.array(ok), pc.replace_substring(_arrow(column), ".", ""), "0")
+    values = np.asarray(pc.cast(digits, pa.int64())).astype(float)
+    ok &= (values >= float(min_amount)) & (values <= float(max_amount))
+    values[~ok] = np.nan
+    return ok, values
+
+
+def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+    """``_plain_registration_rows`` without pyarrow: the PLAIN patterns by column."""
     jobs = [(column, pattern) for column, pattern in PLAIN.items() if pattern != TEXT]
     schedules = pool.submit(_plain_schedules, frame, today)
     cards = pool.submit(_plain_cards, frame["card_number"])
@@ -398,13 +510,18 @@ def _plain_cards(column: pd.Series) -> np.ndarray:
     if pa is None:
         digits = card_digits(column)
         well_formed = _bool(digits.str.fullmatch(r"[0-9]{13,19}"))
-    else:
-        text = pa.array(column.astype(str))
-        digits = pc.replace_substring(pc.replace_substring(text, " ", ""), "-", "")
-        well_formed = np.asarray(pc.fill_null(pc.match_substring_regex(digits, "^[0-9]{13,19}$"), False), dtype=bool)
-        digits = pd.Series(pd.arrays.ArrowStringArray(digits.cast(pa.large_string())))
+        luhn = np.zeros(len(column), dtype=bool)
+        luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+        return luhn
+    digits = pc.replace_substring(pc.replace_substring(_arrow(column), " ", ""), "-", "")
+    bounds, _ = _array_buffers(digits)
+    lengths = np.diff(bounds)
+    well_formed = (lengths >= 13) & (lengths <= 19) & np.asarray(pc.fill_null(pc.ascii_is_decimal(digits), False))
     luhn = np.zeros(len(column), dtype=bool)
-    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+    if well_formed.any():
+        padded = pc.utf8_lpad(digits.filter(pa.array(well_formed)), width=19, padding="0")
+        bounds, raw = _array_buffers(padded)
+        luhn[well_formed] = _luhn_rows(raw[bounds[0] : bounds[-1]].reshape(-1, 19) - ord("0"))
     return luhn
 
 
@@ -533,7 +650,35 @@ DATES_LIST = rf"{DATE_TEXT}(?:\|{DATE_TEXT})*"
 
 
 def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
-    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure)."""
+    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure). Each list
+    pattern runs on the rows of its schedule type only."""
+    if pa is None:
+        return _plain_schedules_pandas(frame, today)
+    kind = pc.utf8_lower(_arrow(frame["schedule_type"]))
+    is_kind = {name: np.asarray(pc.fill_null(pc.equal(kind, name), False)) for name in ("date", "day", "full_date")}
+    empty = {column: np.diff(_buffers(frame[column])[0]) == 0 for column in SCHEDULE_COLUMNS[1:]}
+    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"]
+    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"]
+    by_date &= _matches_where(frame["schedule_days"], DAYS_LIST, by_date)
+    by_day &= _matches_where(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}", by_day)
+    plain = (by_date | by_day) & _matches_where(frame["schedule_months"], f"(?i){MONTHS_LIST}", by_date | by_day)
+    full = is_kind["full_date"] & empty["schedule_days"] & empty["schedule_weekdays"] & empty["schedule_months"]
+    full &= _matches_where(frame["schedule_dates"], DATES_LIST, full)
+    if full.any():
+        plain[full] = _future_dates(frame["schedule_dates"][full], today)
+    return plain
+
+
+def _matches_where(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
+    """``_matches`` on ``rows`` only (False elsewhere)."""
+    found = np.zeros(len(column), dtype=bool)
+    if rows.any():
+        matched = pc.match_substring_regex(_arrow(column).filter(pa.array(rows)), pattern=f"^(?:{pattern})$")
+        found[rows] = np.asarray(pc.fill_null(matched, False), dtype=bool)
+    return found
+
+
+def _plain_schedules_pandas(frame: pd.DataFrame, today: date) -> np.ndarray:
     kind = frame["schedule_type"].str.lower()
     months_ok = _matches(frame["schedule_months"], f"(?i){MONTHS_LIST}")
     empty = {column: _bool(frame[column] == "") for column in SCHEDULE_COLUMNS[1:]}

@@ -51,6 +51,26 @@ VARIANTS = [
     ("schedule_months", "13"),
     ("schedule_months", "jan"),
     ("schedule_weekdays", "mon"),  # a weekday on a date schedule: ignored, valid
+    # the first pass reads these by bytes: each must end with the rules' verdict
+    ("phone", "++6281234567"),
+    ("phone", "+6281234567890123"),
+    ("phone", "0812345"),
+    ("holder_phone", "0812 3456 789"),
+    ("expiry", "1a/28"),
+    ("expiry", "13/28"),
+    ("expiry", "00/29"),
+    ("expiry", "12-28"),
+    ("amount", "1.000.0000"),
+    ("amount", "0001"),
+    ("amount", "1.000,00"),
+    ("amount", "１２３４５"),
+    ("billing_number", "-GYM"),
+    ("billing_number", "GYM_1.2/3-x"),
+    ("billing_number", "G" * 65),
+    ("billing_number", "GYMé"),
+    ("type", "Reminder"),
+    ("card_number", "4111 1111 1111 111"),
+    ("card_number", "٤١١١١١١١١١١١١١١١"),
 ]
 DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
 FULL_DATE_VARIANTS = [
