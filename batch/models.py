@@ -104,7 +104,9 @@ class RowCells(JSONText):
         return unpack(super().to_python(value))
 
     def get_prep_value(self, value):
-        return super().get_prep_value(pack(value) if isinstance(value, dict) else value)
+        if isinstance(value, dict):
+            value = pack(value)
+        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class BatchRow(models.Model):

@@ -308,8 +308,8 @@ class _CopyColumns:
         cells = [array.slice(start, size) for array in self.cells]
         kind = self.batch.kind
         data = pc.binary_join_element_wise(
-            _literal(f'["{kind}", "'),
-            pc.binary_join_element_wise(*cells, _literal('", "')),
+            _literal(f'["{kind}","'),  # compact separators, as RowCells writes them
+            pc.binary_join_element_wise(*cells, _literal('","')),
             _literal('"]'),
             _literal(""),
         )
@@ -317,7 +317,7 @@ class _CopyColumns:
         escape = self.escape[start:end]
         if escape.any():  # the few rows with quotes, backslashes or control characters: through the json module
             rows = self.shown.iloc[start:end][escape].itertuples(index=False, name=None)
-            texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False)) for row in rows]
+            texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False, separators=(",", ":"))) for row in rows]
             data = pc.replace_with_mask(data, pa.array(escape), pa.array(texts, pa.large_string()))
             references = _copy_escaped(references)
         lines = pc.binary_join_element_wise(
