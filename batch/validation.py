@@ -301,36 +301,40 @@ def validate_in_chunks(
     a chunk while the next one is validated."""
     key = "billing_number" if kind == "registration" else "invoice_number"
     keys = frame[key]
-    present = _bool(keys != "")
-    duplicated = present & _bool(keys.duplicated(keep=False))
-    used: list[np.ndarray] = []
+    present = np.diff(_buffers(keys)[0]) > 0 if pa is not None else _bool(keys != "")
+    found: dict[str, np.ndarray] = {}
 
-    def used_rows(start: int, end: int) -> np.ndarray:
-        if not used:
-            found = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
-            found = found if isinstance(found, pd.Series) else pd.Series(list(found), dtype=str)
-            used.append(present & _isin(keys, found))
-        return used[0][start:end]
+    def key_rows(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows whose key repeats in the file, the rows whose key is stored), rows start ... end."""
+        if not found:
+            stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
+            stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
+            found["used"] = present & _isin(keys, stored)
+            found["duplicated"] = present & repeated.result()
+        return found["duplicated"][start:end], found["used"][start:end]
 
-    for start in range(0, max(1, len(frame)), rows):
-        end = min(start + rows, len(frame))
-        part = frame.iloc[start:end]
-        limits = (today, min_amount, max_amount)
-        if kind != "registration":
-            result = _validate_cells(part, kind, *limits, duplicated[start:end], used_rows(start, end))
-        else:
-            result = _validate_registrations(part, *limits, duplicated[start:end], partial(used_rows, start, end))
-        yield start, end, result
+    with ThreadPoolExecutor(max_workers=1) as side:  # the duplicates are found while the first pass runs
+        repeated = side.submit(lambda: _bool(keys.duplicated(keep=False)))
+        for start in range(0, max(1, len(frame)), rows):
+            end = min(start + rows, len(frame))
+            part = frame.iloc[start:end]
+            limits = (today, min_amount, max_amount)
+            if kind != "registration":
+                result = _validate_cells(part, kind, *limits, *key_rows(start, end))
+            else:
+                result = _validate_registrations(part, *limits, partial(key_rows, start, end))
+            yield start, end, result
 
 
 def _validate_registrations(
-    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, duplicated: np.ndarray, used_rows
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows
 ) -> Result:
-    """The two passes over registration rows; ``used_rows()``: the rows whose key is stored (called after
-    the first pass, so stored keys still being fetched arrive meanwhile)."""
+    """The two passes over registration rows; ``key_rows()``: (the rows whose key repeats in the file, the
+    rows whose key is stored), called after the first pass: stored keys still being fetched, and the
+    duplicates being found, arrive meanwhile."""
     with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
         plain, amounts, plain_schedules = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
-    used = used_rows()
+    duplicated, used = key_rows()
     plain &= ~duplicated & ~used
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
