@@ -738,19 +738,31 @@ def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarra
     rest = ~plain
     if not rest.any():
         return
-    cells = [frame[column][rest] for column in SCHEDULE_COLUMNS]
-    combos = cells[0]
-    for cell in cells[1:]:
-        combos = combos + "\x1f" + cell
-    faults: dict[tuple[str, str], list[str]] = {}
-    for combo in combos.unique():
-        _, column, reason = parse_schedule(*combo.split("\x1f"), today=today)
-        if column:
-            faults.setdefault((column, reason), []).append(combo)
     positions = np.flatnonzero(rest)
+    if pa is None:
+        cells = [frame[column][rest] for column in SCHEDULE_COLUMNS]
+        combos = cells[0]
+        for cell in cells[1:]:
+            combos = combos + "\x1f" + cell
+        codes, uniques = pd.factorize(combos)
+        uniques = list(uniques)
+    else:  # the five cells joined, then dictionary-encoded: one parse per distinct combination
+        selected = pa.array(rest)
+        cells = [_arrow(frame[column]).filter(selected).cast(pa.large_string()) for column in SCHEDULE_COLUMNS]
+        encoded = pc.binary_join_element_wise(*cells, pa.scalar("\x1f", pa.large_string())).dictionary_encode()
+        codes, uniques = np.asarray(encoded.indices), encoded.dictionary.to_pylist()
+    faults: dict[tuple[str, str], list[int]] = {}
+    for number, combo in enumerate(uniques):
+        parts = combo.split("\x1f")
+        if len(parts) != len(SCHEDULE_COLUMNS):  # a cell holds the separator: take the row's own cells
+            row = positions[np.argmax(codes == number)]
+            parts = [str(frame[column].iloc[row]) for column in SCHEDULE_COLUMNS]
+        _, column, reason = parse_schedule(*parts, today=today)
+        if column:
+            faults.setdefault((column, reason), []).append(number)
     for (column, reason), members in faults.items():
         mask = np.zeros(len(frame), dtype=bool)
-        mask[positions[_bool(combos.isin(members))]] = True
+        mask[positions[np.isin(codes, members)]] = True
         flags.flag(column, mask, reason)
 
 

@@ -71,6 +71,7 @@ VARIANTS = [
     ("type", "Reminder"),
     ("card_number", "4111 1111 1111 111"),
     ("card_number", "٤١١١١١١١١١١١١١١١"),
+    ("schedule_days", "1\x1f15"),  # the separator the schedule pass joins cells with
 ]
 DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
 FULL_DATE_VARIANTS = [
