@@ -234,10 +234,7 @@ def _literal(text: str):
 
 def _arrow_text(column: pd.Series):
     """A text column as one large_string Arrow array (no copy of the cells when pandas holds them in Arrow)."""
-    array = pa.array(column.astype(str))
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    return array.cast(pa.large_string())
+    return validation._arrow(column).cast(pa.large_string())
 
 
 def _rows_to_escape(columns: list) -> np.ndarray:
@@ -246,12 +243,9 @@ def _rows_to_escape(columns: list) -> np.ndarray:
     character kind, no Python per cell); a file has few or none."""
     found = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
     for array in columns:
-        _, offsets, data = array.buffers()
-        bounds = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
-        if data is None or bounds[-1] == bounds[0]:
-            continue
-        raw = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
-        hits = np.flatnonzero((raw < 0x20) | (raw == ord('"')) | (raw == ord("\\")))
+        bounds, raw = validation._array_buffers(array)
+        text = raw[bounds[0] : bounds[-1]]
+        hits = np.flatnonzero((text < 0x20) | (text == ord('"')) | (text == ord("\\")))
         if len(hits):
             found[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
     return found

@@ -69,6 +69,12 @@ def check_xlsx(path: Path) -> None:
         raise FileRejected("This .xlsx file unpacks to far more than its size (a zip bomb?). Upload it as CSV UTF-8.")
 
 
+def _first_line(raw: bytes) -> bytes:
+    """The bytes before the first newline (without copying the rest of a large file)."""
+    end = raw.find(b"\n")
+    return raw if end < 0 else raw[:end]
+
+
 def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     """Every cell as text. Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
     Arrow) when pyarrow is installed; pandas' C parser otherwise. Both keep quoted newlines and skip
@@ -77,16 +83,16 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     import pandas as pd
 
     if ENGINE == "pyarrow":
-        from pyarrow import ArrowInvalid, py_buffer, string
+        from pyarrow import ArrowInvalid, large_string, py_buffer
         from pyarrow import csv as arrow_csv
 
         try:
-            header = next(csv.reader([raw.split(b"\n", 1)[0].decode().rstrip("\r")], delimiter=delimiter), [])
+            header = next(csv.reader([_first_line(raw).decode().rstrip("\r")], delimiter=delimiter), [])
             table = arrow_csv.read_csv(
                 py_buffer(raw),
                 parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=arrow_csv.ConvertOptions(
-                    column_types=dict.fromkeys(header, string()),
+                    column_types=dict.fromkeys(header, large_string()),  # pandas' Arrow strings: no cast
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
                 ),
@@ -159,7 +165,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
             ) from exc
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        first_line = raw.split(b"\n", 1)[0]
+        first_line = _first_line(raw)
         delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
         try:
             frame = _read_csv(raw, delimiter)
