@@ -314,7 +314,7 @@ def validate_in_chunks(
         return found["duplicated"][start:end], found["used"][start:end]
 
     with ThreadPoolExecutor(max_workers=1) as side:  # the duplicates are found while the first pass runs
-        repeated = side.submit(lambda: _bool(keys.duplicated(keep=False)))
+        repeated = side.submit(_repeated, keys)
         for start in range(0, max(1, len(frame)), rows):
             end = min(start + rows, len(frame))
             part = frame.iloc[start:end]
@@ -324,6 +324,15 @@ def validate_in_chunks(
             else:
                 result = _validate_registrations(part, *limits, partial(key_rows, start, end))
             yield start, end, result
+
+
+def _repeated(keys: pd.Series) -> np.ndarray:
+    """The cells whose value appears more than once in the column: Arrow's dictionary encoding (one hash
+    pass) and a count per distinct value."""
+    if pa is None:
+        return _bool(keys.duplicated(keep=False))
+    codes = np.asarray(_arrow(keys).dictionary_encode().indices)
+    return np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
 
 
 def _validate_registrations(
