@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -336,41 +337,56 @@ class _CopyColumns:
 def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
     """Validate ROWS_PER_VALIDATION rows at a time and store their rows (cards masked) with one ``COPY``
     per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs
-    run on COPY_THREADS threads, each on a connection of its own, while this one validates the next
-    chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
+    run on COPY_THREADS threads, on connections opened once for the file, while this one validates the
+    next chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
     cores while Python waits."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
-    with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
-        chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
-        for start, end, result in chunks:
-            invalid_rows += result.invalid_count
-            total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
-            fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
-            for first in range(0, end - start, ROWS_PER_STORE[True]):
-                last = min(first + ROWS_PER_STORE[True], end - start)
-                payload = fields.lines(first, last)
-                while len(pending) >= COPY_THREADS:
-                    stored += pending.popleft().result()
-                    renew_lease(batch, rows_done=stored)
-                pending.append(copier.submit(_copy_in, payload, last - first))
-        while pending:
-            stored += pending.popleft().result()
-            renew_lease(batch, rows_done=stored)
+    idle: queue.SimpleQueue = queue.SimpleQueue()  # the COPY connections not in use
+    opened = []
+    try:
+        with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
+            chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
+            for start, end, result in chunks:
+                invalid_rows += result.invalid_count
+                total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
+                fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
+                for first in range(0, end - start, ROWS_PER_STORE[True]):
+                    last = min(first + ROWS_PER_STORE[True], end - start)
+                    payload = fields.lines(first, last)
+                    while len(pending) >= COPY_THREADS:
+                        stored += pending.popleft().result()
+                        renew_lease(batch, rows_done=stored)
+                    if len(opened) < COPY_THREADS and idle.empty():
+                        opened.append(connection.get_new_connection(connection.get_connection_params()))
+                        idle.put(opened[-1])
+                    pending.append(copier.submit(_copy_in, idle, payload, last - first))
+            while pending:
+                stored += pending.popleft().result()
+                renew_lease(batch, rows_done=stored)
+    finally:
+        for raw in opened:
+            raw.close()
     return invalid_rows, total_amount
 
 
-def _copy_in(payload: memoryview, rows: int) -> int:
+def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
+    """One COPY, committed, on a connection taken from ``idle`` (and put back)."""
+    raw = idle.get()
     try:
-        with connection.cursor() as cursor:
+        with raw.cursor() as cursor:
             cursor.copy_expert(
                 f"COPY {BatchRow._meta.db_table} (merchant_id, batch_id, row_number, data, errors, status, amount, "
                 "reference, outcome) FROM STDIN",
                 io.BytesIO(payload),
                 size=1 << 20,
             )
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
     finally:
-        connection.close()  # this thread's own connection
+        idle.put(raw)
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import pandas as pd
@@ -86,7 +87,7 @@ def test_stored_keys_of_a_large_file_come_on_their_own_connection_and_a_key_with
     assert fetched.result().tolist() == ["GYM-7"]
 
 
-def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_and_progress(
+def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
     merchant, settings, tmp_path, monkeypatch
 ):
     from batch.models import Batch
@@ -108,8 +109,21 @@ def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_tot
     request = RequestFactory().post("/")
     request.user = make_persona(merchant, "chunker", menus=["registration"]).user
     batch = services.upload(request, upload_file("k.csv", csv_bytes(rows, kind="registration")), "registration")
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    with connection.cursor() as cursor:
+        cursor.execute(sessions)
+        before = cursor.fetchone()[0]
 
     assert pipeline.validate(batch.pk) == "invalid"
+
+    for _ in range(50):  # a closed session leaves pg_stat_activity a moment later
+        with connection.cursor() as cursor:
+            cursor.execute(sessions)
+            after = cursor.fetchone()[0]
+        if after == before:
+            break
+        time.sleep(0.05)
+    assert after == before  # the COPY connections are closed
 
     stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
     assert sorted(stored) == list(range(2, 32))
