@@ -57,3 +57,20 @@ COLUMNS = {"registration": REGISTRATION, "single_payment": SINGLE_PAYMENT}
 
 def names(kind: str) -> list[str]:
     return [column.name for column in COLUMNS[kind]]
+
+
+def pack(cells: dict[str, str]) -> list[str] | dict[str, str]:
+    """A row's cells as ``[kind, cell, cell, ...]`` in the kind's column order when its keys are exactly
+    one kind's columns (what a stored row holds: the names are not repeated on every row), else as given."""
+    keys = list(cells)
+    for kind in COLUMNS:
+        if keys == names(kind):
+            return [kind, *cells.values()]
+    return cells
+
+
+def unpack(value):
+    """``pack``'s inverse: ``[kind, cell, ...]`` back to ``{column: cell}``; anything else as it is."""
+    if isinstance(value, list) and value and value[0] in COLUMNS and len(value) == len(COLUMNS[value[0]]) + 1:
+        return dict(zip(names(value[0]), value[1:], strict=True))
+    return value

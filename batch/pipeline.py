@@ -12,8 +12,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -35,12 +37,16 @@ from recurring.schedule import Schedule
 from recurring.scheduler import next_schedulable_day
 
 from . import reader, validation
+from .columns import names
 from .models import Batch, BatchRow
 from .services import raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 20_000}
+ROWS_PER_STORE = {False: 5000, True: 25_000}
+# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small), COPYs in flight at once.
+ROWS_PER_VALIDATION = 50_000
+COPY_THREADS = 2
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -49,10 +55,12 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
     pa = pc = None
 
 
-def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series:
+def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | Future:
     """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
-    when the file is small; else every key of the merchant, on PostgreSQL as one ``COPY`` of just that
-    column read by the CSV parser (no model instance, no Python string per key)."""
+    when the file is small; else every key of the merchant, on PostgreSQL as one text value
+    (``string_agg``) split by Arrow (no Python string per key), fetched on a thread of its own while
+    validation's first pass runs (``validation.validate`` takes the Future; the server is another
+    process). Inside a transaction the fetch stays on this connection: another one would not see it."""
     if batch.kind == Batch.Kind.REGISTRATION:
         rows = Billing.objects.filter(merchant_id=batch.merchant_id)
         field = "billing_number"
@@ -61,15 +69,34 @@ def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series:
         field = "invoice_number"
     if len(candidates) <= 2000:
         return set(rows.filter(**{f"{field}__in": list(candidates)}).values_list(field, flat=True))
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and pa is not None:
         sql, params = rows.values_list(field).query.sql_with_params()
-        buffer = io.BytesIO()
-        with connection.cursor() as cursor:
-            query = cursor.mogrify(sql, params).decode()
-            cursor.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)", buffer)
-        buffer.seek(0)
-        return reader.read_column(buffer, field)
+        # A key holding the separator cannot match a file's key (a reference has no newline): left out.
+        query = f"SELECT string_agg(k, E'\\n') FILTER (WHERE strpos(k, E'\\n') = 0) FROM ({sql}) AS keys (k)"
+        if connection.in_atomic_block:
+            return _fetch_keys(query, params)
+        fetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-keys")
+        future = fetch.submit(_fetch_keys_on_own_connection, query, params)
+        fetch.shutdown(wait=False)
+        return future
     return set(rows.values_list(field, flat=True).iterator(chunk_size=20_000))
+
+
+def _fetch_keys(query: str, params) -> pd.Series:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        text = cursor.fetchone()[0]
+    if not text:
+        return pd.Series([], dtype=str)
+    keys = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
+    return pd.Series(pd.arrays.ArrowStringArray(keys))
+
+
+def _fetch_keys_on_own_connection(query: str, params) -> pd.Series:
+    try:
+        return _fetch_keys(query, params)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def _head(path: Path) -> bytes:
@@ -102,48 +129,53 @@ def validate(batch_id: int) -> str:
     clock.done("read")
     merchant = batch.merchant
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
-    stored_keys = _stored_keys(batch, frame[key])
+    limits = {
+        "today": merchant.local_today(),
+        "min_amount": merchant.min_charge_amount,
+        "max_amount": merchant.max_charge_amount,
+        "stored_keys": _stored_keys(batch, frame[key]),
+    }
     clock.done("stored_keys")
-    result = validation.validate(
-        frame,
-        batch.kind,
-        today=merchant.local_today(),
-        min_amount=merchant.min_charge_amount,
-        max_amount=merchant.max_charge_amount,
-        stored_keys=stored_keys,
+    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
+    total_rows = len(frame)
+    if connection.vendor == "postgresql" and pa is not None:
+        invalid_rows, total_amount = _validate_and_copy(batch, frame, key, limits)
+        clock.done("validate_and_store")
+    else:
+        result = validation.validate(frame, batch.kind, **limits)
+        clock.done("validate")
+        shown = _shown(frame)
+        del frame
+        renew_lease(batch)
+        for start in range(0, len(shown), ROWS_PER_STORE[False]):
+            renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
+        clock.done("store")
+        invalid_rows, total_amount = result.invalid_count, int(result.amounts.fillna(0).sum())
+    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
+    Batch.objects.filter(pk=batch.pk).update(
+        status=status,
+        lease_until=None,
+        total_rows=total_rows,
+        invalid_rows=invalid_rows,
+        total_amount=Decimal(total_amount),
+        rows_done=total_rows,
     )
-    clock.done("validate")
+    if invalid_rows:
+        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
+    logger.info(
+        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, total_rows, invalid_rows, clock.seconds
+    )
+    return status
+
+
+def _shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as the back office keeps them: card numbers masked, PANs in free text masked."""
     shown = frame.copy()
     shown["card_number"] = validation.mask_card_column(frame["card_number"])
     for column in validation.TEXT_COLUMNS_WITH_PAN:
         if column in shown:
             shown[column] = validation.mask_pans_in_column(shown[column])
-    del frame
-    renew_lease(batch)
-    clock.done("mask")
-    BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
-    if connection.vendor == "postgresql" and pa is not None:
-        _copy_all_rows(batch, shown, result, key)
-    else:
-        for start in range(0, len(shown), ROWS_PER_STORE[False]):
-            renew_lease(batch, rows_done=_insert_rows(batch, shown, result, key, start))
-    clock.done("store")
-    invalid_rows = result.invalid_count
-    status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
-    Batch.objects.filter(pk=batch.pk).update(
-        status=status,
-        lease_until=None,
-        total_rows=len(shown),
-        invalid_rows=invalid_rows,
-        total_amount=Decimal(int(result.amounts.fillna(0).sum())),
-        rows_done=len(shown),
-    )
-    if invalid_rows:
-        path.unlink(missing_ok=True)  # nothing will be processed: the card numbers go now
-    logger.info(
-        "batch validated batch=%s rows=%s invalid=%s seconds=%s", batch.pk, len(shown), invalid_rows, clock.seconds
-    )
-    return status
+    return shown
 
 
 class _Phases:
@@ -192,91 +224,170 @@ def _copy_escaped(text):
     return text
 
 
-def _json_escaped(column: pd.Series):
-    """The cells as the inside of JSON strings (quotes not included) and escaped for COPY's text format,
-    as a large_string Arrow array. Most columns hold no quote, backslash or control character: one
-    scan finds that and they go as they are."""
-    text = pa.array(column.astype(str)).cast(pa.large_string())
-    special = np.asarray(pc.fill_null(pc.match_substring_regex(text, '["\\\\\\x00-\\x1f]'), False), dtype=bool)
-    if not special.any():
-        return text
-    escaped = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
-    control = np.asarray(pc.fill_null(pc.match_substring_regex(text, "[\\x00-\\x1f]"), False), dtype=bool)
-    if control.any():  # newlines, tabs...: few cells, each through the json module
-        cells = column[control].map(lambda value: json.dumps(value, ensure_ascii=False)[1:-1])
-        escaped = pc.replace_with_mask(escaped, pa.array(control), pa.array(cells.tolist(), pa.large_string()))
-    return _copy_escaped(escaped)
+def _copy_text(text: str) -> str:
+    """``_copy_escaped`` for one Python string."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _copy_all_rows(batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str) -> None:
-    """Every row as a BatchRow, one ``COPY`` per ROWS_PER_STORE rows (PostgreSQL), progress after each.
-    A second thread runs each COPY on a connection of its own while this one builds the next payload:
-    PostgreSQL's work and Python's overlap (the server is another process, another core)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-copy") as copier:
-        pending = None
-        for start in range(0, len(shown), ROWS_PER_STORE[True]):
-            payload, end = _copy_payload(batch, shown, result, key, start)
-            if pending is not None:
-                renew_lease(batch, rows_done=pending.result())
-            pending = copier.submit(_copy_in, payload, end)
-        if pending is not None:
-            renew_lease(batch, rows_done=pending.result())
+def _literal(text: str):
+    return pa.scalar(text, pa.large_string())
 
 
-def _copy_in(payload: memoryview, end: int) -> int:
+def _arrow_text(column: pd.Series):
+    """A text column as one large_string Arrow array (no copy of the cells when pandas holds them in Arrow)."""
+    return validation._arrow(column).cast(pa.large_string())
+
+
+def _rows_to_escape(columns: list) -> np.ndarray:
+    """The rows with a cell holding a double quote, a backslash or a control character: the only cells
+    that JSON and COPY's text format escape. Found with numpy over each column's bytes (no pass per
+    character kind, no Python per cell); a file has few or none."""
+    found = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+    for array in columns:
+        bounds, raw = validation._array_buffers(array)
+        text = raw[bounds[0] : bounds[-1]]
+        hits = np.flatnonzero((text < 0x20) | (text == ord('"')) | (text == ord("\\")))
+        if len(hits):
+            found[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+    return found
+
+
+def _errors_text(result: validation.Result):
+    """Each row's errors as the JSON object ``{"column": "reason", ...}`` escaped for COPY ("{}" for a
+    valid row), built by column for the invalid rows: one ``take`` of the column's reasons by the rows'
+    reason codes, the pieces joined element-wise."""
+    invalid = result.invalid.to_numpy()
+    count = int(invalid.sum())
+    which = np.full(len(invalid), count)  # per row: its object among the invalid rows', or "{}" after them
+    which[invalid] = np.arange(count)
+    if not count:
+        return pa.array(["{}"], pa.large_string()).take(which)
+    pieces = []
+    for column, codes in result.codes.items():
+        codes = codes[invalid]
+        if codes.any():
+            entries = [""] + [
+                _copy_text(f"{json.dumps(column, ensure_ascii=False)}: {json.dumps(message, ensure_ascii=False)}, ")
+                for message in result.messages[1:]
+            ]
+            pieces.append(pa.array(entries, pa.large_string()).take(pa.array(codes)))
+    inner = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _literal("")), 0, -2)  # the last ", "
+    objects = pc.binary_join_element_wise(_literal("{"), inner, _literal("}"), _literal(""))
+    return pa.concat_arrays([objects, pa.array(["{}"], pa.large_string())]).take(which)
+
+
+class _CopyColumns:
+    """The fields of the BatchRows of ``shown`` (the file's rows from position ``first`` on) as Arrow
+    arrays; the COPY text of rows start ... end is a slice of each, joined element-wise (``lines``)."""
+
+    def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, first: int = 0):
+        self.batch = batch
+        self.shown = shown
+        self.cells = [_arrow_text(shown[column]) for column in names(batch.kind)]
+        self.escape = _rows_to_escape(self.cells)
+        self.row_numbers = pc.cast(pa.array(np.arange(first + 2, first + len(shown) + 2)), pa.large_string())
+        self.errors = _errors_text(result)
+        invalid = result.invalid.to_numpy()
+        self.status = pc.if_else(
+            pa.array(invalid), _literal(BatchRow.Status.INVALID.value), _literal(BatchRow.Status.VALID.value)
+        )
+        amounts = result.amounts.to_numpy(dtype=float)
+        known = pa.array(amounts, mask=np.isnan(amounts)).cast(pa.int64())
+        self.amounts = pc.fill_null(pc.cast(known, pa.large_string()), _literal("\\N"))
+        self.references = pc.utf8_slice_codeunits(_arrow_text(shown[key]), 0, 64)
+
+    def lines(self, start: int, end: int) -> memoryview:
+        """Rows ``start`` ... ``end`` as the text of a ``COPY`` into BatchRow: the cells joined into the row's
+        JSON array (BatchRow.data, ``columns.pack``), then the fields joined by tabs."""
+        size = end - start
+        cells = [array.slice(start, size) for array in self.cells]
+        kind = self.batch.kind
+        data = pc.binary_join_element_wise(
+            _literal(f'["{kind}","'),  # compact separators, as RowCells writes them
+            pc.binary_join_element_wise(*cells, _literal('","')),
+            _literal('"]'),
+            _literal(""),
+        )
+        references = self.references.slice(start, size)
+        escape = self.escape[start:end]
+        if escape.any():  # the few rows with quotes, backslashes or control characters: through the json module
+            rows = self.shown.iloc[start:end][escape].itertuples(index=False, name=None)
+            texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False, separators=(",", ":"))) for row in rows]
+            data = pc.replace_with_mask(data, pa.array(escape), pa.array(texts, pa.large_string()))
+            references = _copy_escaped(references)
+        lines = pc.binary_join_element_wise(
+            _literal(str(self.batch.merchant_id)),
+            _literal(str(self.batch.pk)),
+            self.row_numbers.slice(start, size),
+            data,
+            self.errors.slice(start, size),
+            self.status.slice(start, size),
+            self.amounts.slice(start, size),
+            references,
+            _literal("\n"),  # outcome: empty, then the end of the line
+            _literal("\t"),
+        )
+        if isinstance(lines, pa.ChunkedArray):
+            lines = lines.combine_chunks()
+        _, offsets, data_buffer = lines.buffers()
+        bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+        return memoryview(data_buffer)[bounds[0] : bounds[-1]]
+
+
+def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
+    """Validate ROWS_PER_VALIDATION rows at a time and store their rows (cards masked) with one ``COPY``
+    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs
+    run on COPY_THREADS threads, on connections opened once for the file, while this one validates the
+    next chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
+    cores while Python waits."""
+    invalid_rows = total_amount = stored = 0
+    pending: deque = deque()
+    idle: queue.SimpleQueue = queue.SimpleQueue()  # the COPY connections not in use
+    opened = []
     try:
-        with connection.cursor() as cursor:
+        with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
+            chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
+            for start, end, result in chunks:
+                invalid_rows += result.invalid_count
+                total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
+                fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
+                for first in range(0, end - start, ROWS_PER_STORE[True]):
+                    last = min(first + ROWS_PER_STORE[True], end - start)
+                    payload = fields.lines(first, last)
+                    while len(pending) >= COPY_THREADS:
+                        stored += pending.popleft().result()
+                        renew_lease(batch, rows_done=stored)
+                    if len(opened) < COPY_THREADS and idle.empty():
+                        opened.append(connection.get_new_connection(connection.get_connection_params()))
+                        idle.put(opened[-1])
+                    pending.append(copier.submit(_copy_in, idle, payload, last - first))
+            while pending:
+                stored += pending.popleft().result()
+                renew_lease(batch, rows_done=stored)
+    finally:
+        for raw in opened:
+            raw.close()
+    return invalid_rows, total_amount
+
+
+def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
+    """One COPY, committed, on a connection taken from ``idle`` (and put back)."""
+    raw = idle.get()
+    try:
+        with raw.cursor() as cursor:
             cursor.copy_expert(
                 f"COPY {BatchRow._meta.db_table} (merchant_id, batch_id, row_number, data, errors, status, amount, "
                 "reference, outcome) FROM STDIN",
                 io.BytesIO(payload),
                 size=1 << 20,
             )
+        raw.commit()
+    except BaseException:
+        raw.rollback()
+        raise
     finally:
-        connection.close()  # this thread's own connection
-    return end
-
-
-def _copy_payload(
-    batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, start: int
-) -> tuple[memoryview, int]:
-    """Rows ``start`` ... of the file as the text of a ``COPY`` into BatchRow. The lines are built by
-    column with Arrow kernels, not row by row: each cell escaped for JSON then for COPY, the row's JSON
-    object and the whole line joined element-wise; the payload is the joined array's data buffer."""
-    end = min(start + ROWS_PER_STORE[True], len(shown))
-    part = shown.iloc[start:end]
-
-    def literal(text: str):
-        return pa.scalar(text, pa.large_string())
-
-    pieces = [literal(f"{batch.merchant_id}\t{batch.pk}\t")]
-    pieces.append(pc.cast(pa.array(np.arange(start + 2, end + 2)), pa.large_string()))
-    for number, column in enumerate(part.columns):
-        pieces.append(literal(("\t{" if number == 0 else ", ") + f'"{column}": "'))
-        pieces.append(_json_escaped(part[column]))
-        pieces.append(literal('"'))
-    pieces.append(literal("}\t"))
-    pieces.append(_copy_escaped(pa.array(result.errors_json[start:end], pa.large_string())))
-    invalid = result.invalid.to_numpy()[start:end]
-    pieces.append(literal("\t"))
-    pieces.append(
-        pc.if_else(pa.array(invalid), literal(BatchRow.Status.INVALID.value), literal(BatchRow.Status.VALID.value))
-    )
-    amounts = result.amounts.to_numpy()[start:end]
-    amount_text = np.where(np.isnan(amounts), "\\N", np.nan_to_num(amounts).astype(np.int64).astype(str))
-    pieces.append(literal("\t"))
-    pieces.append(pa.array(amount_text, pa.large_string()))
-    pieces.append(literal("\t"))
-    pieces.append(
-        _copy_escaped(pc.utf8_slice_codeunits(pa.array(part[key].astype(str)).cast(pa.large_string()), 0, 64))
-    )
-    pieces.append(literal("\t\n"))  # outcome: empty
-    lines = pc.binary_join_element_wise(*pieces, literal(""))
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
-    _, offsets, data = lines.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
-    return memoryview(data)[bounds[0] : bounds[-1]], end
+        idle.put(raw)
+    return rows
 
 
 def process(batch_id: int) -> str:

@@ -69,6 +69,12 @@ def check_xlsx(path: Path) -> None:
         raise FileRejected("This .xlsx file unpacks to far more than its size (a zip bomb?). Upload it as CSV UTF-8.")
 
 
+def _first_line(raw: bytes) -> bytes:
+    """The bytes before the first newline (without copying the rest of a large file)."""
+    end = raw.find(b"\n")
+    return raw if end < 0 else raw[:end]
+
+
 def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     """Every cell as text. Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
     Arrow) when pyarrow is installed; pandas' C parser otherwise. Both keep quoted newlines and skip
@@ -77,16 +83,16 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
     import pandas as pd
 
     if ENGINE == "pyarrow":
-        from pyarrow import ArrowInvalid, py_buffer, string
+        from pyarrow import ArrowInvalid, large_string, py_buffer
         from pyarrow import csv as arrow_csv
 
         try:
-            header = next(csv.reader([raw.split(b"\n", 1)[0].decode().rstrip("\r")], delimiter=delimiter), [])
+            header = next(csv.reader([_first_line(raw).decode().rstrip("\r")], delimiter=delimiter), [])
             table = arrow_csv.read_csv(
                 py_buffer(raw),
                 parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
                 convert_options=arrow_csv.ConvertOptions(
-                    column_types=dict.fromkeys(header, string()),
+                    column_types=dict.fromkeys(header, large_string()),  # pandas' Arrow strings: no cast
                     strings_can_be_null=False,
                     quoted_strings_can_be_null=False,
                 ),
@@ -96,22 +102,45 @@ def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
                 raise pd.errors.EmptyDataError("No columns to parse from file") from exc
             raise pd.errors.ParserError(str(exc)) from exc
         text = pd.StringDtype("pyarrow", na_value=np.nan)
-        return table.to_pandas(types_mapper=lambda _: text)
+        # One chunk per column (the reader makes one per block): the checks then read each column's
+        # buffers as they are, without a copy per check.
+        return table.combine_chunks().to_pandas(types_mapper=lambda _: text)
     options = {"sep": delimiter, "dtype": str, "keep_default_na": False}
     return pd.read_csv(
         io.BytesIO(raw), engine="c", skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, encoding="utf-8", **options
     )
 
 
-def read_column(source, name: str) -> pd.Series:
-    """Column ``name`` of a CSV with a header (e.g. a ``COPY ... TO STDOUT WITH (FORMAT csv, HEADER true)``), as text."""
-    import pandas as pd
+# Bytes that may begin or end a whitespace character (ASCII ones, and any byte of a multi-byte one).
+MAYBE_SPACE = bytes([*range(9, 14), *range(28, 33), *range(128, 256)])
 
-    try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, engine=ENGINE)
-    except pd.errors.EmptyDataError:
-        return pd.Series([], dtype=str)
-    return frame[name]
+
+def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every cell stripped of surrounding whitespace, the rows whose cells are all empty dropped (trailing
+    blank lines, empty rows). A column is stripped only when a cell may start or end with whitespace,
+    and rows are dropped only when there is one to drop: both found from the Arrow buffers' bytes."""
+    from .validation import _buffers, pa
+
+    if pa is None or not len(frame):
+        frame = frame.apply(lambda column: column.str.strip())
+        return frame[(frame != "").any(axis=1)].reset_index(drop=True)
+    import numpy as np
+
+    maybe_space = np.zeros(256, dtype=bool)
+    maybe_space[np.frombuffer(MAYBE_SPACE, dtype=np.uint8)] = True
+    blank = np.ones(len(frame), dtype=bool)
+    for column in frame.columns:
+        bounds, raw = _buffers(frame[column])
+        filled = bounds[1:] > bounds[:-1]
+        ends = np.concatenate((raw[bounds[:-1][filled]], raw[bounds[1:][filled] - 1]))
+        if maybe_space[ends].any():
+            frame[column] = frame[column].str.strip()
+            bounds, _ = _buffers(frame[column])
+            filled = bounds[1:] > bounds[:-1]
+        blank &= ~filled
+    if blank.any():
+        frame = frame[~blank].reset_index(drop=True)
+    return frame
 
 
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
@@ -136,7 +165,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
             ) from exc
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        first_line = raw.split(b"\n", 1)[0]
+        first_line = _first_line(raw)
         delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
         try:
             frame = _read_csv(raw, delimiter)
@@ -158,8 +187,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         raise FileRejected(
             f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
         )
-    frame = frame[expected].astype(str).apply(lambda column: column.str.strip())
-    frame = frame[(frame != "").any(axis=1)].reset_index(drop=True)  # trailing blank lines, empty rows
+    frame = _stripped_rows(frame[expected].astype(str))
     if frame.empty:
         raise FileRejected("The file has a header but no rows.")
     if len(frame) > settings.BATCH_MAX_ROWS:

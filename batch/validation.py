@@ -10,14 +10,13 @@ rows only, and schedules that are not in a plain form are parsed once per distin
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -70,14 +69,6 @@ class Result:
                 found.setdefault(int(position), {})[column] = self.messages[codes[position]]
         return found
 
-    @cached_property
-    def errors_json(self) -> np.ndarray:
-        """The errors of each row as a JSON object ("{}" for a valid row)."""
-        text = np.full(len(self.index), "{}", dtype=object)
-        for position, cells in self.errors.items():
-            text[position] = json.dumps(cells, ensure_ascii=False)
-        return text
-
 
 def _isin(column: pd.Series, values) -> np.ndarray:
     """``column.isin(values)`` through Arrow's hash set when it can (pandas' own path builds a Python
@@ -89,9 +80,14 @@ def _isin(column: pd.Series, values) -> np.ndarray:
 
 
 def card_digits(column: pd.Series) -> pd.Series:
-    """The card number without its spaces and dashes."""
+    """The card number without its spaces and dashes (RE2's \\s: space, tab, newline, form feed,
+    carriage return). Two plain replacements when no cell holds the rarer ones, else the regex."""
     if pa is not None:
-        stripped = pc.replace_substring_regex(pa.array(column.astype(str)), pattern=r"[\s-]", replacement="")
+        text = _arrow(column)
+        if _bytes_in(column, b"\t\n\f\r").any():
+            stripped = pc.replace_substring_regex(text, pattern=r"[\s-]", replacement="")
+        else:
+            stripped = pc.replace_substring(pc.replace_substring(text, " ", ""), "-", "")
         return pd.Series(
             stripped.to_pandas(types_mapper=lambda _: pd.StringDtype("pyarrow", na_value=np.nan)).array,
             index=column.index,
@@ -105,16 +101,88 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _arrow(column: pd.Series):
+    """The column as one Arrow string array (no copy when pandas holds it in Arrow already)."""
+    array = pa.array(column.astype(str))
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
+
+
+def _buffers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(the cells' bounds, int64, n + 1 of them; the bytes they index) of the column's Arrow array."""
+    return _array_buffers(_arrow(column))
+
+
+def _array_buffers(array) -> tuple[np.ndarray, np.ndarray]:
+    """``_buffers`` of an Arrow string array."""
+    _, offsets, data = array.buffers()
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None and bounds[-1] > 0 else np.zeros(1, np.uint8)
+    return bounds, raw
+
+
+def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
+    """Per cell: how many of its bytes are one of ``values`` (numpy over the Arrow buffer)."""
+    bounds, raw = _buffers(column)
+    text = raw[bounds[0] : bounds[-1]]
+    codes = np.frombuffer(values, dtype=np.uint8)
+    if len(codes) > 1 and np.array_equal(codes, np.arange(codes[0], codes[0] + len(codes))):
+        hits = (text >= codes[0]) & (text <= codes[-1])  # a range (the digits): two comparisons
+    elif len(codes) == 1:
+        hits = text == codes[0]
+    else:
+        wanted = np.zeros(256, dtype=bool)
+        wanted[codes] = True
+        hits = wanted[text]
+    # Sums per cell; a sentinel 0 after the last byte, and an empty cell counts nothing.
+    starts = bounds[:-1] - bounds[0]
+    counts = np.add.reduceat(np.append(hits, False).view(np.uint8), starts, dtype=np.int64)
+    counts[bounds[1:] == bounds[:-1]] = 0
+    return counts
+
+
+def _lengths_and_first_bytes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: its length in bytes and its first byte (0 for an empty cell), read from the Arrow
+    buffers with numpy: no kernel, no pass over the text."""
+    if pa is None:
+        text = column.astype(str)
+        lengths = text.str.encode("utf-8").str.len().to_numpy(dtype=np.int64)
+        first = np.array([ord(cell[0]) if cell and ord(cell[0]) < 128 else 255 * bool(cell) for cell in text])
+        return lengths, first.astype(np.uint8)
+    bounds, raw = _buffers(column)
+    lengths = np.diff(bounds)
+    first = np.where(lengths > 0, raw[np.minimum(bounds[:-1], len(raw) - 1)], 0).astype(np.uint8)
+    return lengths, first
+
+
+FORMULA_STARTS = np.array([ord(c) for c in "=+@\t\r"], dtype=np.uint8)
+PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a phone may start with +
+
+
+def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
+    """Cells starting with = + @ tab or carriage return (a phone's + excepted)."""
+    lengths, first = _lengths_and_first_bytes(column)
+    return (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if phone else FORMULA_STARTS)
+
+
 def luhn_ok(digits: pd.Series) -> pd.Series:
     """Luhn over a column of digit strings (13-19 long), with numpy over a fixed-width digit matrix: no
     Python loop per card (and no Python string per card when pyarrow holds the column)."""
     if digits.empty:
         return pd.Series([], dtype=bool, index=digits.index)
-    matrix = _digit_matrix(digits)
-    doubled = matrix[:, -2::-2] * 2  # every second digit from the right, check digit excluded
-    doubled = np.where(doubled > 9, doubled - 9, doubled)
-    total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32) + doubled.sum(axis=1, dtype=np.int32)
-    return pd.Series(total % 10 == 0, index=digits.index)
+    return pd.Series(_luhn_rows(_digit_matrix(digits)), index=digits.index)
+
+
+DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)  # a digit doubled, its digits summed
+
+
+def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
+    """Luhn per row of an n x 19 matrix of digits (left-padded with 0)."""
+    total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32)  # the check digit and every second one from it
+    total += DOUBLED[matrix[:, -2::-2]].sum(axis=1, dtype=np.int32)  # the others, doubled
+    return total % 10 == 0
 
 
 def _digit_matrix(digits: pd.Series) -> np.ndarray:
@@ -163,8 +231,15 @@ def mask_card_column(column: pd.Series) -> pd.Series:
 
 
 def mask_pans_in_column(column: pd.Series) -> pd.Series:
-    """``mask_pans_in_text`` on the cells that hold a run of 13 digits or more (the others cannot hold a PAN)."""
-    suspect = column.str.contains(r"[0-9]{13}", regex=True)
+    """``mask_pans_in_text`` on the cells that hold a run of 13 digits or more (the others cannot hold a
+    PAN); only cells with 13 digits or more are searched for the run."""
+    if pa is not None:
+        suspect = pd.Series(False, index=column.index)
+        many = _bytes_in(column, b"0123456789") >= 13
+        if many.any():
+            suspect[many] = _bool(column[many].str.contains(r"[0-9]{13}", regex=True))
+    else:
+        suspect = column.str.contains(r"[0-9]{13}", regex=True)
     if not suspect.any():
         return column
     column = column.copy()
@@ -199,32 +274,91 @@ def validate(
     stored_keys: Iterable[str],
 ) -> Result:
     """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
-    Series (a Series of a million keys is matched without a Python string per key).
+    Series (a Series of a million keys is matched without a Python string per key), or a Future of
+    those (still being fetched: awaited only when the first pass needs them).
 
     Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
     cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
     with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
     """
+    limits = {"today": today, "min_amount": min_amount, "max_amount": max_amount, "stored_keys": stored_keys}
+    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), **limits))[2]
+
+
+def validate_in_chunks(
+    frame: pd.DataFrame,
+    kind: str,
+    *,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    stored_keys: Iterable[str],
+    rows: int,
+) -> Iterator[tuple[int, int, Result]]:
+    """``validate`` by ``rows`` rows at a time: (start, end, the Result of rows start ... end). The
+    duplicates are found over the whole file first (the stored keys are matched once, when the first
+    chunk needs them), so each chunk's result is what ``validate`` gives for those rows; a caller stores
+    a chunk while the next one is validated."""
     key = "billing_number" if kind == "registration" else "invoice_number"
     keys = frame[key]
-    stored = stored_keys if isinstance(stored_keys, pd.Series) else pd.Series(list(stored_keys), dtype=str)
-    present = _bool(keys != "")
-    if kind != "registration":
-        duplicated = present & _bool(keys.duplicated(keep=False))
-        used = present & _isin(keys, stored)
-        return _validate_cells(frame, kind, today, min_amount, max_amount, duplicated, used)
+    present = np.diff(_buffers(keys)[0]) > 0 if pa is not None else _bool(keys != "")
+    found: dict[str, np.ndarray] = {}
+
+    def key_rows(start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows whose key repeats in the file, the rows whose key is stored), rows start ... end."""
+        if not found:
+            stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
+            stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
+            found["used"] = present & _isin(keys, stored)
+            found["duplicated"] = present & repeated.result()
+        return found["duplicated"][start:end], found["used"][start:end]
+
+    with ThreadPoolExecutor(max_workers=1) as side:  # the duplicates are found while the first pass runs
+        repeated = side.submit(_repeated, keys)
+        for start in range(0, max(1, len(frame)), rows):
+            end = min(start + rows, len(frame))
+            part = frame.iloc[start:end]
+            limits = (today, min_amount, max_amount)
+            if kind != "registration":
+                result = _validate_cells(part, kind, *limits, *key_rows(start, end))
+            else:
+                result = _validate_registrations(part, *limits, partial(key_rows, start, end))
+            yield start, end, result
+
+
+def _repeated(keys: pd.Series) -> np.ndarray:
+    """The cells whose value appears more than once in the column: Arrow's dictionary encoding (one hash
+    pass) and a count per distinct value."""
+    if pa is None:
+        return _bool(keys.duplicated(keep=False))
+    codes = np.asarray(_arrow(keys).dictionary_encode().indices)
+    return np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+
+
+def _validate_registrations(
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows
+) -> Result:
+    """The two passes over registration rows; ``key_rows()``: (the rows whose key repeats in the file, the
+    rows whose key is stored), called after the first pass: stored keys still being fetched, and the
+    duplicates being found, arrive meanwhile."""
     with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
-        repeated = pool.submit(lambda: _bool(keys.duplicated(keep=False)))
-        stored_hit = pool.submit(_isin, keys, stored)
-        plain, amounts = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
-        duplicated = present & repeated.result()
-        used = present & stored_hit.result()
+        plain, amounts, plain_schedules = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
+    duplicated, used = key_rows()
     plain &= ~duplicated & ~used
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
     messages = [""]
     if rest.any():
-        detail = _validate_cells(frame[rest], kind, today, min_amount, max_amount, duplicated[rest], used[rest])
+        detail = _validate_cells(
+            frame[rest],
+            "registration",
+            today,
+            min_amount,
+            max_amount,
+            duplicated[rest],
+            used[rest],
+            plain_schedules[rest],
+        )
         for column, column_codes in detail.codes.items():
             codes[column][rest] = column_codes
         messages = detail.messages
@@ -268,23 +402,120 @@ PLAIN = {
 
 
 def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
-    """(rows that pass every rule for sure, the amounts of those rows). The column checks are
-    independent Arrow kernels, run by ``pool``."""
-    jobs = [(column, pattern) for column, pattern in PLAIN.items()]
+    """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
+    plain form). The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes,
+    which release the GIL), run by ``pool``."""
+    if pa is None:
+        return _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
+    schedules = pool.submit(_plain_schedules, frame, today)
+    cards = pool.submit(_plain_cards, frame["card_number"])
+    amounts = pool.submit(_plain_amounts, frame["amount"], min_amount, max_amount)
+    checks = [
+        lambda: _plain_reference(frame["billing_number"]),
+        lambda: _matches(frame["email"], PLAIN["email"]),
+        lambda: _plain_phone(frame["phone"]),
+        lambda: _plain_phone(frame["holder_phone"]),
+        lambda: _plain_expiry(frame["expiry"], today),
+        lambda: np.asarray(pc.fill_null(pc.is_in(_arrow(frame["type"]), value_set=TYPES), False), dtype=bool),
+        *(
+            lambda column=column: _plain_text(frame[column])
+            for column in ("customer_id", "customer_name", "holder_name")
+        ),
+    ]
+    plain = np.ones(len(frame), dtype=bool)
+    for found in pool.map(lambda check: check(), checks):
+        plain &= found
+    plain &= cards.result()
+    plain_schedules = schedules.result()
+    plain &= plain_schedules
+    amount_ok, values = amounts.result()
+    plain &= amount_ok
+    values[~plain] = np.nan
+    return plain, values, plain_schedules
+
+
+TYPES = pa.array(["recurring", "reminder"]) if pa is not None else None
+DIGITS = b"0123456789"
+LETTERS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _plain_text(column: pd.Series) -> np.ndarray:
+    """TEXT: not empty, not starting a formula."""
+    lengths, first = _lengths_and_first_bytes(column)
+    return (lengths > 0) & ~np.isin(first, FORMULA_STARTS)
+
+
+def _plain_reference(column: pd.Series) -> np.ndarray:
+    """REFERENCE, by bytes: 1 to 64 of letters, digits, _ . / -, the first a letter or digit."""
+    lengths, first = _lengths_and_first_bytes(column)
+    allowed = _bytes_in(column, LETTERS_DIGITS + b"_./-")
+    starts = np.isin(first, np.frombuffer(LETTERS_DIGITS, dtype=np.uint8))
+    return (lengths >= 1) & (lengths <= 64) & (allowed == lengths) & starts
+
+
+def _plain_phone(column: pd.Series) -> np.ndarray:
+    """PHONE or empty, by bytes: an optional leading + then 8 to 15 digits and nothing else."""
+    lengths, first = _lengths_and_first_bytes(column)
+    digits = _bytes_in(column, DIGITS)
+    plus = (first == ord("+")).astype(np.int64)
+    return (lengths == 0) | ((digits == lengths - plus) & (digits >= 8) & (digits <= 15))
+
+
+def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
+    """MM/YY (month 01-12), not before this month: read from the cells' five bytes."""
+    bounds, raw = _buffers(column)
+    five = np.diff(bounds) == 5
+    found = np.zeros(len(column), dtype=bool)
+    if five.any():
+        cells = raw[bounds[:-1][five, None] + np.arange(5)].astype(np.int16)
+        numbers = cells[:, [0, 1, 3, 4]] - ord("0")
+        month = numbers[:, 0] * 10 + numbers[:, 1]
+        year = 2000 + numbers[:, 2] * 10 + numbers[:, 3]
+        found[five] = (
+            ((numbers >= 0) & (numbers <= 9)).all(axis=1)
+            & (cells[:, 2] == ord("/"))
+            & (month >= 1)
+            & (month <= 12)
+            & (year * 12 + month >= today.year * 12 + today.month)
+        )
+    return found
+
+
+def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """(amount cells in a plain form and within the limits, their values; NaN elsewhere). Plain digits
+    by bytes, the dotted form by its pattern on the cells holding a dot."""
+    lengths, _ = _lengths_and_first_bytes(column)
+    dots = _bytes_in(column, b".")
+    simple = (dots == 0) & (_bytes_in(column, DIGITS) == lengths) & (lengths >= 1) & (lengths <= 15)
+    ok = simple | _matches_where(column, r"[0-9]{1,3}(?:\.[0-9]{3}){1,4}", dots > 0)
+    digits = pc.if_else(pa.array(ok), pc.replace_substring(_arrow(column), ".", ""), "0")
+    values = np.asarray(pc.cast(digits, pa.int64())).astype(float)
+    ok &= (values >= float(min_amount)) & (values <= float(max_amount))
+    values[~ok] = np.nan
+    return ok, values
+
+
+def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+    """``_plain_registration_rows`` without pyarrow: the PLAIN patterns by column."""
+    jobs = [(column, pattern) for column, pattern in PLAIN.items() if pattern != TEXT]
     schedules = pool.submit(_plain_schedules, frame, today)
     cards = pool.submit(_plain_cards, frame["card_number"])
     plain = np.ones(len(frame), dtype=bool)
     for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
         plain &= found
+    for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
+        lengths, _ = _lengths_and_first_bytes(frame[column])
+        plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
     plain &= cards.result()
-    plain &= schedules.result()
+    plain_schedules = schedules.result()
+    plain &= plain_schedules
     expiry = frame["expiry"].where(plain, "99/99")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
     plain &= months >= today.year * 12 + today.month
     amounts = _ints(frame["amount"].where(plain, "0").str.replace(".", "", regex=False)).astype(float)
     plain &= (amounts >= float(min_amount)) & (amounts <= float(max_amount))
     amounts[~plain] = np.nan
-    return plain, amounts
+    return plain, amounts, plain_schedules
 
 
 def _plain_cards(column: pd.Series) -> np.ndarray:
@@ -292,13 +523,18 @@ def _plain_cards(column: pd.Series) -> np.ndarray:
     if pa is None:
         digits = card_digits(column)
         well_formed = _bool(digits.str.fullmatch(r"[0-9]{13,19}"))
-    else:
-        text = pa.array(column.astype(str))
-        digits = pc.replace_substring(pc.replace_substring(text, " ", ""), "-", "")
-        well_formed = np.asarray(pc.fill_null(pc.match_substring_regex(digits, "^[0-9]{13,19}$"), False), dtype=bool)
-        digits = pd.Series(pd.arrays.ArrowStringArray(digits.cast(pa.large_string())))
+        luhn = np.zeros(len(column), dtype=bool)
+        luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+        return luhn
+    digits = pc.replace_substring(pc.replace_substring(_arrow(column), " ", ""), "-", "")
+    bounds, _ = _array_buffers(digits)
+    lengths = np.diff(bounds)
+    well_formed = (lengths >= 13) & (lengths <= 19) & np.asarray(pc.fill_null(pc.ascii_is_decimal(digits), False))
     luhn = np.zeros(len(column), dtype=bool)
-    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+    if well_formed.any():
+        padded = pc.utf8_lpad(digits.filter(pa.array(well_formed)), width=19, padding="0")
+        bounds, raw = _array_buffers(padded)
+        luhn[well_formed] = _luhn_rows(raw[bounds[0] : bounds[-1]].reshape(-1, 19) - ord("0"))
     return luhn
 
 
@@ -310,17 +546,19 @@ def _validate_cells(
     max_amount: Decimal,
     duplicated: np.ndarray,
     used: np.ndarray,
+    plain_schedules: np.ndarray | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
     ``used``: the rows whose key repeats in the whole file, or is stored already."""
     from .columns import COLUMNS
 
     flags = _Flags(frame)
-    empty = {column: _bool(frame[column] == "") for column in frame.columns}
+    shapes = {column: _lengths_and_first_bytes(frame[column]) for column in frame.columns}
+    empty = {column: lengths == 0 for column, (lengths, _) in shapes.items()}
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
-    for column in frame.columns:
-        starts = _matches(frame[column], r"[=@\t\r][\s\S]*" if column.endswith("phone") else r"[=+@\t\r][\s\S]*")
+    for column, (lengths, first) in shapes.items():
+        starts = (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS)
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
 
     for spec in COLUMNS[kind]:
@@ -346,9 +584,7 @@ def _validate_cells(
     amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
     plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
-    amounts = pd.Series(
-        np.where(amount_ok, pd.to_numeric(plain, errors="coerce").to_numpy(dtype=float), np.nan), index=frame.index
-    )
+    amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
     out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
     flags.flag("amount", out_of_range, f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}.")
 
@@ -371,7 +607,7 @@ def _validate_cells(
     if kind == "registration":
         types = frame["type"].str.lower()
         flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
-        _schedules(frame, flags, today)
+        _schedules(frame, flags, today, plain_schedules)
     else:
         neither = empty["billing_number"] & empty["customer_id"]
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
@@ -399,6 +635,13 @@ def _validate_cells(
     )
 
 
+def _floats(column: pd.Series) -> np.ndarray:
+    """Digit strings to float64 (callers pass only digits; more than int64 holds is fine)."""
+    if pa is not None and len(column):
+        return np.asarray(pc.cast(_arrow(column), pa.float64()))
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+
 def _ints(column: pd.Series) -> np.ndarray:
     """Digit strings to int64 (callers pass only digits)."""
     if not len(column):
@@ -420,7 +663,35 @@ DATES_LIST = rf"{DATE_TEXT}(?:\|{DATE_TEXT})*"
 
 
 def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
-    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure)."""
+    """The rows whose schedule cells are in their plain forms (so a valid schedule for sure). Each list
+    pattern runs on the rows of its schedule type only."""
+    if pa is None:
+        return _plain_schedules_pandas(frame, today)
+    kind = pc.utf8_lower(_arrow(frame["schedule_type"]))
+    is_kind = {name: np.asarray(pc.fill_null(pc.equal(kind, name), False)) for name in ("date", "day", "full_date")}
+    empty = {column: np.diff(_buffers(frame[column])[0]) == 0 for column in SCHEDULE_COLUMNS[1:]}
+    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"]
+    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"]
+    by_date &= _matches_where(frame["schedule_days"], DAYS_LIST, by_date)
+    by_day &= _matches_where(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}", by_day)
+    plain = (by_date | by_day) & _matches_where(frame["schedule_months"], f"(?i){MONTHS_LIST}", by_date | by_day)
+    full = is_kind["full_date"] & empty["schedule_days"] & empty["schedule_weekdays"] & empty["schedule_months"]
+    full &= _matches_where(frame["schedule_dates"], DATES_LIST, full)
+    if full.any():
+        plain[full] = _future_dates(frame["schedule_dates"][full], today)
+    return plain
+
+
+def _matches_where(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
+    """``_matches`` on ``rows`` only (False elsewhere)."""
+    found = np.zeros(len(column), dtype=bool)
+    if rows.any():
+        matched = pc.match_substring_regex(_arrow(column).filter(pa.array(rows)), pattern=f"^(?:{pattern})$")
+        found[rows] = np.asarray(pc.fill_null(matched, False), dtype=bool)
+    return found
+
+
+def _plain_schedules_pandas(frame: pd.DataFrame, today: date) -> np.ndarray:
     kind = frame["schedule_type"].str.lower()
     months_ok = _matches(frame["schedule_months"], f"(?i){MONTHS_LIST}")
     empty = {column: _bool(frame[column] == "") for column in SCHEDULE_COLUMNS[1:]}
@@ -470,24 +741,37 @@ def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     return few & ~bad
 
 
-def _schedules(frame: pd.DataFrame, flags: _Flags, today: date) -> None:
-    plain = _plain_schedules(frame, today)
+def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarray | None = None) -> None:
+    """The schedule cells' reasons; ``plain``: the rows known to be in plain form (the first pass's)."""
+    plain = _plain_schedules(frame, today) if plain is None else plain
     rest = ~plain
     if not rest.any():
         return
-    cells = [frame[column][rest] for column in SCHEDULE_COLUMNS]
-    combos = cells[0]
-    for cell in cells[1:]:
-        combos = combos + "\x1f" + cell
-    faults: dict[tuple[str, str], list[str]] = {}
-    for combo in combos.unique():
-        _, column, reason = parse_schedule(*combo.split("\x1f"), today=today)
-        if column:
-            faults.setdefault((column, reason), []).append(combo)
     positions = np.flatnonzero(rest)
+    if pa is None:
+        cells = [frame[column][rest] for column in SCHEDULE_COLUMNS]
+        combos = cells[0]
+        for cell in cells[1:]:
+            combos = combos + "\x1f" + cell
+        codes, uniques = pd.factorize(combos)
+        uniques = list(uniques)
+    else:  # the five cells joined, then dictionary-encoded: one parse per distinct combination
+        selected = pa.array(rest)
+        cells = [_arrow(frame[column]).filter(selected).cast(pa.large_string()) for column in SCHEDULE_COLUMNS]
+        encoded = pc.binary_join_element_wise(*cells, pa.scalar("\x1f", pa.large_string())).dictionary_encode()
+        codes, uniques = np.asarray(encoded.indices), encoded.dictionary.to_pylist()
+    faults: dict[tuple[str, str], list[int]] = {}
+    for number, combo in enumerate(uniques):
+        parts = combo.split("\x1f")
+        if len(parts) != len(SCHEDULE_COLUMNS):  # a cell holds the separator: take the row's own cells
+            row = positions[np.argmax(codes == number)]
+            parts = [str(frame[column].iloc[row]) for column in SCHEDULE_COLUMNS]
+        _, column, reason = parse_schedule(*parts, today=today)
+        if column:
+            faults.setdefault((column, reason), []).append(number)
     for (column, reason), members in faults.items():
         mask = np.zeros(len(frame), dtype=bool)
-        mask[positions[_bool(combos.isin(members))]] = True
+        mask[positions[np.isin(codes, members)]] = True
         flags.flag(column, mask, reason)
 
 

@@ -75,6 +75,7 @@ def main(scale: str) -> dict:
     peer["measured_time_s"] = [round(result["measured_seconds"], 3) for result in runs["b1_import_export"]]
     peer["stored_valid_rows"] = [result["stored_valid_rows"] for result in runs["b1_import_export"]]
     contenders["ours"]["stored_rows"] = [result["rows"] for result in runs["b1_ours"]]
+    contenders["ours"]["phases_s"] = [result["phases_s"] for result in runs["b1_ours"]]  # from the app's log line
     medians = {name: contenders[name]["time_s"]["median"] for name in contenders}
     ratios = {
         "speedup_vs_import_export": round(medians["import_export"] / medians["ours"], 2),

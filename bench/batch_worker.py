@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import resource
 import sys
 import time
@@ -56,6 +57,7 @@ def b1_ours(cfg: dict) -> dict:
     from django.test import RequestFactory
 
     from batch import pipeline, services, tasks
+    from batch.models import BatchRow
 
     settings.BATCH_UPLOAD_DIR = Path(cfg["workdir"]) / "uploads"
     settings.BATCH_MAX_BYTES = max(settings.BATCH_MAX_BYTES, Path(cfg["file"]).stat().st_size)
@@ -69,8 +71,8 @@ def b1_ours(cfg: dict) -> dict:
             if record.msg.startswith("batch validated"):
                 phases.update(record.args[-1])
 
-    logging.getLogger("batch.services").addHandler(Phases())
-    logging.getLogger("batch.services").setLevel(logging.INFO)
+    logging.getLogger("batch.pipeline").addHandler(Phases())
+    logging.getLogger("batch.pipeline").setLevel(logging.INFO)
     started = time.perf_counter()
     with open(cfg["file"], "rb") as handle:
         batch = services.upload(request, File(handle, name="registrations.csv"), "registration")
@@ -83,11 +85,9 @@ def b1_ours(cfg: dict) -> dict:
             "SELECT row_number, jsonb_object_keys(errors) FROM batch_batchrow WHERE batch_id = %s", [batch.pk]
         )
         reported = {(row, column) for row, column in cursor.fetchall()}
-        cursor.execute(
-            "SELECT count(*) FROM batch_batchrow WHERE batch_id = %s AND data::jsonb->>'card_number' ~ '[0-9]{13}'",
-            [batch.pk],
-        )
-        full_pans = cursor.fetchone()[0]
+    # The card cell of every stored row as the app reads it back (BatchRow.data, whatever its storage form).
+    cards = BatchRow.objects.filter(batch_id=batch.pk).values_list("data", flat=True).iterator(chunk_size=20_000)
+    full_pans = sum(1 for data in cards if re.search(r"[0-9]{13}", data["card_number"]))
     return {
         "seconds": seconds,
         "rows": stored,

@@ -51,6 +51,27 @@ VARIANTS = [
     ("schedule_months", "13"),
     ("schedule_months", "jan"),
     ("schedule_weekdays", "mon"),  # a weekday on a date schedule: ignored, valid
+    # the first pass reads these by bytes: each must end with the rules' verdict
+    ("phone", "++6281234567"),
+    ("phone", "+6281234567890123"),
+    ("phone", "0812345"),
+    ("holder_phone", "0812 3456 789"),
+    ("expiry", "1a/28"),
+    ("expiry", "13/28"),
+    ("expiry", "00/29"),
+    ("expiry", "12-28"),
+    ("amount", "1.000.0000"),
+    ("amount", "0001"),
+    ("amount", "1.000,00"),
+    ("amount", "１２３４５"),
+    ("billing_number", "-GYM"),
+    ("billing_number", "GYM_1.2/3-x"),
+    ("billing_number", "G" * 65),
+    ("billing_number", "GYMé"),
+    ("type", "Reminder"),
+    ("card_number", "4111 1111 1111 111"),
+    ("card_number", "٤١١١١١١١١١١١١١١١"),
+    ("schedule_days", "1\x1f15"),  # the separator the schedule pass joins cells with
 ]
 DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
 FULL_DATE_VARIANTS = [
@@ -118,3 +139,76 @@ def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_las
         "abc",
         "",
     ]
+
+
+def test_validation_in_chunks_gives_each_chunk_what_the_whole_file_gives_its_rows():
+    frame = pd.concat([frame_of_variants()] * 3, ignore_index=True)
+    frame["billing_number"] = [f"GYM-{n}" for n in range(len(frame))]
+    frame.loc[[5, 70], "billing_number"] = "TWICE"  # a duplicate across two chunks
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    whole = validation.validate(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, **limits)
+
+    chunks = list(
+        validation.validate_in_chunks(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, rows=17, **limits)
+    )
+
+    assert [(start, end) for start, end, _ in chunks] == [
+        (n, min(n + 17, len(frame))) for n in range(0, len(frame), 17)
+    ]
+    reasons = pd.concat([result.reasons for _, _, result in chunks])
+    assert reasons.equals(whole.reasons)
+    assert "Appears more than once in this file." in set(reasons.loc[[5, 70], "billing_number"])
+    assert reasons.loc[40, "billing_number"] == "Registered already."
+    amounts = pd.concat([result.amounts for _, _, result in chunks])
+    assert amounts.equals(whole.amounts)
+
+
+def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
+    from concurrent.futures import Future
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    keys: Future = Future()
+    keys.set_result(pd.Series(["STORED-1"], dtype=str))
+
+    result = validation.validate(frame, "registration", stored_keys=keys, **limits)
+
+    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
+    assert "Registered already." in set(result.reasons["billing_number"])
+
+
+def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():
+    plain = pd.Series(["4111 1111-1111 1111", "5555555555554444", ""], dtype="string[pyarrow]")
+    assert validation.card_digits(plain).tolist() == ["4111111111111111", "5555555555554444", ""]
+    tabbed = pd.Series(["4111\t1111\n1111\r1111", "4111 1111 1111 1111"], dtype="string[pyarrow]")
+    assert validation.card_digits(tabbed).tolist() == ["4111111111111111"] * 2
+
+
+def test_a_pan_in_free_text_is_masked_and_text_with_scattered_digits_is_kept():
+    cells = pd.Series(
+        ["PAN 4111111111111111 INSIDE", "1 2 3 4 5 6 7 8 9 10 11 12 13 14", "Andi", ""], dtype="string[pyarrow]"
+    )
+    assert validation.mask_pans_in_column(cells).tolist() == [
+        "PAN 411111******1111 INSIDE",
+        "1 2 3 4 5 6 7 8 9 10 11 12 13 14",
+        "Andi",
+        "",
+    ]
+
+
+def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_dropped():
+    from batch.reader import _stripped_rows
+
+    frame = pd.DataFrame(
+        {
+            "a": ["x", "\u00a0y\u00a0", "", "\tz "],
+            "b": ["1", "2", "  ", "Café"],
+            "c": ["plain", "plain", "", "plain"],
+        },
+        dtype="string[pyarrow]",
+    )
+    assert _stripped_rows(frame).to_dict("list") == {
+        "a": ["x", "y", "z"],
+        "b": ["1", "2", "Café"],
+        "c": ["plain", "plain", "plain"],
+    }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
 from decimal import Decimal
 
+import pandas as pd
 import pytest
+from django.db import connection
 from django.test import RequestFactory
 
 from batch import pipeline, services, tasks
@@ -44,3 +48,89 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
     assert [stored[n].status for n in range(2, 6)] == ["valid"] * 4 and stored[6].status == "invalid"
     assert all(stored[n].errors == {} for n in range(2, 6))
     assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
+
+
+def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, settings, tmp_path, monkeypatch):
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    rows = rows_of("registration", 3)
+    rows[1]["customer_name"] = 'Bob "the" \\ O\'Neil'
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "packer", menus=["registration"]).user
+    batch = services.upload(request, upload_file("p.csv", csv_bytes(rows, kind="registration")), "registration")
+
+    assert pipeline.validate(batch.pk) == "validated"
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT row_number, data FROM batch_batchrow WHERE batch_id = %s ORDER BY 1", [batch.pk])
+        stored = cursor.fetchall()
+    for (number, text), row in zip(stored, rows, strict=True):
+        assert json.loads(text) == ["registration", *{**row, "card_number": "411111******1111"}.values()], number
+
+
+def test_stored_keys_of_a_large_file_come_on_their_own_connection_and_a_key_with_a_newline_matches_nothing(
+    merchant,
+):
+    from concurrent.futures import Future
+
+    from batch.models import Batch
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-7")
+    make_billing(merchant, billing_number="A\nB")
+    batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
+    candidates = pd.Series([f"GYM-{n}" for n in range(2500)] + ["A", "B"], dtype=str)
+
+    fetched = pipeline._stored_keys(batch, candidates)
+
+    assert isinstance(fetched, Future)
+    assert fetched.result().tolist() == ["GYM-7"]
+
+
+def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
+    merchant, settings, tmp_path, monkeypatch
+):
+    from batch.models import Batch
+
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 7)
+    progress: list[int] = []
+    renew = pipeline.renew_lease
+    monkeypatch.setattr(
+        pipeline,
+        "renew_lease",
+        lambda batch, **fields: (progress.append(fields.get("rows_done")), renew(batch, **fields)),
+    )
+    rows = rows_of("registration", 30)
+    rows[3]["amount"] = "5"  # below the minimum
+    rows[20]["billing_number"] = rows[12]["billing_number"]  # duplicated across chunks
+    rows[25]["customer_name"] = 'quote " and \\ backslash'
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "chunker", menus=["registration"]).user
+    batch = services.upload(request, upload_file("k.csv", csv_bytes(rows, kind="registration")), "registration")
+    sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    with connection.cursor() as cursor:
+        cursor.execute(sessions)
+        before = cursor.fetchone()[0]
+
+    assert pipeline.validate(batch.pk) == "invalid"
+
+    for _ in range(50):  # a closed session leaves pg_stat_activity a moment later
+        with connection.cursor() as cursor:
+            cursor.execute(sessions)
+            after = cursor.fetchone()[0]
+        if after == before:
+            break
+        time.sleep(0.05)
+    assert after == before  # the COPY connections are closed
+
+    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
+    assert sorted(stored) == list(range(2, 32))
+    assert {number for number, row in stored.items() if row.errors} == {5, 14, 22}
+    assert stored[27].data["customer_name"] == 'quote " and \\ backslash'
+    batch = Batch.objects.get(pk=batch.pk)
+    assert (batch.total_rows, batch.invalid_rows, batch.rows_done) == (30, 3, 30)
+    assert batch.total_amount == Decimal(250_000) * 29 + 5  # the total of the amounts read, as before chunks
+    done = [value for value in progress if value is not None]
+    assert done == sorted(done) and done[-1] == 30 and len(done) >= 5
