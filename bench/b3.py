@@ -109,10 +109,11 @@ def schedule_slots(rng: random.Random, due: bool) -> list[tuple[int, str, str, d
     return rows
 
 
+FILES = 20  # registration files of the batch-sourced billings
 GENERATE = f"""
 INSERT INTO recurring_billing (
     merchant_id, billing_number, customer_id, customer_name, email, phone, amount, billing_type, status,
-    source, schedule_kind, schedule_data, next_execute_date, retry_attempts, created_at, updated_at,
+    source, batch_id, schedule_kind, schedule_data, next_execute_date, retry_attempts, created_at, updated_at,
     deleted_at, card_token, card_masked, card_fingerprint, card_expiry, card_issuer, card_brand,
     holder_name, holder_phone)
 SELECT %(merchant)s, 'B3-' || lpad(g.i::text, 8, '0'), 'CUST-' || (g.i %% 700000), 'Customer ' || g.i,
@@ -121,6 +122,7 @@ SELECT %(merchant)s, 'B3-' || lpad(g.i::text, 8, '0'), 'CUST-' || (g.i %% 700000
     CASE WHEN (g.h / 7) %% 100 < 3 THEN 'reminder' ELSE 'recurring' END,
     CASE WHEN g.i > %(active)s AND g.i %% 3 <> 0 THEN 'inactive' ELSE 'active' END,
     CASE WHEN g.h %% 5 = 0 THEN 'hosted' ELSE 'batch' END,
+    CASE WHEN g.h %% 5 = 0 THEN NULL ELSE (%(batches)s::bigint[])[1 + g.i %% %(files)s] END,
     s.kind, s.data,
     CASE WHEN g.i > %(active)s AND g.i %% 3 <> 0 THEN NULL ELSE s.next_date END,
     0, now(), now(),
@@ -245,6 +247,20 @@ class Bench:
         self.clear()
         self.sql("DELETE FROM recurring_cancelledexecution WHERE merchant_id = %s", [self.merchant.pk])
         self.sql("DELETE FROM recurring_billing WHERE merchant_id = %s", [self.merchant.pk])
+        # The registration files the batch-sourced billings came from (hosted ones have none).
+        from batch.models import Batch
+
+        Batch.objects.filter(merchant=self.merchant).delete()
+        files = Batch.objects.bulk_create(
+            Batch(
+                merchant=self.merchant,
+                kind=Batch.Kind.REGISTRATION,
+                file_name=f"b3-registrations-{n:02d}.csv",
+                content_hash=f"b3-{n:02d}".ljust(64, "0"),
+                status=Batch.Status.DONE,
+            )
+            for n in range(FILES)
+        )
         rng = random.Random(SEED)
         self.sql("DROP TABLE IF EXISTS bench_b3_slot")
         self.sql("CREATE TABLE bench_b3_slot (due boolean, slot int, kind text, data jsonb, next_date date)")
@@ -255,7 +271,14 @@ class Bench:
         self.sql("CREATE UNIQUE INDEX ON bench_b3_slot (due, slot)")
         self.sql(
             GENERATE,
-            {"merchant": self.merchant.pk, "active": billings, "step": billings // due, "total": billings + extra},
+            {
+                "merchant": self.merchant.pk,
+                "active": billings,
+                "step": billings // due,
+                "total": billings + extra,
+                "batches": "{" + ",".join(str(batch.pk) for batch in files) + "}",
+                "files": FILES,
+            },
         )
         # Cancelled executions: each schedule's next date after DAY, computed by the schedule module.
         from recurring.schedule import Schedule

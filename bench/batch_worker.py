@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import re
-import resource
 import sys
 import time
 from pathlib import Path
+
+from bench.common import peak_rss_mb
 
 FLOOR_TABLE = "bench_b1_floor"
 PEER_TABLE = "bench_b1_import_export"
@@ -333,16 +334,6 @@ def b2_read(cfg: dict) -> dict:
 CONTENDERS = {
     name: globals()[name] for name in ("b1_ours", "b1_import_export", "b1_floor", "b2_ours", "b2_loop", "b2_read")
 }
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory: VmHWM of /proc/self/status. (Not ru_maxrss: Linux carries
-    that over exec from the parent, here the bench runner that wrote the file.)"""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _warm_up() -> None:

@@ -314,3 +314,13 @@ def table(rows: list[list[str]]) -> str:
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM of /proc/self/status. (Not ru_maxrss: Linux carries
+    that over exec from the parent, here the bench runner that started the process.)"""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -27,9 +27,9 @@ class Billing(CardSnapshot):
 
     FREE_TEXT_FIELDS = ("holder_name", "customer_name")
 
-    # No index of their own (db_index=False): every index below starts with the merchant, and no query looks
-    # billings up by batch alone (a batch's report goes by merchant and billing number). The scheduler moves
-    # each due billing's next date daily, and each index is one more write per moved billing.
+    # No index of their own (db_index=False): every index below starts with the merchant, and the batch has a
+    # partial one below (billings that came from a file). The scheduler moves each due billing's next date
+    # daily, and each index is one more write per moved billing.
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="billings", db_index=False)
     billing_number = models.CharField(max_length=64)
     customer_id = models.CharField(max_length=64)
@@ -71,6 +71,9 @@ class Billing(CardSnapshot):
             ),
             models.Index(fields=["merchant", "customer_id"], name="billing_customer_idx"),
             models.Index(fields=["merchant", "source", "-created_at"], name="billing_source_idx"),
+            # All Report's CSV File Name filter (T1) finds a registration file's billings by batch; hosted
+            # registrations (no batch) stay out of it.
+            models.Index(fields=["batch"], name="billing_batch_idx", condition=models.Q(batch__isnull=False)),
         ]
 
     def __str__(self) -> str:

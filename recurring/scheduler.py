@@ -5,9 +5,9 @@ last finished run up to its local today. ``run_day`` takes a lease on the day's 
 second runner leaves at once; a crashed runner's lease expires and the next tick resumes), then works
 through the due billings in chunks. A chunk locks its billings (``skip_locked``), inserts their executions
 with ON CONFLICT DO NOTHING on (billing, execute date), moves each billing's ``next_execute_date`` past
-the day, and queues the charges after the executions commit. On PostgreSQL the executions go in on a
-second connection, committed before the chunk's own transaction (the moves) is; elsewhere, or inside a
-caller's transaction, all of it is one transaction. So a day run twice, in parallel or after a crash
+the day, and queues the charges after the executions commit. On PostgreSQL the executions go in on
+connections of their own (SCHEDULER_INSERT_CONNECTIONS), committed before the chunk's own transaction
+(the moves) is; elsewhere, or inside a caller's transaction, all of it is one transaction. So a day run twice, in parallel or after a crash
 mid-chunk, creates each execution once, and a billing is never moved past a day without its execution.
 """
 
@@ -130,13 +130,13 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
     Reminder deliveries are stored in one statement. The charges of the rows this chunk created (and
     only those) are queued after commit.
     """
-    # On PostgreSQL, outside a caller's transaction, the executions go in on a second connection while this
-    # one moves the next dates (the two statements cost about the same; two cores do them at once).
+    # On PostgreSQL, outside a caller's transaction, the executions go in on connections of their own
+    # (SCHEDULER_INSERT_CONNECTIONS) while this one moves the next dates: the server works on them at once.
     side = connection.vendor == "postgresql" and not connection.in_atomic_block
     with db.atomic():
         rows = list(
             due_billings(merchant, day)
-            # NO KEY UPDATE: the side connection's new executions check their billing (FOR KEY SHARE) at
+            # NO KEY UPDATE: the side connections' new executions check their billing (FOR KEY SHARE) at
             # commit while this transaction still holds the chunk; FOR UPDATE would block them.
             .select_for_update(skip_locked=True, no_key=True)
             .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
@@ -189,12 +189,14 @@ def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
                 )
 
         if side and executions:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduler-insert") as thread:
-                inserted = thread.submit(_insert_committed, executions, run.pk)
+            parts = _split(executions, settings.SCHEDULER_INSERT_CONNECTIONS)
+            with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="scheduler-insert") as threads:
+                inserted = [threads.submit(_insert_committed, part, run.pk) for part in parts]
                 try:
                     move_and_remind()
                 finally:
-                    inserted.result()  # committed (and its charges queued) before this transaction is
+                    for part in inserted:
+                        part.result()  # committed (and its charges queued) before this transaction is
         else:
             ids = _insert_executions_by_date(executions)
             SchedulerRun.objects.filter(pk=run.pk).update(charged=F("charged") + len(ids))
@@ -214,6 +216,25 @@ def _insert_executions_by_date(executions: dict[date, list[int]]) -> list[int]:
     for execute_date, billing_ids in sorted(executions.items()):
         ids.extend(_insert_executions(billing_ids, execute_date))
     return ids
+
+
+SPLIT_AT_LEAST = 1000  # executions per side connection, at least
+
+
+def _split(executions: dict[date, list[int]], parts: int) -> list[dict[date, list[int]]]:
+    """``executions`` (execute date -> billing ids) in up to ``parts`` parts of about the same size, each
+    with at least SPLIT_AT_LEAST executions: one INSERT keeps one server process busy, so a large chunk goes
+    in on as many connections at once."""
+    pairs = [(execute_date, pk) for execute_date, ids in sorted(executions.items()) for pk in ids]
+    parts = max(1, min(parts, len(pairs) // SPLIT_AT_LEAST))
+    size = -(-len(pairs) // parts)
+    split = []
+    for start in range(0, len(pairs), size):
+        part: dict[date, list[int]] = {}
+        for execute_date, pk in pairs[start : start + size]:
+            part.setdefault(execute_date, []).append(pk)
+        split.append(part)
+    return split
 
 
 def _insert_committed(executions: dict[date, list[int]], run_id: int) -> list[int]:

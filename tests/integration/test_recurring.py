@@ -161,12 +161,15 @@ def test_a_day_run_twice_in_sequence_creates_and_queues_each_execution_once(merc
     )
 
 
+@pytest.mark.parametrize("connections_", [1, 3])
 def test_a_chunks_executions_commit_before_its_next_dates_so_a_failed_move_is_mended_once(
-    merchant, broker, monkeypatch
+    merchant, broker, monkeypatch, settings, connections_
 ):
-    """On PostgreSQL a chunk inserts its executions on a second connection (committed, charges queued) while
-    its own moves the next dates; when the move fails, the executions stand and the billings are still due:
-    the next run moves them and creates and queues nothing twice."""
+    """On PostgreSQL a chunk inserts its executions on connections of their own (committed, charges queued)
+    while its own moves the next dates; when the move fails, the executions stand and the billings are still
+    due: the next run moves them and creates and queues nothing twice."""
+    settings.SCHEDULER_INSERT_CONNECTIONS = connections_
+    monkeypatch.setattr(scheduler, "SPLIT_AT_LEAST", 10)  # 50 executions in 3 parts
     day = merchant.local_today()
     billings = make_due_billings(merchant, 50, day)
     move = scheduler._move_next_dates
@@ -583,8 +586,8 @@ def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends
 
 def test_a_billing_row_carries_only_the_indexes_its_queries_use():
     """Each due billing's next date moves every day and the row is rewritten with an entry in every index:
-    the merchant and batch foreign keys have no index of their own (every index starts with the merchant;
-    nothing looks billings up by batch alone)."""
+    the merchant foreign key has no index of its own (every index starts with the merchant), the batch a
+    partial one (All Report's CSV File Name filter; hosted billings have no batch)."""
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Billing._meta.db_table)
     indexes = {
@@ -598,4 +601,5 @@ def test_a_billing_row_carries_only_the_indexes_its_queries_use():
         ("merchant_id", "billing_number"),  # unique per merchant; Manage Recurring and Registration search
         ("merchant_id", "customer_id"),  # Manage Recurring and Registration search by customer ID
         ("merchant_id", "source", "created_at"),  # the Registration list, newest first
+        ("batch_id",),  # billing_batch_idx (batch_id IS NOT NULL): All Report's CSV File Name filter
     }

@@ -315,3 +315,14 @@ def test_a_chunk_moves_each_billing_to_its_own_schedules_next_date(merchant, que
     assert Transaction.objects.get(billing=overdue).execute_date == week_ago
     assert sorted(queued) == sorted(Transaction.objects.values_list("pk", flat=True))
     assert (run.due, run.charged, run.reminded, run.skipped) == (9, 8, 1, 0)
+
+
+@pytest.mark.parametrize("count, parts, expected", [(10_000, 2, 2), (10_000, 3, 3), (1_500, 2, 1), (2_000, 4, 2)])
+def test_a_chunks_executions_split_into_parts_of_at_least_a_thousand_with_each_execution_once(count, parts, expected):
+    days = [date(2027, 3, 1) - timedelta(days=n) for n in range(3)]
+    executions = {day: [n for n in range(count) if n % 3 == index] for index, day in enumerate(days)}
+    split = scheduler._split(executions, parts)
+    assert len(split) == expected
+    assert all(sum(len(ids) for ids in part.values()) >= scheduler.SPLIT_AT_LEAST for part in split)
+    pairs = sorted((day, pk) for part in split for day, ids in part.items() for pk in ids)
+    assert pairs == sorted((day, pk) for day, ids in executions.items() for pk in ids)
