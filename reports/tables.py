@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from html import escape as escape_text
+
 import django_tables2 as tables
 from django.utils.formats import localize
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django_tables2 import RequestConfig
 from django_tables2.data import TableData
-from django_tables2.rows import BoundRow, BoundRows
-from django_tables2.utils import signature
+from django_tables2.rows import BoundRow
+from django_tables2.utils import AttributeDict, signature
 
 from batch.models import Batch, BatchRow
 from billing_bo.lib.cards import mask_pans_in_text
@@ -18,6 +20,7 @@ from billing_bo.lib.money import format_rupiah
 from .services import COLUMNS, SORTS, display
 
 NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
+_EVEN_ODD = ("even", "odd")
 
 
 class PageRows(TableData):
@@ -30,32 +33,23 @@ class PageRows(TableData):
         pass
 
 
-class _DictRow(BoundRow):
-    """A row of a dict record whose cells call the column's renderer with the arguments it names, found
-    once per table: django-tables2 inspects the renderer's signature for every cell otherwise, which was
-    most of an All Report page's time (T5)."""
-
-    def get_cell(self, name):
-        bound_column = self.table.columns[name]
-        value = self.record.get(bound_column.accessor)
-        if value in bound_column.column.empty_values:
-            return bound_column.default
-        available = {
-            "value": value,
-            "record": self.record,
-            "column": bound_column.column,
-            "bound_column": bound_column,
-            "bound_row": self,
-            "table": self.table,
-        }
-        wanted, catch_all = self.table.render_arguments(name, bound_column)
-        return bound_column.render(**(available if catch_all else {key: available[key] for key in wanted}))
+_SIGNATURES: dict = {}
 
 
-class _DictRows(BoundRows):
-    def __iter__(self):
-        for record in self.data:
-            yield _DictRow(record, table=self.table)
+def _arguments(render) -> tuple:
+    """django-tables2's ``signature(render)`` (the argument names a renderer takes), found once per function
+    for the process: inspecting it costs more than rendering the cell."""
+    key = getattr(render, "__func__", render)
+    if key not in _SIGNATURES:
+        _SIGNATURES[key] = signature(render)
+    return _SIGNATURES[key]
+
+
+def _cell_text(content) -> str:
+    """``{{ cell }}`` of django-tables2's template: localised, then escaped unless it is safe HTML."""
+    if type(content) is str:  # most cells: plain text from the database (SafeString is a subclass)
+        return escape_text(content)
+    return conditional_escape(localize(content))
 
 
 def _status_pill(value: str, label: str) -> str:
@@ -80,42 +74,51 @@ class AllReportTable(tables.Table):
             )
         request = kwargs.pop("request", None)
         super().__init__(PageRows(page_rows), extra_columns=extra, order_by=sort, **kwargs)
-        self.rows = _DictRows(data=self.data, table=self)
-        self._render_arguments: dict[str, tuple] = {}
         if request is not None:
             # The rows are one keyset page already: django-tables2 must not cut it into its own pages
             # (it would show the first 25 and a pager of its own).
             RequestConfig(request, paginate=False).configure(self)
 
     def body_html(self) -> str:
-        """The rows as django-tables2's template writes them (row attributes, each column's td attributes,
-        each cell rendered by the column's renderer, localised and escaped), in one pass of Python with
-        each column looked up once: the template language and per-cell look-ups took most of a page's
-        time for 50 rows x 19 columns."""
+        """The rows exactly as django-tables2's template writes them (row attributes with even/odd, each
+        column's td attributes, each cell from the column's renderer, localised and escaped), in one pass
+        of Python: each column and each renderer's arguments are looked up once, not once per cell. The
+        template language, per-cell look-ups and signature inspection took most of a page's time (T5)."""
         columns = []
         for column in self.columns:
-            wanted, catch_all = self.render_arguments(column.name, column)
+            render = column.render
+            plain = getattr(render, "__func__", None) is tables.Column.render  # returns the value as it is
+            wanted, catch_all = _arguments(render)
             td = format_html("<td {}>", column.attrs["td"].as_html())
-            columns.append((column, td, column.column.empty_values, column.default, column.render, wanted, catch_all))
+            columns.append((column, column.accessor, td, column.column.empty_values, column.default, render, plain,
+                            None if catch_all else wanted))  # fmt: skip
+        row_attrs = [
+            (name, value, _arguments(value)[0] if callable(value) else ()) for name, value in self.row_attrs.items()
+        ]
         lines = []
-        for row in self.paginated_rows:
-            record, cells = row.record, []
-            for column, td, empty, default, render, wanted, catch_all in columns:
-                value = record.get(column.accessor)
+        for number, record in enumerate(self.data):
+            available = {"record": record, "table": self}
+            attrs = {name: value(**{k: available[k] for k in wanted}) if callable(value) else value
+                     for name, value, wanted in row_attrs}  # fmt: skip
+            attrs["class"] = (
+                f"{attrs['class']} {_EVEN_ODD[number % 2]}" if attrs.get("class") else _EVEN_ODD[number % 2]
+            )
+            cells = []
+            for column, accessor, td, empty, default, render, plain, wanted in columns:
+                value = record.get(accessor)
                 if value in empty:
                     content = default
+                elif plain:
+                    content = value
                 else:
                     available = {"value": value, "record": record, "column": column.column, "bound_column": column,
-                                 "bound_row": row, "table": self}  # fmt: skip
-                    content = render(**(available if catch_all else {key: available[key] for key in wanted}))
-                cells.append(f"{td}{conditional_escape(localize(content))}</td>")
-            lines.append(f"<tr {row.attrs.as_html()}>{''.join(cells)}</tr>")
+                                 "table": self}  # fmt: skip
+                    if wanted is None or "bound_row" in wanted:
+                        available["bound_row"] = BoundRow(record, table=self)
+                    content = render(**(available if wanted is None else {key: available[key] for key in wanted}))
+                cells.append(f"{td}{_cell_text(content)}</td>")
+            lines.append(f"<tr {AttributeDict(attrs).as_html()}>{''.join(cells)}</tr>")
         return mark_safe("".join(lines))  # noqa: S308 - every cell and attribute above is escaped
-
-    def render_arguments(self, name: str, bound_column) -> tuple:
-        if name not in self._render_arguments:
-            self._render_arguments[name] = signature(bound_column.render)
-        return self._render_arguments[name]
 
     def render_amount(self, value):
         return format_rupiah(value)
