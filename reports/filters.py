@@ -25,8 +25,10 @@ from datetime import date, timedelta
 import django_filters
 from django import forms
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core import signing
-from django.db.models import Q, QuerySet
+from django.db import connections
+from django.db.models import BooleanField, F, Func, Q, QuerySet
 from django.utils.html import format_html
 
 from accounts.tenancy import merchant_rows
@@ -36,10 +38,20 @@ from billing_bo.lib.money import format_rupiah
 from payments.forms import RupiahField
 from payments.models import Transaction
 from payments.services import card_fingerprint
+from recurring.models import Billing
 
 CARD_TOKEN_SALT = "reports.all-report.card"
 BATCH_TYPES = {"registration": Transaction.Kind.RECURRING, "single_payment": Transaction.Kind.SINGLE_PAYMENT}
 BATCH_TYPE_CHOICES = [("registration", "Registration"), ("single_payment", "Single Payment")]
+
+
+class EqualsAny(Func):
+    """``column = ANY(array)`` (PostgreSQL), e.g. with an ``ArraySubquery``."""
+
+    arg_joiner = " = ANY("
+    template = "%(expressions)s)"
+    output_field = BooleanField()
+    conditional = True
 
 
 @dataclass(frozen=True)
@@ -249,11 +261,22 @@ class AllReportFilter(django_filters.FilterSet):
         registrations = [pk for pk, kind in batches if kind == Batch.Kind.REGISTRATION]
         if not batches:
             return queryset.none()
-        if payments and registrations:
-            return queryset.filter(Q(batch_id__in=payments) | Q(billing__batch_id__in=registrations))
+        billed = self._billed_by(queryset, registrations) if registrations else None
+        if payments and billed:
+            return queryset.filter(Q(batch_id__in=payments) | billed)
         if payments:
             return queryset.filter(batch_id__in=payments)
-        return queryset.filter(billing__batch_id__in=registrations)
+        return queryset.filter(billed)
+
+    def _billed_by(self, queryset: QuerySet, registrations: list[int]) -> Q:
+        """Transactions of the billings the registration files created. On PostgreSQL as
+        ``billing_id = ANY(ARRAY(SELECT ...))``: the billings are found once through their batch index and
+        the transactions through their billing index. A join (or ``IN (SELECT ...)``) let the planner read
+        every billing of the merchant in parallel instead: 25-50 ms a page, not 8 (B5)."""
+        billings = merchant_rows(self.request, Billing).filter(batch_id__in=registrations).values("pk")
+        if connections[queryset.db].vendor != "postgresql":
+            return Q(billing_id__in=billings)
+        return Q(EqualsAny(F("billing_id"), ArraySubquery(billings)))
 
     def filter_phone(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         phone = re.sub(r"[\s().-]", "", value or "")
