@@ -74,7 +74,8 @@ def _isin(column: pd.Series, values) -> np.ndarray:
     """``column.isin(values)`` through Arrow's hash set when it can (pandas' own path builds a Python
     string per value)."""
     if pa is not None:
-        found = pc.is_in(pa.array(column.astype(str)), value_set=pa.array(pd.Series(values, dtype=str)))
+        values = values if isinstance(values, pd.Series) else pd.Series(values, dtype=str)
+        found = pc.is_in(_text(column), value_set=_text(values))
         return np.asarray(found.fill_null(False), dtype=bool)
     return _bool(column.isin(values))
 
@@ -101,9 +102,17 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _text(column: pd.Series):
+    """The column's Arrow strings: the array pandas holds when it holds Arrow (no copy, and none of
+    ``astype``'s cost per call), else the column converted."""
+    if isinstance(column.array, pd.arrays.ArrowStringArray):
+        return pa.array(column.array)
+    return pa.array(column.astype(str))
+
+
 def _arrow(column: pd.Series):
     """The column as one Arrow string array (no copy when pandas holds it in Arrow already)."""
-    array = pa.array(column.astype(str))
+    array = _text(column)
     if isinstance(array, pa.ChunkedArray):
         return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     return array
@@ -130,8 +139,10 @@ def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
     codes = np.frombuffer(values, dtype=np.uint8)
     if len(codes) > 1 and np.array_equal(codes, np.arange(codes[0], codes[0] + len(codes))):
         hits = (text >= codes[0]) & (text <= codes[-1])  # a range (the digits): two comparisons
-    elif len(codes) == 1:
+    elif len(codes) <= 2:
         hits = text == codes[0]
+        for code in codes[1:]:
+            hits |= text == code
     else:
         wanted = np.zeros(256, dtype=bool)
         wanted[codes] = True
@@ -168,14 +179,34 @@ def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
 
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
-    """Luhn over a column of digit strings (13-19 long), with numpy over a fixed-width digit matrix: no
-    Python loop per card (and no Python string per card when pyarrow holds the column)."""
+    """Luhn over a column of digit strings (13-19 long), with numpy over the digits' bytes: no Python loop
+    per card (and no Python string per card when pyarrow holds the column)."""
     if digits.empty:
         return pd.Series([], dtype=bool, index=digits.index)
+    if pa is not None:
+        return pd.Series(_luhn_padded(_text(digits)), index=digits.index)
     return pd.Series(_luhn_rows(_digit_matrix(digits)), index=digits.index)
 
 
 DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)  # a digit doubled, its digits summed
+# Luhn by pairs of ASCII digits: a number left-padded with "0" to 20 is 10 pairs (a digit to double, a digit
+# to keep), read as 16-bit words; one table gives each pair's share of the sum.
+LUHN_PAIRS = np.zeros(1 << 16, dtype=np.uint8)
+for _doubled in range(10):
+    for _kept in range(10):
+        LUHN_PAIRS[(48 + _doubled) | (48 + _kept) << 8] = DOUBLED[_doubled] + _kept
+
+
+def _luhn_padded(digits) -> np.ndarray:
+    """Luhn per cell of an Arrow array of 1-20 ASCII digits (13-19 for card numbers)."""
+    padded = pc.utf8_lpad(digits, width=20, padding="0")
+    padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
+    bounds, raw = _array_buffers(padded)
+    pairs = LUHN_PAIRS[raw[bounds[0] : bounds[-1]].view(np.uint16).reshape(-1, 10)]
+    total = pairs[:, 0].copy()  # at most 10 x 18: a byte holds it
+    for column in range(1, 10):
+        total += pairs[:, column]
+    return total % 10 == 0
 
 
 def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
@@ -186,14 +217,7 @@ def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def _digit_matrix(digits: pd.Series) -> np.ndarray:
-    """n x 19 uint8 digits, left-padded with 0."""
-    if pa is not None:
-        padded = pc.utf8_lpad(pa.array(digits.astype(str), type=pa.large_string()), width=19, padding="0")
-        padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
-        _, offsets, data = padded.buffers()
-        start = np.frombuffer(offsets, dtype=np.int64)[padded.offset]
-        raw = np.frombuffer(data, dtype=np.uint8, count=19 * len(padded), offset=int(start))
-        return raw.reshape(-1, 19) - ord("0")
+    """n x 19 uint8 digits, left-padded with 0 (without pyarrow)."""
     padded = digits.str.rjust(19, "0").to_numpy(dtype="U19")
     return np.frombuffer(padded.astype("S19").tobytes(), dtype=np.uint8).reshape(-1, 19) - ord("0")
 
@@ -218,8 +242,8 @@ def mask_card_column(column: pd.Series) -> pd.Series:
         masked = digits.str.slice(0, 6) + stars.astype(column.dtype) + digits.str.slice(-4)
         short = (length >= 5) & (length <= 12)
         return masked.where(length >= 13, ("*" * 4 + digits.str.slice(-4)).where(short, column))
-    text = pa.array(digits.astype(str))
-    masked = pa.array(column.astype(str))
+    text = _text(digits)
+    masked = _text(column)
     for size in np.unique(length[length >= 5]):  # one kernel per distinct length (a file has few)
         stop = int(size) - 4
         keep = 6 if size >= 13 else 0
@@ -313,8 +337,10 @@ def validate_in_chunks(
             found["duplicated"] = present & repeated.result()
         return found["duplicated"][start:end], found["used"][start:end]
 
-    with ThreadPoolExecutor(max_workers=1) as side:  # the duplicates are found while the first pass runs
-        repeated = side.submit(_repeated, keys)
+    # Arrow kernels and numpy release the GIL: two threads share the column checks (and the duplicates),
+    # while this thread asks for the stored keys (a query: the server is another process).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-validate") as pool:
+        repeated = pool.submit(_repeated, keys)
         for start in range(0, max(1, len(frame)), rows):
             end = min(start + rows, len(frame))
             part = frame.iloc[start:end]
@@ -322,7 +348,7 @@ def validate_in_chunks(
             if kind != "registration":
                 result = _validate_cells(part, kind, *limits, *key_rows(start, end))
             else:
-                result = _validate_registrations(part, *limits, partial(key_rows, start, end))
+                result = _validate_registrations(part, *limits, partial(key_rows, start, end), pool)
             yield start, end, result
 
 
@@ -336,14 +362,13 @@ def _repeated(keys: pd.Series) -> np.ndarray:
 
 
 def _validate_registrations(
-    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows, pool
 ) -> Result:
     """The two passes over registration rows; ``key_rows()``: (the rows whose key repeats in the file, the
-    rows whose key is stored), called after the first pass: stored keys still being fetched, and the
-    duplicates being found, arrive meanwhile."""
-    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
-        plain, amounts, plain_schedules = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
-    duplicated, used = key_rows()
+    rows whose key is stored), called while ``pool`` runs the first pass's column checks."""
+    plain, amounts, plain_schedules, settled, (duplicated, used) = _plain_registration_rows(
+        frame, today, min_amount, max_amount, pool, meanwhile=key_rows
+    )
     plain &= ~duplicated & ~used
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
@@ -358,6 +383,7 @@ def _validate_registrations(
             duplicated[rest],
             used[rest],
             plain_schedules[rest],
+            settled={column: cells[rest] for column, cells in settled.items()} if settled else None,
         )
         for column, column_codes in detail.codes.items():
             codes[column][rest] = column_codes
@@ -379,7 +405,7 @@ def _validate_registrations(
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
     """Whole-cell match of an RE2 pattern, straight on the Arrow array."""
     if pa is not None:
-        found = pc.match_substring_regex(pa.array(column.astype(str)), pattern=f"^(?:{pattern})$")
+        found = pc.match_substring_regex(_text(column), pattern=f"^(?:{pattern})$")
         return np.asarray(found.fill_null(False), dtype=bool)
     return _bool(column.str.fullmatch(pattern))
 
@@ -401,37 +427,44 @@ PLAIN = {
 }
 
 
-def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+def _plain_registration_rows(
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool, meanwhile=lambda: None
+):
     """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
-    plain form). The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes,
-    which release the GIL), run by ``pool``."""
+    plain form, per column the cells in plain form (None without pyarrow), what ``meanwhile()`` returned).
+    The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes, which release
+    the GIL), run by ``pool`` while this thread runs ``meanwhile``."""
     if pa is None:
-        return _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
-    schedules = pool.submit(_plain_schedules, frame, today)
-    cards = pool.submit(_plain_cards, frame["card_number"])
-    amounts = pool.submit(_plain_amounts, frame["amount"], min_amount, max_amount)
-    checks = [
-        lambda: _plain_reference(frame["billing_number"]),
-        lambda: _matches(frame["email"], PLAIN["email"]),
-        lambda: _plain_phone(frame["phone"]),
-        lambda: _plain_phone(frame["holder_phone"]),
-        lambda: _plain_expiry(frame["expiry"], today),
-        lambda: np.asarray(pc.fill_null(pc.is_in(_arrow(frame["type"]), value_set=TYPES), False), dtype=bool),
-        *(
-            lambda column=column: _plain_text(frame[column])
-            for column in ("customer_id", "customer_name", "holder_name")
-        ),
-    ]
-    plain = np.ones(len(frame), dtype=bool)
-    for found in pool.map(lambda check: check(), checks):
-        plain &= found
-    plain &= cards.result()
-    plain_schedules = schedules.result()
-    plain &= plain_schedules
-    amount_ok, values = amounts.result()
-    plain &= amount_ok
+        found = _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
+        return (*found, None, meanwhile())
+    checks = {  # the longest first: the two threads end together
+        "schedules": partial(_plain_schedules, frame, today),
+        "card_number": partial(_plain_cards, frame["card_number"]),
+        "amount": partial(_plain_amounts, frame["amount"], min_amount, max_amount),
+        "email": partial(_matches, frame["email"], PLAIN["email"]),
+        "billing_number": partial(_plain_reference, frame["billing_number"]),
+        "phone": partial(_plain_phone, frame["phone"]),
+        "holder_phone": partial(_plain_phone, frame["holder_phone"]),
+        "expiry": partial(_plain_expiry, frame["expiry"], today),
+        "type": partial(_plain_type, frame["type"]),
+        **{column: partial(_plain_text, frame[column]) for column in ("customer_id", "customer_name", "holder_name")},
+    }
+    jobs = {name: pool.submit(check) for name, check in checks.items()}
+    extra = meanwhile()
+    settled = {name: job.result() for name, job in jobs.items()}
+    plain_schedules = settled.pop("schedules")
+    amount_ok, values = settled["amount"]
+    settled["amount"] = amount_ok
+    plain = plain_schedules.copy()
+    for cells in settled.values():
+        plain &= cells
     values[~plain] = np.nan
-    return plain, values, plain_schedules
+    return plain, values, plain_schedules, settled, extra
+
+
+def _plain_type(column: pd.Series) -> np.ndarray:
+    """recurring or reminder (in lower case)."""
+    return np.asarray(pc.fill_null(pc.is_in(_arrow(column), value_set=TYPES), False), dtype=bool)
 
 
 TYPES = pa.array(["recurring", "reminder"]) if pa is not None else None
@@ -526,15 +559,20 @@ def _plain_cards(column: pd.Series) -> np.ndarray:
         luhn = np.zeros(len(column), dtype=bool)
         luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
         return luhn
-    digits = pc.replace_substring(pc.replace_substring(_arrow(column), " ", ""), "-", "")
-    bounds, _ = _array_buffers(digits)
-    lengths = np.diff(bounds)
-    well_formed = (lengths >= 13) & (lengths <= 19) & np.asarray(pc.fill_null(pc.ascii_is_decimal(digits), False))
+    # By bytes: only digits, spaces and dashes, 13 to 19 digits. The cells of digits alone go to Luhn as
+    # they are; only the others are stripped of their spaces and dashes first.
+    text = _arrow(column)
+    lengths = np.diff(_array_buffers(text)[0])
+    digits = _bytes_in(column, DIGITS)
+    separators = _bytes_in(column, b" -")
+    well_formed = (digits + separators == lengths) & (digits >= 13) & (digits <= 19)
     luhn = np.zeros(len(column), dtype=bool)
-    if well_formed.any():
-        padded = pc.utf8_lpad(digits.filter(pa.array(well_formed)), width=19, padding="0")
-        bounds, raw = _array_buffers(padded)
-        luhn[well_formed] = _luhn_rows(raw[bounds[0] : bounds[-1]].reshape(-1, 19) - ord("0"))
+    for rows in (well_formed & (separators == 0), well_formed & (separators > 0)):
+        if rows.any():
+            cells = text.filter(pa.array(rows))
+            if separators[rows].any():
+                cells = pc.replace_substring(pc.replace_substring(cells, " ", ""), "-", "")
+            luhn[rows] = _luhn_padded(cells)
     return luhn
 
 
@@ -547,10 +585,21 @@ def _validate_cells(
     duplicated: np.ndarray,
     used: np.ndarray,
     plain_schedules: np.ndarray | None = None,
+    settled: dict[str, np.ndarray] | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
-    ``used``: the rows whose key repeats in the whole file, or is stored already."""
+    ``used``: the rows whose key repeats in the whole file, or is stored already. ``settled``: per column,
+    the cells known to pass every rule of their own column (the first pass's plain cells): their
+    patterns are not run again."""
     from .columns import COLUMNS
+
+    settled = settled or {}
+
+    def matches(column: str, pattern: str, cells: pd.Series | None = None) -> np.ndarray:
+        cells = frame[column] if cells is None else cells
+        if column not in settled:
+            return _matches(cells, pattern)
+        return settled[column] | _matches_where(cells, pattern, ~settled[column])
 
     flags = _Flags(frame)
     shapes = {column: _lengths_and_first_bytes(frame[column]) for column in frame.columns}
@@ -567,21 +616,22 @@ def _validate_cells(
 
     # Card number: digits only (spaces and dashes allowed), 13-19 long, Luhn.
     digits = card_digits(frame["card_number"])
-    well_formed = _matches(digits, r"[0-9]{13,19}")
+    well_formed = matches("card_number", r"[0-9]{13,19}", digits)
     flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
-    luhn = np.zeros(len(frame), dtype=bool)
-    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+    luhn = settled["card_number"].copy() if "card_number" in settled else np.zeros(len(frame), dtype=bool)
+    unknown = well_formed & ~luhn
+    luhn[unknown] = luhn_ok(digits[unknown]).to_numpy()
     flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
 
     # Expiry MM/YY, not before this month.
-    expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
+    expiry_ok = matches("expiry", r"(?:0[1-9]|1[0-2])/[0-9]{2}")
     flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
     expiry = frame["expiry"].where(expiry_ok, "00/00")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
     flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
 
     # Amount: whole Rupiah, plain or with . thousands separators, within the merchant's limits.
-    amount_ok = _matches(frame["amount"], AMOUNT)
+    amount_ok = matches("amount", AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
     plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
     amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
@@ -592,14 +642,14 @@ def _validate_cells(
         if column in frame:
             flags.flag(
                 column,
-                ~empty[column] & ~_matches(frame[column], PHONE),
+                ~empty[column] & ~matches(column, PHONE),
                 "Not a mobile number: 8 to 15 digits, optional +.",
             )
     if "email" in frame:
-        flags.flag("email", ~empty["email"] & ~_matches(frame["email"], EMAIL), "Not an email address.")
+        flags.flag("email", ~empty["email"] & ~matches("email", EMAIL), "Not an email address.")
 
     key = "billing_number" if kind == "registration" else "invoice_number"
-    flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
+    flags.flag(key, ~empty[key] & ~matches(key, REFERENCE), "Use letters, digits, - _ . / (at most 64).")
     flags.flag(key, duplicated, "Appears more than once in this file.")
     flags.flag(key, used, "Registered already." if kind == "registration" else "This invoice number is used already.")
 
@@ -647,7 +697,7 @@ def _ints(column: pd.Series) -> np.ndarray:
     if not len(column):
         return np.zeros(0, dtype=np.int64)
     if pa is not None:
-        return np.asarray(pc.cast(pa.array(column.astype(str)), pa.int64()))
+        return np.asarray(pc.cast(_text(column), pa.int64()))
     return column.astype("int64").to_numpy()
 
 
@@ -667,19 +717,40 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     pattern runs on the rows of its schedule type only."""
     if pa is None:
         return _plain_schedules_pandas(frame, today)
-    kind = pc.utf8_lower(_arrow(frame["schedule_type"]))
-    is_kind = {name: np.asarray(pc.fill_null(pc.equal(kind, name), False)) for name in ("date", "day", "full_date")}
-    empty = {column: np.diff(_buffers(frame[column])[0]) == 0 for column in SCHEDULE_COLUMNS[1:]}
-    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"]
-    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"]
-    by_date &= _matches_where(frame["schedule_days"], DAYS_LIST, by_date)
-    by_day &= _matches_where(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}", by_day)
-    plain = (by_date | by_day) & _matches_where(frame["schedule_months"], f"(?i){MONTHS_LIST}", by_date | by_day)
+    # The type, days, weekdays and months cells repeat (a file holds few distinct schedules): each pattern
+    # runs once per distinct cell, and the rows take their cell's verdict.
+    kind_of, kinds = _distinct(frame["schedule_type"])
+    kinds = pc.utf8_lower(kinds)
+    is_kind = {name: _verdicts(pc.equal(kinds, name), kind_of) for name in ("date", "day", "full_date")}
+    empty, well_formed = {}, {}
+    for column, pattern in (
+        ("schedule_days", DAYS_LIST),
+        ("schedule_weekdays", f"(?i){WEEKDAYS_LIST}"),
+        ("schedule_months", f"(?i){MONTHS_LIST}"),
+    ):
+        cell_of, cells = _distinct(frame[column])
+        empty[column] = _verdicts(pc.equal(pc.binary_length(cells), 0), cell_of)
+        well_formed[column] = _verdicts(pc.match_substring_regex(cells, pattern=f"^(?:{pattern})$"), cell_of)
+    empty["schedule_dates"] = np.diff(_buffers(frame["schedule_dates"])[0]) == 0
+    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"] & well_formed["schedule_days"]
+    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"] & well_formed["schedule_weekdays"]
+    plain = (by_date | by_day) & well_formed["schedule_months"]
     full = is_kind["full_date"] & empty["schedule_days"] & empty["schedule_weekdays"] & empty["schedule_months"]
     full &= _matches_where(frame["schedule_dates"], DATES_LIST, full)
     if full.any():
         plain[full] = _future_dates(frame["schedule_dates"][full], today)
     return plain
+
+
+def _distinct(column: pd.Series):
+    """(per cell: the number of its value, the distinct values as an Arrow array): one hash pass."""
+    encoded = pc.dictionary_encode(_arrow(column), null_encoding="encode")
+    return np.asarray(encoded.indices), encoded.dictionary
+
+
+def _verdicts(per_value, value_of: np.ndarray) -> np.ndarray:
+    """A boolean Arrow array per distinct value, as a numpy mask per cell (null: False)."""
+    return np.asarray(pc.fill_null(per_value, False), dtype=bool)[value_of]
 
 
 def _matches_where(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
@@ -722,22 +793,21 @@ def _plain_schedules_pandas(frame: pd.DataFrame, today: date) -> np.ndarray:
 
 def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough."""
-    few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
     if pa is None:
+        few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
         parts = cells.str.split("|").explode()
         parsed = parse_dates(parts.astype(str))
         good = (parsed.notna() & (parsed >= pd.Timestamp(today))).groupby(level=0).all()
         return few & good.reindex(cells.index, fill_value=False).to_numpy(dtype=bool)
-    lists = pc.split_pattern(pa.array(cells.astype(str)), pattern="|")
-    parts = pc.list_flatten(lists)
+    lists = pc.split_pattern(_arrow(cells), pattern="|")
+    few = np.asarray(pc.list_value_length(lists)) <= MAX_FULL_DATES
+    parts = pc.dictionary_encode(pc.list_flatten(lists))  # a date recurs: each distinct one parsed once
     owner = np.asarray(pc.list_parent_indices(lists))
-    iso = pc.strptime(parts, format="%Y-%m-%d", unit="s", error_is_null=True)
-    dmy = pc.strptime(parts, format="%d/%m/%Y", unit="s", error_is_null=True)
-    parsed = pc.coalesce(iso, dmy)
-    ok = pc.fill_null(
-        pc.greater_equal(parsed, pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))), False
-    )
-    bad = np.bincount(owner[~np.asarray(ok, dtype=bool)], minlength=len(cells)) > 0
+    iso = pc.strptime(parts.dictionary, format="%Y-%m-%d", unit="s", error_is_null=True)
+    dmy = pc.strptime(parts.dictionary, format="%d/%m/%Y", unit="s", error_is_null=True)
+    start = pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))
+    ok = _verdicts(pc.greater_equal(pc.coalesce(iso, dmy), start), np.asarray(parts.indices))
+    bad = np.bincount(owner[~ok], minlength=len(cells)) > 0
     return few & ~bad
 
 

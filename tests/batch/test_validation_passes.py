@@ -177,6 +177,25 @@ def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
     assert "Registered already." in set(result.reasons["billing_number"])
 
 
+def test_validate_fetches_stored_keys_given_as_still_to_fetch_once_on_the_validating_thread():
+    import threading
+
+    from batch.pipeline import _OnFirstAsk
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    askers = []
+
+    def fetch():
+        askers.append(threading.current_thread())
+        return pd.Series(["STORED-1"], dtype=str)
+
+    result = validation.validate(frame, "registration", stored_keys=_OnFirstAsk(fetch), **limits)
+
+    assert askers == [threading.current_thread()]
+    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
+
+
 def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():
     plain = pd.Series(["4111 1111-1111 1111", "5555555555554444", ""], dtype="string[pyarrow]")
     assert validation.card_digits(plain).tolist() == ["4111111111111111", "5555555555554444", ""]
