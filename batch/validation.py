@@ -147,9 +147,11 @@ def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
         wanted = np.zeros(256, dtype=bool)
         wanted[codes] = True
         hits = wanted[text]
-    # Sums per cell; a sentinel 0 after the last byte, and an empty cell counts nothing.
-    starts = bounds[:-1] - bounds[0]
-    counts = np.add.reduceat(np.append(hits, False).view(np.uint8), starts, dtype=np.int64)
+    # Sums per cell (reduceat gives an empty cell the byte at its start: set to 0 after).
+    if not len(text):
+        return np.zeros(len(bounds) - 1, dtype=np.int32)
+    starts = np.minimum(bounds[:-1] - bounds[0], len(text) - 1)
+    counts = np.add.reduceat(hits.view(np.uint8), starts, dtype=np.int32)
     counts[bounds[1:] == bounds[:-1]] = 0
     return counts
 
@@ -272,10 +274,11 @@ def mask_pans_in_column(column: pd.Series) -> pd.Series:
 
 
 class _Flags:
-    def __init__(self, frame: pd.DataFrame):
-        self.codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
-        self.messages = [""]
-        self._numbers = {"": 0}
+    def __init__(self, frame: pd.DataFrame, codes: dict[str, np.ndarray] | None = None, messages=None):
+        """``codes`` and ``messages``: reasons found already (more are added to them)."""
+        self.codes = codes or {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+        self.messages = list(messages or [""])
+        self._numbers = {message: number for number, message in enumerate(self.messages)}
 
     def flag(self, column: str, mask, reason: str) -> None:
         """Record ``reason`` for the cells of ``column`` under ``mask`` that have no reason yet."""
@@ -334,13 +337,12 @@ def validate_in_chunks(
             stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
             stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
             found["used"] = present & _isin(keys, stored)
-            found["duplicated"] = present & repeated.result()
+            found["duplicated"] = present & _repeated(keys)
         return found["duplicated"][start:end], found["used"][start:end]
 
-    # Arrow kernels and numpy release the GIL: two threads share the column checks (and the duplicates),
-    # while this thread asks for the stored keys (a query: the server is another process).
+    # Arrow kernels and numpy release the GIL: two threads share the column checks, while this thread
+    # asks for the stored keys (a query: the server is another process) and finds the duplicates.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-validate") as pool:
-        repeated = pool.submit(_repeated, keys)
         for start in range(0, max(1, len(frame)), rows):
             end = min(start + rows, len(frame))
             part = frame.iloc[start:end]
@@ -364,24 +366,47 @@ def _repeated(keys: pd.Series) -> np.ndarray:
 def _validate_registrations(
     frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows, pool
 ) -> Result:
-    """The two passes over registration rows; ``key_rows()``: (the rows whose key repeats in the file, the
-    rows whose key is stored), called while ``pool`` runs the first pass's column checks."""
-    plain, amounts, plain_schedules, settled, (duplicated, used) = _plain_registration_rows(
-        frame, today, min_amount, max_amount, pool, meanwhile=key_rows
+    """The two passes over registration rows, on ``pool``'s threads; ``key_rows()``: (the rows whose key
+    repeats in the file, the rows whose key is stored), called on this thread meanwhile. The keys' two
+    reasons come last of the key cell's reasons, so both passes run without them and they are added at
+    the end."""
+    checks = _plain_registration_checks(frame, today, min_amount, max_amount, pool)
+    passes = pool.submit(_two_passes, frame, today, min_amount, max_amount, checks)
+    duplicated, used = key_rows()
+    codes, messages, amounts = passes.result()
+    flags = _Flags(frame, codes, messages)
+    flags.flag("billing_number", duplicated, "Appears more than once in this file.")
+    flags.flag("billing_number", used, "Registered already.")
+    invalid = np.zeros(len(frame), dtype=bool)
+    for column_codes in codes.values():
+        invalid |= column_codes != 0
+    return Result(
+        codes=codes,
+        messages=flags.messages,
+        index=frame.index,
+        invalid=pd.Series(invalid, index=frame.index),
+        amounts=pd.Series(amounts, index=frame.index),
+        execute_dates=None,
     )
-    plain &= ~duplicated & ~used
+
+
+def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, checks):
+    """(codes per column, messages, amounts) of every rule but the keys' duplicates and stored ones: the
+    first pass's plain rows are valid; every rule runs on the others."""
+    plain, amounts, plain_schedules, settled = _plain_registration_rows(frame, min_amount, max_amount, checks)
     rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
     messages = [""]
     if rest.any():
+        nothing = np.zeros(int(rest.sum()), dtype=bool)
         detail = _validate_cells(
             frame[rest],
             "registration",
             today,
             min_amount,
             max_amount,
-            duplicated[rest],
-            used[rest],
+            nothing,
+            nothing,
             plain_schedules[rest],
             settled={column: cells[rest] for column, cells in settled.items()} if settled else None,
         )
@@ -389,17 +414,7 @@ def _validate_registrations(
             codes[column][rest] = column_codes
         messages = detail.messages
         amounts[rest] = detail.amounts.to_numpy()
-    invalid = np.zeros(len(frame), dtype=bool)
-    for column_codes in codes.values():
-        invalid |= column_codes != 0
-    return Result(
-        codes=codes,
-        messages=messages,
-        index=frame.index,
-        invalid=pd.Series(invalid, index=frame.index),
-        amounts=pd.Series(amounts, index=frame.index),
-        execute_dates=None,
-    )
+    return codes, messages, amounts
 
 
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
@@ -427,16 +442,11 @@ PLAIN = {
 }
 
 
-def _plain_registration_rows(
-    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool, meanwhile=lambda: None
-):
-    """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
-    plain form, per column the cells in plain form (None without pyarrow), what ``meanwhile()`` returned).
-    The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes, which release
-    the GIL), run by ``pool`` while this thread runs ``meanwhile``."""
+def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+    """The first pass's column checks, as jobs on ``pool`` (Arrow kernels and numpy over the columns'
+    bytes, which release the GIL); without pyarrow, one job (the PLAIN patterns)."""
     if pa is None:
-        found = _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
-        return (*found, None, meanwhile())
+        return {"pandas": pool.submit(_plain_registration_rows_pandas, frame, today, min_amount, max_amount)}
     checks = {  # the longest first: the two threads end together
         "schedules": partial(_plain_schedules, frame, today),
         "card_number": partial(_plain_cards, frame["card_number"]),
@@ -449,9 +459,16 @@ def _plain_registration_rows(
         "type": partial(_plain_type, frame["type"]),
         **{column: partial(_plain_text, frame[column]) for column in ("customer_id", "customer_name", "holder_name")},
     }
-    jobs = {name: pool.submit(check) for name, check in checks.items()}
-    extra = meanwhile()
-    settled = {name: job.result() for name, job in jobs.items()}
+    return {name: pool.submit(check) for name, check in checks.items()}
+
+
+def _plain_registration_rows(frame: pd.DataFrame, min_amount: Decimal, max_amount: Decimal, checks):
+    """(rows that pass every rule for sure but the keys', the amounts of those rows, the rows whose
+    schedule cells are in plain form, per column the cells in plain form (None without pyarrow)), from
+    the ``checks``' results."""
+    if "pandas" in checks:
+        return (*checks["pandas"].result(), None)
+    settled = {name: job.result() for name, job in checks.items()}
     plain_schedules = settled.pop("schedules")
     amount_ok, values = settled["amount"]
     settled["amount"] = amount_ok
@@ -459,7 +476,7 @@ def _plain_registration_rows(
     for cells in settled.values():
         plain &= cells
     values[~plain] = np.nan
-    return plain, values, plain_schedules, settled, extra
+    return plain, values, plain_schedules, settled
 
 
 def _plain_type(column: pd.Series) -> np.ndarray:
@@ -515,8 +532,16 @@ def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
 
 
 def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
-    """(amount cells in a plain form and within the limits, their values; NaN elsewhere). Plain digits
-    by bytes, the dotted form by its pattern on the cells holding a dot."""
+    """(amount cells in a plain form and within the limits, their values; NaN elsewhere), checked once per
+    distinct cell (a file's amounts repeat: a plan's price)."""
+    value_of, distinct = _distinct(column)
+    ok, values = _plain_amount_values(pd.Series(pd.arrays.ArrowStringArray(distinct)), min_amount, max_amount)
+    return ok[value_of], values[value_of]
+
+
+def _plain_amount_values(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """``_plain_amounts`` cell by cell: plain digits by bytes, the dotted form by its pattern on the cells
+    holding a dot."""
     lengths, _ = _lengths_and_first_bytes(column)
     dots = _bytes_in(column, b".")
     simple = (dots == 0) & (_bytes_in(column, DIGITS) == lengths) & (lengths >= 1) & (lengths <= 15)
@@ -528,19 +553,17 @@ def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) 
     return ok, values
 
 
-def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal):
     """``_plain_registration_rows`` without pyarrow: the PLAIN patterns by column."""
     jobs = [(column, pattern) for column, pattern in PLAIN.items() if pattern != TEXT]
-    schedules = pool.submit(_plain_schedules, frame, today)
-    cards = pool.submit(_plain_cards, frame["card_number"])
     plain = np.ones(len(frame), dtype=bool)
-    for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
-        plain &= found
+    for column, pattern in jobs:
+        plain &= _matches(frame[column], pattern)
     for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
         lengths, _ = _lengths_and_first_bytes(frame[column])
         plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
-    plain &= cards.result()
-    plain_schedules = schedules.result()
+    plain &= _plain_cards(frame["card_number"])
+    plain_schedules = _plain_schedules(frame, today)
     plain &= plain_schedules
     expiry = frame["expiry"].where(plain, "99/99")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
