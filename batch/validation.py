@@ -280,15 +280,19 @@ class _Flags:
         self.messages = list(messages or [""])
         self._numbers = {message: number for number, message in enumerate(self.messages)}
 
+    def number(self, reason: str) -> int:
+        """The code of ``reason`` (a new one the first time)."""
+        if reason not in self._numbers:
+            self._numbers[reason] = len(self.messages)
+            self.messages.append(reason)
+        return self._numbers[reason]
+
     def flag(self, column: str, mask, reason: str) -> None:
         """Record ``reason`` for the cells of ``column`` under ``mask`` that have no reason yet."""
         codes = self.codes[column]
         target = _bool(mask) & (codes == 0)
         if target.any():
-            if reason not in self._numbers:
-                self._numbers[reason] = len(self.messages)
-                self.messages.append(reason)
-            codes[target] = self._numbers[reason]
+            codes[target] = self.number(reason)
 
 
 def validate(
@@ -391,30 +395,37 @@ def _validate_registrations(
 
 
 def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, checks):
-    """(codes per column, messages, amounts) of every rule but the keys' duplicates and stored ones: the
-    first pass's plain rows are valid; every rule runs on the others."""
+    """(codes per column, messages, amounts) of every rule but the keys' duplicates and stored ones. The
+    first pass's plain cells are valid; every rule of a column runs on its other cells only (the schedule
+    cells together, on the rows whose schedule is not in plain form)."""
     plain, amounts, plain_schedules, settled = _plain_registration_rows(frame, min_amount, max_amount, checks)
-    rest = ~plain
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
-    messages = [""]
-    if rest.any():
-        nothing = np.zeros(int(rest.sum()), dtype=bool)
+    flags = _Flags(frame, codes)
+    if settled is None:  # without pyarrow: every rule on the rows not plain
+        groups = [(list(frame.columns), ~plain)]
+    else:
+        groups = [([column], ~cells) for column, cells in settled.items()]
+        groups.append((list(SCHEDULE_COLUMNS), ~plain_schedules))
+    nothing = np.zeros(len(frame), dtype=bool)
+    for columns, rows in groups:
+        if not rows.any():
+            continue
         detail = _validate_cells(
-            frame[rest],
+            frame.loc[rows, columns],
             "registration",
             today,
             min_amount,
             max_amount,
-            nothing,
-            nothing,
-            plain_schedules[rest],
-            settled={column: cells[rest] for column, cells in settled.items()} if settled else None,
+            nothing[rows],
+            nothing[rows],
+            plain_schedules[rows],
         )
-        for column, column_codes in detail.codes.items():
-            codes[column][rest] = column_codes
-        messages = detail.messages
-        amounts[rest] = detail.amounts.to_numpy()
-    return codes, messages, amounts
+        numbers = np.array([flags.number(message) for message in detail.messages], dtype=np.int16)
+        for column in columns:
+            codes[column][rows] = numbers[detail.codes[column]]
+        if "amount" in columns:
+            amounts[rows] = detail.amounts.to_numpy()
+    return codes, flags.messages, amounts
 
 
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
@@ -475,7 +486,6 @@ def _plain_registration_rows(frame: pd.DataFrame, min_amount: Decimal, max_amoun
     plain = plain_schedules.copy()
     for cells in settled.values():
         plain &= cells
-    values[~plain] = np.nan
     return plain, values, plain_schedules, settled
 
 
@@ -608,21 +618,11 @@ def _validate_cells(
     duplicated: np.ndarray,
     used: np.ndarray,
     plain_schedules: np.ndarray | None = None,
-    settled: dict[str, np.ndarray] | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
-    ``used``: the rows whose key repeats in the whole file, or is stored already. ``settled``: per column,
-    the cells known to pass every rule of their own column (the first pass's plain cells): their
-    patterns are not run again."""
+    ``used``: the rows whose key repeats in the whole file, or is stored already. A registration frame
+    may hold some of the columns only (the schedule ones together): the rules of those run."""
     from .columns import COLUMNS
-
-    settled = settled or {}
-
-    def matches(column: str, pattern: str, cells: pd.Series | None = None) -> np.ndarray:
-        cells = frame[column] if cells is None else cells
-        if column not in settled:
-            return _matches(cells, pattern)
-        return settled[column] | _matches_where(cells, pattern, ~settled[column])
 
     flags = _Flags(frame)
     shapes = {column: _lengths_and_first_bytes(frame[column]) for column in frame.columns}
@@ -634,53 +634,61 @@ def _validate_cells(
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
 
     for spec in COLUMNS[kind]:
-        if spec.required:
+        if spec.required and spec.name in frame:
             flags.flag(spec.name, empty[spec.name], "Required.")
 
     # Card number: digits only (spaces and dashes allowed), 13-19 long, Luhn.
-    digits = card_digits(frame["card_number"])
-    well_formed = matches("card_number", r"[0-9]{13,19}", digits)
-    flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
-    luhn = settled["card_number"].copy() if "card_number" in settled else np.zeros(len(frame), dtype=bool)
-    unknown = well_formed & ~luhn
-    luhn[unknown] = luhn_ok(digits[unknown]).to_numpy()
-    flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
+    if "card_number" in frame:
+        digits = card_digits(frame["card_number"])
+        well_formed = _matches(digits, r"[0-9]{13,19}")
+        flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
+        luhn = np.zeros(len(frame), dtype=bool)
+        luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+        flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
 
     # Expiry MM/YY, not before this month.
-    expiry_ok = matches("expiry", r"(?:0[1-9]|1[0-2])/[0-9]{2}")
-    flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
-    expiry = frame["expiry"].where(expiry_ok, "00/00")
-    months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
-    flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
+    if "expiry" in frame:
+        expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
+        flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
+        expiry = frame["expiry"].where(expiry_ok, "00/00")
+        months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
+        flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
 
     # Amount: whole Rupiah, plain or with . thousands separators, within the merchant's limits.
-    amount_ok = matches("amount", AMOUNT)
-    flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
-    amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
-    out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
-    flags.flag("amount", out_of_range, f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}.")
+    amounts = pd.Series(np.nan, index=frame.index)
+    if "amount" in frame:
+        amount_ok = _matches(frame["amount"], AMOUNT)
+        flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
+        plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
+        amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
+        out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
+        reason = f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}."
+        flags.flag("amount", out_of_range, reason)
 
     for column in ("phone", "holder_phone"):
         if column in frame:
             flags.flag(
                 column,
-                ~empty[column] & ~matches(column, PHONE),
+                ~empty[column] & ~_matches(frame[column], PHONE),
                 "Not a mobile number: 8 to 15 digits, optional +.",
             )
     if "email" in frame:
-        flags.flag("email", ~empty["email"] & ~matches("email", EMAIL), "Not an email address.")
+        flags.flag("email", ~empty["email"] & ~_matches(frame["email"], EMAIL), "Not an email address.")
 
     key = "billing_number" if kind == "registration" else "invoice_number"
-    flags.flag(key, ~empty[key] & ~matches(key, REFERENCE), "Use letters, digits, - _ . / (at most 64).")
-    flags.flag(key, duplicated, "Appears more than once in this file.")
-    flags.flag(key, used, "Registered already." if kind == "registration" else "This invoice number is used already.")
+    if key in frame:
+        flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
+        flags.flag(key, duplicated, "Appears more than once in this file.")
+        used_reason = "Registered already." if kind == "registration" else "This invoice number is used already."
+        flags.flag(key, used, used_reason)
 
     execute_dates = None
     if kind == "registration":
-        types = frame["type"].str.lower()
-        flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
-        _schedules(frame, flags, today, plain_schedules)
+        if "type" in frame:
+            types = frame["type"].str.lower()
+            flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
+        if "schedule_type" in frame:
+            _schedules(frame, flags, today, plain_schedules)
     else:
         neither = empty["billing_number"] & empty["customer_id"]
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
