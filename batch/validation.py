@@ -406,25 +406,20 @@ def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amoun
     else:
         groups = [([column], ~cells) for column, cells in settled.items()]
         groups.append((list(SCHEDULE_COLUMNS), ~plain_schedules))
-    nothing = np.zeros(len(frame), dtype=bool)
     for columns, rows in groups:
-        if not rows.any():
+        positions = np.flatnonzero(rows)
+        if not len(positions):
             continue
+        nothing = np.zeros(len(positions), dtype=bool)
+        part = frame.iloc[positions, [frame.columns.get_loc(column) for column in columns]]
         detail = _validate_cells(
-            frame.loc[rows, columns],
-            "registration",
-            today,
-            min_amount,
-            max_amount,
-            nothing[rows],
-            nothing[rows],
-            plain_schedules[rows],
+            part, "registration", today, min_amount, max_amount, nothing, nothing, plain_schedules[positions]
         )
         numbers = np.array([flags.number(message) for message in detail.messages], dtype=np.int16)
         for column in columns:
-            codes[column][rows] = numbers[detail.codes[column]]
+            codes[column][positions] = numbers[detail.codes[column]]
         if "amount" in columns:
-            amounts[rows] = detail.amounts.to_numpy()
+            amounts[positions] = detail.amounts.to_numpy()
     return codes, flags.messages, amounts
 
 
