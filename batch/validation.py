@@ -375,7 +375,7 @@ def _validate_registrations(
     reasons come last of the key cell's reasons, so both passes run without them and they are added at
     the end."""
     checks = _plain_registration_checks(frame, today, min_amount, max_amount, pool)
-    passes = pool.submit(_two_passes, frame, today, min_amount, max_amount, checks)
+    passes = pool.submit(_two_passes, frame, today, min_amount, max_amount, checks, pool)
     duplicated, used = key_rows()
     codes, messages, amounts = passes.result()
     flags = _Flags(frame, codes, messages)
@@ -394,33 +394,46 @@ def _validate_registrations(
     )
 
 
-def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, checks):
+def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, checks, pool):
     """(codes per column, messages, amounts) of every rule but the keys' duplicates and stored ones. The
     first pass's plain cells are valid; every rule of a column runs on its other cells only (the schedule
-    cells together, on the rows whose schedule is not in plain form)."""
+    cells together, on the rows whose schedule is not in plain form): the schedule cells and some columns
+    on ``pool``'s other thread, the other columns on this one."""
     plain, amounts, plain_schedules, settled = _plain_registration_rows(frame, min_amount, max_amount, checks)
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
     flags = _Flags(frame, codes)
     if settled is None:  # without pyarrow: every rule on the rows not plain
-        groups = [(list(frame.columns), ~plain)]
+        aside, here = [], [(list(frame.columns), ~plain)]
     else:
-        groups = [([column], ~cells) for column, cells in settled.items()]
-        groups.append((list(SCHEDULE_COLUMNS), ~plain_schedules))
-    for columns, rows in groups:
-        positions = np.flatnonzero(rows)
-        if not len(positions):
-            continue
-        nothing = np.zeros(len(positions), dtype=bool)
-        part = frame.iloc[positions, [frame.columns.get_loc(column) for column in columns]]
-        detail = _validate_cells(
-            part, "registration", today, min_amount, max_amount, nothing, nothing, plain_schedules[positions]
-        )
+        groups = {column: ([column], ~cells) for column, cells in settled.items()}
+        aside = [(list(SCHEDULE_COLUMNS), ~plain_schedules)]
+        aside += [groups.pop(column) for column in ("card_number", "type", "customer_id", "customer_name")]
+        here = list(groups.values())
+    limits = (today, min_amount, max_amount, plain_schedules)
+    elsewhere = pool.submit(_every_rule_by_group, frame, *limits, aside)
+    found = _every_rule_by_group(frame, *limits, here) + elsewhere.result()
+    for columns, positions, detail in found:
         numbers = np.array([flags.number(message) for message in detail.messages], dtype=np.int16)
         for column in columns:
             codes[column][positions] = numbers[detail.codes[column]]
         if "amount" in columns:
             amounts[positions] = detail.amounts.to_numpy()
     return codes, flags.messages, amounts
+
+
+def _every_rule_by_group(frame, today, min_amount, max_amount, plain_schedules, groups):
+    """[(columns, their rows' positions, the Result of every rule on those cells)] per (columns, rows)."""
+    found = []
+    for columns, rows in groups:
+        positions = np.flatnonzero(rows)
+        if len(positions):
+            nothing = np.zeros(len(positions), dtype=bool)
+            part = frame.iloc[positions, [frame.columns.get_loc(column) for column in columns]]
+            detail = _validate_cells(
+                part, "registration", today, min_amount, max_amount, nothing, nothing, plain_schedules[positions]
+            )
+            found.append((columns, positions, detail))
+    return found
 
 
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
