@@ -421,7 +421,14 @@ def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amoun
     return codes, flags.messages, amounts
 
 
-def _every_rule_by_group(frame, today, min_amount, max_amount, plain_schedules, groups):
+def _every_rule_by_group(
+    frame: pd.DataFrame,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    plain_schedules: np.ndarray,
+    groups: list[tuple[list[str], np.ndarray]],
+) -> list[tuple[list[str], np.ndarray, Result]]:
     """[(columns, their rows' positions, the Result of every rule on those cells)] per (columns, rows)."""
     found = []
     for columns, rows in groups:
@@ -482,9 +489,9 @@ def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Dec
 
 
 def _plain_registration_rows(frame: pd.DataFrame, min_amount: Decimal, max_amount: Decimal, checks):
-    """(rows that pass every rule for sure but the keys', the amounts of those rows, the rows whose
-    schedule cells are in plain form, per column the cells in plain form (None without pyarrow)), from
-    the ``checks``' results."""
+    """(rows that pass every rule for sure but the keys', the amounts of the amount cells in plain form
+    (NaN elsewhere; without pyarrow, of the plain rows), the rows whose schedule cells are in plain form,
+    per column the cells in plain form (None without pyarrow)), from the ``checks``' results."""
     if "pandas" in checks:
         return (*checks["pandas"].result(), None)
     settled = {name: job.result() for name, job in checks.items()}
