@@ -147,10 +147,15 @@ def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
         wanted = np.zeros(256, dtype=bool)
         wanted[codes] = True
         hits = wanted[text]
-    # Sums per cell (reduceat gives an empty cell the byte at its start: set to 0 after).
-    if not len(text):
+    return _counts_per_cell(hits, bounds)
+
+
+def _counts_per_cell(hits: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per cell: how many of its bytes are hits (``hits``: a bool per byte of the cells' text)."""
+    if not len(hits):
         return np.zeros(len(bounds) - 1, dtype=np.int32)
-    starts = np.minimum(bounds[:-1] - bounds[0], len(text) - 1)
+    # reduceat gives an empty cell the byte at its start: set to 0 after.
+    starts = np.minimum(bounds[:-1] - bounds[0], len(hits) - 1)
     counts = np.add.reduceat(hits.view(np.uint8), starts, dtype=np.int32)
     counts[bounds[1:] == bounds[:-1]] = 0
     return counts
@@ -410,6 +415,8 @@ def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amoun
         aside += [groups.pop(column) for column in ("card_number", "type", "customer_id", "customer_name")]
         here = list(groups.values())
     limits = (today, min_amount, max_amount, plain_schedules)
+    # This job runs on one of the pool's two threads, after every check (submitted before it): the other
+    # thread is free for this one.
     elsewhere = pool.submit(_every_rule_by_group, frame, *limits, aside)
     found = _every_rule_by_group(frame, *limits, here) + elsewhere.result()
     for columns, positions, detail in found:
@@ -607,20 +614,22 @@ def _plain_cards(column: pd.Series) -> np.ndarray:
         luhn = np.zeros(len(column), dtype=bool)
         luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
         return luhn
-    # By bytes: only digits, spaces and dashes, 13 to 19 digits. The cells of digits alone go to Luhn as
-    # they are; only the others are stripped of their spaces and dashes first.
-    text = _arrow(column)
-    lengths = np.diff(_array_buffers(text)[0])
-    digits = _bytes_in(column, DIGITS)
-    separators = _bytes_in(column, b" -")
-    well_formed = (digits + separators == lengths) & (digits >= 13) & (digits <= 19)
+    # By bytes: only digits, spaces and dashes, 13 to 19 digits. The digits of every cell, taken out of the
+    # text in one numpy pass, make a new Arrow array (offsets: the running count of digits); its
+    # well-formed cells go to Luhn.
+    bounds, raw = _buffers(column)
+    text = raw[bounds[0] : bounds[-1]]
+    is_digit = (text >= ord("0")) & (text <= ord("9"))
+    digits = _counts_per_cell(is_digit, bounds)
+    separators = _counts_per_cell((text == ord(" ")) | (text == ord("-")), bounds)
+    well_formed = (digits + separators == np.diff(bounds)) & (digits >= 13) & (digits <= 19)
     luhn = np.zeros(len(column), dtype=bool)
-    for rows in (well_formed & (separators == 0), well_formed & (separators > 0)):
-        if rows.any():
-            cells = text.filter(pa.array(rows))
-            if separators[rows].any():
-                cells = pc.replace_substring(pc.replace_substring(cells, " ", ""), "-", "")
-            luhn[rows] = _luhn_padded(cells)
+    if well_formed.any():
+        offsets = np.concatenate([[0], np.cumsum(digits, dtype=np.int64)])
+        numbers = pa.LargeStringArray.from_buffers(
+            len(column), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(text[is_digit]))
+        )
+        luhn[well_formed] = _luhn_padded(numbers.filter(pa.array(well_formed)))
     return luhn
 
 
