@@ -127,7 +127,9 @@ def _array_buffers(array) -> tuple[np.ndarray, np.ndarray]:
     """``_buffers`` of an Arrow string array."""
     _, offsets, data = array.buffers()
     width = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(
+        np.int64, copy=False
+    )
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None and bounds[-1] > 0 else np.zeros(1, np.uint8)
     return bounds, raw
 
