@@ -776,9 +776,7 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
         return _plain_schedules_pandas(frame, today)
     # The type, days, weekdays and months cells repeat (a file holds few distinct schedules): each pattern
     # runs once per distinct cell, and the rows take their cell's verdict.
-    kind_of, kinds = _distinct(frame["schedule_type"])
-    kinds = pc.utf8_lower(kinds)
-    is_kind = {name: _verdicts(pc.equal(kinds, name), kind_of) for name in ("date", "day", "full_date")}
+    is_kind = _equal_ignoring_case(frame["schedule_type"], ("date", "day", "full_date"))
     empty, well_formed = {}, {}
     for column, pattern in (
         ("schedule_days", DAYS_LIST),
@@ -797,6 +795,24 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     if full.any():
         plain[full] = _future_dates(frame["schedule_dates"][full], today)
     return plain
+
+
+ASCII_LOWER = np.arange(256, dtype=np.uint8)
+ASCII_LOWER[ord("A") : ord("Z") + 1] += 32
+
+
+def _equal_ignoring_case(column: pd.Series, words: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per ASCII word: the cells equal to it, ASCII letters in either case, read from the cells' bytes."""
+    bounds, raw = _buffers(column)
+    lengths = np.diff(bounds)
+    found = {}
+    for word in words:
+        rows = np.flatnonzero(lengths == len(word))
+        cells = ASCII_LOWER[raw[bounds[:-1][rows, None] + np.arange(len(word))]]
+        equal = np.zeros(len(lengths), dtype=bool)
+        equal[rows[(cells == np.frombuffer(word.encode(), dtype=np.uint8)).all(axis=1)]] = True
+        found[word] = equal
+    return found
 
 
 def _distinct(column: pd.Series):
