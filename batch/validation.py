@@ -406,7 +406,7 @@ def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amoun
     first pass's plain cells are valid; every rule of a column runs on its other cells only (the schedule
     cells together, on the rows whose schedule is not in plain form): the schedule cells and some columns
     on ``pool``'s other thread, the other columns on this one."""
-    plain, amounts, plain_schedules, settled = _plain_registration_rows(frame, min_amount, max_amount, checks)
+    plain, amounts, plain_schedules, settled = _plain_registration_rows(checks)
     codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
     flags = _Flags(frame, codes)
     if settled is None:  # without pyarrow: every rule on the rows not plain
@@ -510,7 +510,7 @@ def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Dec
     return {name: pool.submit(check) for name, check in checks.items()}
 
 
-def _plain_registration_rows(frame: pd.DataFrame, min_amount: Decimal, max_amount: Decimal, checks):
+def _plain_registration_rows(checks: dict) -> tuple:
     """(rows that pass every rule for sure but the keys', the amounts of the amount cells in plain form
     (NaN elsewhere; without pyarrow, of the plain rows), the rows whose schedule cells are in plain form,
     per column the cells in plain form (None without pyarrow)), from the ``checks``' results."""
