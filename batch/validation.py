@@ -889,12 +889,20 @@ def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     few = np.asarray(pc.list_value_length(lists)) <= MAX_FULL_DATES
     parts = pc.dictionary_encode(pc.list_flatten(lists))  # a date recurs: each distinct one parsed once
     owner = np.asarray(pc.list_parent_indices(lists))
-    iso = pc.strptime(parts.dictionary, format="%Y-%m-%d", unit="s", error_is_null=True)
-    dmy = pc.strptime(parts.dictionary, format="%d/%m/%Y", unit="s", error_is_null=True)
+    iso = _calendar_dates(parts.dictionary, "%Y-%m-%d")
+    dmy = _calendar_dates(parts.dictionary, "%d/%m/%Y")
     start = pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))
     ok = _verdicts(pc.greater_equal(pc.coalesce(iso, dmy), start), np.asarray(parts.indices))
     bad = np.bincount(owner[~ok], minlength=len(cells)) > 0
     return few & ~bad
+
+
+def _calendar_dates(texts, layout: str):
+    """Arrow's strptime of ``texts`` in ``layout``, null where a text is not a calendar date in it: the
+    kernel rolls an impossible day over (2027-02-30 reads as 2027-03-02), so a date must read back the
+    same."""
+    parsed = pc.strptime(texts, format=layout, unit="s", error_is_null=True)
+    return pc.if_else(pc.equal(pc.strftime(parsed, format=layout), texts), parsed, None)
 
 
 def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarray | None = None) -> None:
