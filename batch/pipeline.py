@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,9 +59,10 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
 def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | Future:
     """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
     when the file is small; else every key of the merchant, on PostgreSQL as one text value
-    (``string_agg``) split by Arrow (no Python string per key), fetched on a thread of its own while
-    validation's first pass runs (``validation.validate`` takes the Future; the server is another
-    process). Inside a transaction the fetch stays on this connection: another one would not see it."""
+    (``string_agg``) split by Arrow (no Python string per key), as a Future that runs the query on this
+    thread's connection when validation first asks for it: ``validation.validate`` asks while its pool
+    runs the first pass, so the server's work overlaps it, and no connection or thread is opened for it
+    (inside a transaction the query sees what the transaction wrote)."""
     if batch.kind == Batch.Kind.REGISTRATION:
         rows = Billing.objects.filter(merchant_id=batch.merchant_id)
         field = "billing_number"
@@ -73,13 +75,27 @@ def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | 
         sql, params = rows.values_list(field).query.sql_with_params()
         # A key holding the separator cannot match a file's key (a reference has no newline): left out.
         query = f"SELECT string_agg(k, E'\\n') FILTER (WHERE strpos(k, E'\\n') = 0) FROM ({sql}) AS keys (k)"
-        if connection.in_atomic_block:
-            return _fetch_keys(query, params)
-        fetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-keys")
-        future = fetch.submit(_fetch_keys_on_own_connection, query, params)
-        fetch.shutdown(wait=False)
-        return future
+        return _OnFirstAsk(lambda: _fetch_keys(query, params))
     return set(rows.values_list(field, flat=True).iterator(chunk_size=20_000))
+
+
+class _OnFirstAsk(Future):
+    """A Future whose work runs in the thread that first asks for its result (and once)."""
+
+    def __init__(self, work):
+        super().__init__()
+        self._work = work
+        self._lock = threading.Lock()
+
+    def result(self, timeout=None):
+        with self._lock:
+            work, self._work = self._work, None
+        if work is not None:
+            try:
+                self.set_result(work())
+            except BaseException as error:
+                self.set_exception(error)
+        return super().result(timeout)
 
 
 def _fetch_keys(query: str, params) -> pd.Series:
@@ -90,13 +106,6 @@ def _fetch_keys(query: str, params) -> pd.Series:
         return pd.Series([], dtype=str)
     keys = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
     return pd.Series(pd.arrays.ArrowStringArray(keys))
-
-
-def _fetch_keys_on_own_connection(query: str, params) -> pd.Series:
-    try:
-        return _fetch_keys(query, params)
-    finally:
-        connection.close()  # this thread's own connection
 
 
 def _head(path: Path) -> bytes:

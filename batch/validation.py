@@ -74,7 +74,8 @@ def _isin(column: pd.Series, values) -> np.ndarray:
     """``column.isin(values)`` through Arrow's hash set when it can (pandas' own path builds a Python
     string per value)."""
     if pa is not None:
-        found = pc.is_in(pa.array(column.astype(str)), value_set=pa.array(pd.Series(values, dtype=str)))
+        values = values if isinstance(values, pd.Series) else pd.Series(values, dtype=str)
+        found = pc.is_in(_text(column), value_set=_text(values))
         return np.asarray(found.fill_null(False), dtype=bool)
     return _bool(column.isin(values))
 
@@ -101,9 +102,17 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _text(column: pd.Series):
+    """The column's Arrow strings: the array pandas holds when it holds Arrow (no copy, and none of
+    ``astype``'s cost per call), else the column converted."""
+    if isinstance(column.array, pd.arrays.ArrowStringArray):
+        return pa.array(column.array)
+    return pa.array(column.astype(str))
+
+
 def _arrow(column: pd.Series):
     """The column as one Arrow string array (no copy when pandas holds it in Arrow already)."""
-    array = pa.array(column.astype(str))
+    array = _text(column)
     if isinstance(array, pa.ChunkedArray):
         return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     return array
@@ -118,7 +127,9 @@ def _array_buffers(array) -> tuple[np.ndarray, np.ndarray]:
     """``_buffers`` of an Arrow string array."""
     _, offsets, data = array.buffers()
     width = np.int64 if pa.types.is_large_string(array.type) else np.int32
-    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(np.int64)
+    bounds = np.frombuffer(offsets, dtype=width)[array.offset : array.offset + len(array) + 1].astype(
+        np.int64, copy=False
+    )
     raw = np.frombuffer(data, dtype=np.uint8) if data is not None and bounds[-1] > 0 else np.zeros(1, np.uint8)
     return bounds, raw
 
@@ -130,15 +141,24 @@ def _bytes_in(column: pd.Series, values: bytes) -> np.ndarray:
     codes = np.frombuffer(values, dtype=np.uint8)
     if len(codes) > 1 and np.array_equal(codes, np.arange(codes[0], codes[0] + len(codes))):
         hits = (text >= codes[0]) & (text <= codes[-1])  # a range (the digits): two comparisons
-    elif len(codes) == 1:
+    elif len(codes) <= 2:
         hits = text == codes[0]
+        for code in codes[1:]:
+            hits |= text == code
     else:
         wanted = np.zeros(256, dtype=bool)
         wanted[codes] = True
         hits = wanted[text]
-    # Sums per cell; a sentinel 0 after the last byte, and an empty cell counts nothing.
-    starts = bounds[:-1] - bounds[0]
-    counts = np.add.reduceat(np.append(hits, False).view(np.uint8), starts, dtype=np.int64)
+    return _counts_per_cell(hits, bounds)
+
+
+def _counts_per_cell(hits: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Per cell: how many of its bytes are hits (``hits``: a bool per byte of the cells' text)."""
+    if not len(hits):
+        return np.zeros(len(bounds) - 1, dtype=np.int32)
+    # reduceat gives an empty cell the byte at its start: set to 0 after.
+    starts = np.minimum(bounds[:-1] - bounds[0], len(hits) - 1)
+    counts = np.add.reduceat(hits.view(np.uint8), starts, dtype=np.int32)
     counts[bounds[1:] == bounds[:-1]] = 0
     return counts
 
@@ -168,14 +188,34 @@ def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
 
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
-    """Luhn over a column of digit strings (13-19 long), with numpy over a fixed-width digit matrix: no
-    Python loop per card (and no Python string per card when pyarrow holds the column)."""
+    """Luhn over a column of digit strings (13-19 long), with numpy over the digits' bytes: no Python loop
+    per card (and no Python string per card when pyarrow holds the column)."""
     if digits.empty:
         return pd.Series([], dtype=bool, index=digits.index)
+    if pa is not None:
+        return pd.Series(_luhn_padded(_text(digits)), index=digits.index)
     return pd.Series(_luhn_rows(_digit_matrix(digits)), index=digits.index)
 
 
 DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)  # a digit doubled, its digits summed
+# Luhn by pairs of ASCII digits: a number left-padded with "0" to 20 is 10 pairs (a digit to double, a digit
+# to keep), read as 16-bit words; one table gives each pair's share of the sum.
+LUHN_PAIRS = np.zeros(1 << 16, dtype=np.uint8)
+for _doubled in range(10):
+    for _kept in range(10):
+        LUHN_PAIRS[(48 + _doubled) | (48 + _kept) << 8] = DOUBLED[_doubled] + _kept
+
+
+def _luhn_padded(digits) -> np.ndarray:
+    """Luhn per cell of an Arrow array of 1-20 ASCII digits (13-19 for card numbers)."""
+    padded = pc.utf8_lpad(digits, width=20, padding="0")
+    padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
+    bounds, raw = _array_buffers(padded)
+    pairs = LUHN_PAIRS[raw[bounds[0] : bounds[-1]].view(np.uint16).reshape(-1, 10)]
+    total = pairs[:, 0].copy()  # at most 10 x 18: a byte holds it
+    for column in range(1, 10):
+        total += pairs[:, column]
+    return total % 10 == 0
 
 
 def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
@@ -186,14 +226,7 @@ def _luhn_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 def _digit_matrix(digits: pd.Series) -> np.ndarray:
-    """n x 19 uint8 digits, left-padded with 0."""
-    if pa is not None:
-        padded = pc.utf8_lpad(pa.array(digits.astype(str), type=pa.large_string()), width=19, padding="0")
-        padded = padded.combine_chunks() if isinstance(padded, pa.ChunkedArray) else padded
-        _, offsets, data = padded.buffers()
-        start = np.frombuffer(offsets, dtype=np.int64)[padded.offset]
-        raw = np.frombuffer(data, dtype=np.uint8, count=19 * len(padded), offset=int(start))
-        return raw.reshape(-1, 19) - ord("0")
+    """n x 19 uint8 digits, left-padded with 0 (without pyarrow)."""
     padded = digits.str.rjust(19, "0").to_numpy(dtype="U19")
     return np.frombuffer(padded.astype("S19").tobytes(), dtype=np.uint8).reshape(-1, 19) - ord("0")
 
@@ -218,8 +251,8 @@ def mask_card_column(column: pd.Series) -> pd.Series:
         masked = digits.str.slice(0, 6) + stars.astype(column.dtype) + digits.str.slice(-4)
         short = (length >= 5) & (length <= 12)
         return masked.where(length >= 13, ("*" * 4 + digits.str.slice(-4)).where(short, column))
-    text = pa.array(digits.astype(str))
-    masked = pa.array(column.astype(str))
+    text = _text(digits)
+    masked = _text(column)
     for size in np.unique(length[length >= 5]):  # one kernel per distinct length (a file has few)
         stop = int(size) - 4
         keep = 6 if size >= 13 else 0
@@ -248,20 +281,25 @@ def mask_pans_in_column(column: pd.Series) -> pd.Series:
 
 
 class _Flags:
-    def __init__(self, frame: pd.DataFrame):
-        self.codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
-        self.messages = [""]
-        self._numbers = {"": 0}
+    def __init__(self, frame: pd.DataFrame, codes: dict[str, np.ndarray] | None = None, messages=None):
+        """``codes`` and ``messages``: reasons found already (more are added to them)."""
+        self.codes = codes or {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+        self.messages = list(messages or [""])
+        self._numbers = {message: number for number, message in enumerate(self.messages)}
+
+    def number(self, reason: str) -> int:
+        """The code of ``reason`` (a new one the first time)."""
+        if reason not in self._numbers:
+            self._numbers[reason] = len(self.messages)
+            self.messages.append(reason)
+        return self._numbers[reason]
 
     def flag(self, column: str, mask, reason: str) -> None:
         """Record ``reason`` for the cells of ``column`` under ``mask`` that have no reason yet."""
         codes = self.codes[column]
         target = _bool(mask) & (codes == 0)
         if target.any():
-            if reason not in self._numbers:
-                self._numbers[reason] = len(self.messages)
-                self.messages.append(reason)
-            codes[target] = self._numbers[reason]
+            codes[target] = self.number(reason)
 
 
 def validate(
@@ -310,11 +348,12 @@ def validate_in_chunks(
             stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
             stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
             found["used"] = present & _isin(keys, stored)
-            found["duplicated"] = present & repeated.result()
+            found["duplicated"] = present & _repeated(keys)
         return found["duplicated"][start:end], found["used"][start:end]
 
-    with ThreadPoolExecutor(max_workers=1) as side:  # the duplicates are found while the first pass runs
-        repeated = side.submit(_repeated, keys)
+    # Arrow kernels and numpy release the GIL: two threads share the column checks, while this thread
+    # asks for the stored keys (a query: the server is another process) and finds the duplicates.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-validate") as pool:
         for start in range(0, max(1, len(frame)), rows):
             end = min(start + rows, len(frame))
             part = frame.iloc[start:end]
@@ -322,7 +361,7 @@ def validate_in_chunks(
             if kind != "registration":
                 result = _validate_cells(part, kind, *limits, *key_rows(start, end))
             else:
-                result = _validate_registrations(part, *limits, partial(key_rows, start, end))
+                result = _validate_registrations(part, *limits, partial(key_rows, start, end), pool)
             yield start, end, result
 
 
@@ -336,39 +375,25 @@ def _repeated(keys: pd.Series) -> np.ndarray:
 
 
 def _validate_registrations(
-    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows
+    frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, key_rows, pool
 ) -> Result:
-    """The two passes over registration rows; ``key_rows()``: (the rows whose key repeats in the file, the
-    rows whose key is stored), called after the first pass: stored keys still being fetched, and the
-    duplicates being found, arrive meanwhile."""
-    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL: two cores share them
-        plain, amounts, plain_schedules = _plain_registration_rows(frame, today, min_amount, max_amount, pool)
+    """The two passes over registration rows, on ``pool``'s threads; ``key_rows()``: (the rows whose key
+    repeats in the file, the rows whose key is stored), called on this thread meanwhile. The keys' two
+    reasons come last of the key cell's reasons, so both passes run without them and they are added at
+    the end."""
+    checks = _plain_registration_checks(frame, today, min_amount, max_amount, pool)
+    passes = pool.submit(_two_passes, frame, today, min_amount, max_amount, checks, pool)
     duplicated, used = key_rows()
-    plain &= ~duplicated & ~used
-    rest = ~plain
-    codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
-    messages = [""]
-    if rest.any():
-        detail = _validate_cells(
-            frame[rest],
-            "registration",
-            today,
-            min_amount,
-            max_amount,
-            duplicated[rest],
-            used[rest],
-            plain_schedules[rest],
-        )
-        for column, column_codes in detail.codes.items():
-            codes[column][rest] = column_codes
-        messages = detail.messages
-        amounts[rest] = detail.amounts.to_numpy()
+    codes, messages, amounts = passes.result()
+    flags = _Flags(frame, codes, messages)
+    flags.flag("billing_number", duplicated, "Appears more than once in this file.")
+    flags.flag("billing_number", used, "Registered already.")
     invalid = np.zeros(len(frame), dtype=bool)
     for column_codes in codes.values():
         invalid |= column_codes != 0
     return Result(
         codes=codes,
-        messages=messages,
+        messages=flags.messages,
         index=frame.index,
         invalid=pd.Series(invalid, index=frame.index),
         amounts=pd.Series(amounts, index=frame.index),
@@ -376,10 +401,74 @@ def _validate_registrations(
     )
 
 
+def _two_passes(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, checks, pool):
+    """(codes per column, messages, amounts) of every rule but the keys' duplicates and stored ones. The
+    first pass's plain cells are valid; every rule of a column runs on its other cells only (the schedule
+    cells together, on the rows whose schedule is not in plain form): the schedule cells and some columns
+    on ``pool``'s other thread, the other columns on this one."""
+    plain, amounts, plain_schedules, settled = _plain_registration_rows(checks)
+    codes = {column: np.zeros(len(frame), dtype=np.int16) for column in frame.columns}
+    flags = _Flags(frame, codes)
+    if settled is None:  # without pyarrow: every rule on the rows not plain
+        aside, here = [], [(list(frame.columns), ~plain)]
+    else:
+        groups = {column: ([column], ~cells) for column, cells in settled.items()}
+        aside = [(list(SCHEDULE_COLUMNS), ~plain_schedules)]
+        aside += [groups.pop(column) for column in ("card_number", "type", "customer_id", "customer_name")]
+        here = list(groups.values())
+    limits = (today, min_amount, max_amount, plain_schedules)
+    # This job runs on one of the pool's two threads, after every check (submitted before it): the other
+    # thread is free for this one.
+    elsewhere = pool.submit(_every_rule_by_group, frame, *limits, aside)
+    found = _every_rule_by_group(frame, *limits, here) + elsewhere.result()
+    for columns, positions, detail in found:
+        numbers = np.array([flags.number(message) for message in detail.messages], dtype=np.int16)
+        for column in columns:
+            codes[column][positions] = numbers[detail.codes[column]]
+        if "amount" in columns:
+            amounts[positions] = detail.amounts.to_numpy()
+    return codes, flags.messages, amounts
+
+
+def _rows_of(frame: pd.DataFrame, columns: list[str], positions: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[positions]`` of ``columns`` (a new index): one Arrow take per column when pandas holds
+    the text in Arrow (``iloc`` costs more than the take on a few rows)."""
+    if pa is None or not all(isinstance(frame[column].array, pd.arrays.ArrowStringArray) for column in columns):
+        return frame.iloc[positions, [frame.columns.get_loc(column) for column in columns]].reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            column: pd.arrays.ArrowStringArray(_arrow(frame[column]).take(positions), dtype=frame[column].dtype)
+            for column in columns
+        }
+    )
+
+
+def _every_rule_by_group(
+    frame: pd.DataFrame,
+    today: date,
+    min_amount: Decimal,
+    max_amount: Decimal,
+    plain_schedules: np.ndarray,
+    groups: list[tuple[list[str], np.ndarray]],
+) -> list[tuple[list[str], np.ndarray, Result]]:
+    """[(columns, their rows' positions, the Result of every rule on those cells)] per (columns, rows)."""
+    found = []
+    for columns, rows in groups:
+        positions = np.flatnonzero(rows)
+        if len(positions):
+            nothing = np.zeros(len(positions), dtype=bool)
+            part = _rows_of(frame, columns, positions)
+            detail = _validate_cells(
+                part, "registration", today, min_amount, max_amount, nothing, nothing, plain_schedules[positions]
+            )
+            found.append((columns, positions, detail))
+    return found
+
+
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
     """Whole-cell match of an RE2 pattern, straight on the Arrow array."""
     if pa is not None:
-        found = pc.match_substring_regex(pa.array(column.astype(str)), pattern=f"^(?:{pattern})$")
+        found = pc.match_substring_regex(_text(column), pattern=f"^(?:{pattern})$")
         return np.asarray(found.fill_null(False), dtype=bool)
     return _bool(column.str.fullmatch(pattern))
 
@@ -401,37 +490,45 @@ PLAIN = {
 }
 
 
-def _plain_registration_rows(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
-    """(rows that pass every rule for sure, the amounts of those rows, the rows whose schedule cells are in
-    plain form). The column checks are independent jobs (Arrow kernels and numpy over the columns' bytes,
-    which release the GIL), run by ``pool``."""
+def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+    """The first pass's column checks, as jobs on ``pool`` (Arrow kernels and numpy over the columns'
+    bytes, which release the GIL); without pyarrow, one job (the PLAIN patterns)."""
     if pa is None:
-        return _plain_registration_rows_pandas(frame, today, min_amount, max_amount, pool)
-    schedules = pool.submit(_plain_schedules, frame, today)
-    cards = pool.submit(_plain_cards, frame["card_number"])
-    amounts = pool.submit(_plain_amounts, frame["amount"], min_amount, max_amount)
-    checks = [
-        lambda: _plain_reference(frame["billing_number"]),
-        lambda: _matches(frame["email"], PLAIN["email"]),
-        lambda: _plain_phone(frame["phone"]),
-        lambda: _plain_phone(frame["holder_phone"]),
-        lambda: _plain_expiry(frame["expiry"], today),
-        lambda: np.asarray(pc.fill_null(pc.is_in(_arrow(frame["type"]), value_set=TYPES), False), dtype=bool),
-        *(
-            lambda column=column: _plain_text(frame[column])
-            for column in ("customer_id", "customer_name", "holder_name")
-        ),
-    ]
-    plain = np.ones(len(frame), dtype=bool)
-    for found in pool.map(lambda check: check(), checks):
-        plain &= found
-    plain &= cards.result()
-    plain_schedules = schedules.result()
-    plain &= plain_schedules
-    amount_ok, values = amounts.result()
-    plain &= amount_ok
-    values[~plain] = np.nan
-    return plain, values, plain_schedules
+        return {"pandas": pool.submit(_plain_registration_rows_pandas, frame, today, min_amount, max_amount)}
+    checks = {  # the longest first: the two threads end together
+        "schedules": partial(_plain_schedules, frame, today),
+        "card_number": partial(_plain_cards, frame["card_number"]),
+        "amount": partial(_plain_amounts, frame["amount"], min_amount, max_amount),
+        "email": partial(_matches, frame["email"], PLAIN["email"]),
+        "billing_number": partial(_plain_reference, frame["billing_number"]),
+        "phone": partial(_plain_phone, frame["phone"]),
+        "holder_phone": partial(_plain_phone, frame["holder_phone"]),
+        "expiry": partial(_plain_expiry, frame["expiry"], today),
+        "type": partial(_plain_type, frame["type"]),
+        **{column: partial(_plain_text, frame[column]) for column in ("customer_id", "customer_name", "holder_name")},
+    }
+    return {name: pool.submit(check) for name, check in checks.items()}
+
+
+def _plain_registration_rows(checks: dict) -> tuple:
+    """(rows that pass every rule for sure but the keys', the amounts of the amount cells in plain form
+    (NaN elsewhere; without pyarrow, of the plain rows), the rows whose schedule cells are in plain form,
+    per column the cells in plain form (None without pyarrow)), from the ``checks``' results."""
+    if "pandas" in checks:
+        return (*checks["pandas"].result(), None)
+    settled = {name: job.result() for name, job in checks.items()}
+    plain_schedules = settled.pop("schedules")
+    amount_ok, values = settled["amount"]
+    settled["amount"] = amount_ok
+    plain = plain_schedules.copy()
+    for cells in settled.values():
+        plain &= cells
+    return plain, values, plain_schedules, settled
+
+
+def _plain_type(column: pd.Series) -> np.ndarray:
+    """recurring or reminder (in lower case)."""
+    return np.asarray(pc.fill_null(pc.is_in(_arrow(column), value_set=TYPES), False), dtype=bool)
 
 
 TYPES = pa.array(["recurring", "reminder"]) if pa is not None else None
@@ -482,8 +579,16 @@ def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
 
 
 def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
-    """(amount cells in a plain form and within the limits, their values; NaN elsewhere). Plain digits
-    by bytes, the dotted form by its pattern on the cells holding a dot."""
+    """(amount cells in a plain form and within the limits, their values; NaN elsewhere), checked once per
+    distinct cell (a file's amounts repeat: a plan's price)."""
+    value_of, distinct = _distinct(column)
+    ok, values = _plain_amount_values(pd.Series(pd.arrays.ArrowStringArray(distinct)), min_amount, max_amount)
+    return ok[value_of], values[value_of]
+
+
+def _plain_amount_values(column: pd.Series, min_amount: Decimal, max_amount: Decimal) -> tuple[np.ndarray, np.ndarray]:
+    """``_plain_amounts`` cell by cell: plain digits by bytes, the dotted form by its pattern on the cells
+    holding a dot."""
     lengths, _ = _lengths_and_first_bytes(column)
     dots = _bytes_in(column, b".")
     simple = (dots == 0) & (_bytes_in(column, DIGITS) == lengths) & (lengths >= 1) & (lengths <= 15)
@@ -495,19 +600,17 @@ def _plain_amounts(column: pd.Series, min_amount: Decimal, max_amount: Decimal) 
     return ok, values
 
 
-def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal, pool):
+def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount: Decimal, max_amount: Decimal):
     """``_plain_registration_rows`` without pyarrow: the PLAIN patterns by column."""
     jobs = [(column, pattern) for column, pattern in PLAIN.items() if pattern != TEXT]
-    schedules = pool.submit(_plain_schedules, frame, today)
-    cards = pool.submit(_plain_cards, frame["card_number"])
     plain = np.ones(len(frame), dtype=bool)
-    for found in pool.map(lambda job: _matches(frame[job[0]], job[1]), jobs):
-        plain &= found
+    for column, pattern in jobs:
+        plain &= _matches(frame[column], pattern)
     for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
         lengths, _ = _lengths_and_first_bytes(frame[column])
         plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
-    plain &= cards.result()
-    plain_schedules = schedules.result()
+    plain &= _plain_cards(frame["card_number"])
+    plain_schedules = _plain_schedules(frame, today)
     plain &= plain_schedules
     expiry = frame["expiry"].where(plain, "99/99")
     months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
@@ -526,15 +629,22 @@ def _plain_cards(column: pd.Series) -> np.ndarray:
         luhn = np.zeros(len(column), dtype=bool)
         luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
         return luhn
-    digits = pc.replace_substring(pc.replace_substring(_arrow(column), " ", ""), "-", "")
-    bounds, _ = _array_buffers(digits)
-    lengths = np.diff(bounds)
-    well_formed = (lengths >= 13) & (lengths <= 19) & np.asarray(pc.fill_null(pc.ascii_is_decimal(digits), False))
+    # By bytes: only digits, spaces and dashes, 13 to 19 digits. The digits of every cell, taken out of the
+    # text in one numpy pass, make a new Arrow array (offsets: the running count of digits); its
+    # well-formed cells go to Luhn.
+    bounds, raw = _buffers(column)
+    text = raw[bounds[0] : bounds[-1]]
+    is_digit = (text >= ord("0")) & (text <= ord("9"))
+    digits = _counts_per_cell(is_digit, bounds)
+    separators = _counts_per_cell((text == ord(" ")) | (text == ord("-")), bounds)
+    well_formed = (digits + separators == np.diff(bounds)) & (digits >= 13) & (digits <= 19)
     luhn = np.zeros(len(column), dtype=bool)
     if well_formed.any():
-        padded = pc.utf8_lpad(digits.filter(pa.array(well_formed)), width=19, padding="0")
-        bounds, raw = _array_buffers(padded)
-        luhn[well_formed] = _luhn_rows(raw[bounds[0] : bounds[-1]].reshape(-1, 19) - ord("0"))
+        offsets = np.concatenate([[0], np.cumsum(digits, dtype=np.int64)])
+        numbers = pa.LargeStringArray.from_buffers(
+            len(column), pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(text[is_digit]))
+        )
+        luhn[well_formed] = _luhn_padded(numbers.filter(pa.array(well_formed)))
     return luhn
 
 
@@ -549,7 +659,8 @@ def _validate_cells(
     plain_schedules: np.ndarray | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
-    ``used``: the rows whose key repeats in the whole file, or is stored already."""
+    ``used``: the rows whose key repeats in the whole file, or is stored already. A registration frame
+    may hold some of the columns only (the schedule ones together): the rules of those run."""
     from .columns import COLUMNS
 
     flags = _Flags(frame)
@@ -562,31 +673,36 @@ def _validate_cells(
         flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
 
     for spec in COLUMNS[kind]:
-        if spec.required:
+        if spec.required and spec.name in frame:
             flags.flag(spec.name, empty[spec.name], "Required.")
 
     # Card number: digits only (spaces and dashes allowed), 13-19 long, Luhn.
-    digits = card_digits(frame["card_number"])
-    well_formed = _matches(digits, r"[0-9]{13,19}")
-    flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
-    luhn = np.zeros(len(frame), dtype=bool)
-    luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
-    flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
+    if "card_number" in frame:
+        digits = card_digits(frame["card_number"])
+        well_formed = _matches(digits, r"[0-9]{13,19}")
+        flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
+        luhn = np.zeros(len(frame), dtype=bool)
+        luhn[well_formed] = luhn_ok(digits[well_formed]).to_numpy()
+        flags.flag("card_number", well_formed & ~luhn, "This card number fails the check digit (Luhn): a typo?")
 
     # Expiry MM/YY, not before this month.
-    expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
-    flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
-    expiry = frame["expiry"].where(expiry_ok, "00/00")
-    months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
-    flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
+    if "expiry" in frame:
+        expiry_ok = _matches(frame["expiry"], r"(?:0[1-9]|1[0-2])/[0-9]{2}")
+        flags.flag("expiry", ~expiry_ok & ~empty["expiry"], "Not an expiry date: MM/YY.")
+        expiry = frame["expiry"].where(expiry_ok, "00/00")
+        months = (2000 + _ints(expiry.str.slice(3, 5))) * 12 + _ints(expiry.str.slice(0, 2))
+        flags.flag("expiry", expiry_ok & (months < today.year * 12 + today.month), "This card has expired.")
 
     # Amount: whole Rupiah, plain or with . thousands separators, within the merchant's limits.
-    amount_ok = _matches(frame["amount"], AMOUNT)
-    flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
-    amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
-    out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
-    flags.flag("amount", out_of_range, f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}.")
+    amounts = pd.Series(np.nan, index=frame.index)
+    if "amount" in frame:
+        amount_ok = _matches(frame["amount"], AMOUNT)
+        flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
+        plain = frame["amount"].where(amount_ok, "0").str.replace(".", "", regex=False)
+        amounts = pd.Series(np.where(amount_ok, _floats(plain), np.nan), index=frame.index)
+        out_of_range = amount_ok & ((amounts < float(min_amount)) | (amounts > float(max_amount))).to_numpy()
+        reason = f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}."
+        flags.flag("amount", out_of_range, reason)
 
     for column in ("phone", "holder_phone"):
         if column in frame:
@@ -599,15 +715,19 @@ def _validate_cells(
         flags.flag("email", ~empty["email"] & ~_matches(frame["email"], EMAIL), "Not an email address.")
 
     key = "billing_number" if kind == "registration" else "invoice_number"
-    flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
-    flags.flag(key, duplicated, "Appears more than once in this file.")
-    flags.flag(key, used, "Registered already." if kind == "registration" else "This invoice number is used already.")
+    if key in frame:
+        flags.flag(key, ~empty[key] & ~_matches(frame[key], REFERENCE), "Use letters, digits, - _ . / (at most 64).")
+        flags.flag(key, duplicated, "Appears more than once in this file.")
+        used_reason = "Registered already." if kind == "registration" else "This invoice number is used already."
+        flags.flag(key, used, used_reason)
 
     execute_dates = None
     if kind == "registration":
-        types = frame["type"].str.lower()
-        flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
-        _schedules(frame, flags, today, plain_schedules)
+        if "type" in frame:
+            types = frame["type"].str.lower()
+            flags.flag("type", ~empty["type"] & ~_isin(types, ["recurring", "reminder"]), "Use recurring or reminder.")
+        if "schedule_type" in frame:
+            _schedules(frame, flags, today, plain_schedules)
     else:
         neither = empty["billing_number"] & empty["customer_id"]
         flags.flag("billing_number", neither, "Give a billing_number or a customer_id.")
@@ -647,7 +767,7 @@ def _ints(column: pd.Series) -> np.ndarray:
     if not len(column):
         return np.zeros(0, dtype=np.int64)
     if pa is not None:
-        return np.asarray(pc.cast(pa.array(column.astype(str)), pa.int64()))
+        return np.asarray(pc.cast(_text(column), pa.int64()))
     return column.astype("int64").to_numpy()
 
 
@@ -667,19 +787,56 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     pattern runs on the rows of its schedule type only."""
     if pa is None:
         return _plain_schedules_pandas(frame, today)
-    kind = pc.utf8_lower(_arrow(frame["schedule_type"]))
-    is_kind = {name: np.asarray(pc.fill_null(pc.equal(kind, name), False)) for name in ("date", "day", "full_date")}
-    empty = {column: np.diff(_buffers(frame[column])[0]) == 0 for column in SCHEDULE_COLUMNS[1:]}
-    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"]
-    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"]
-    by_date &= _matches_where(frame["schedule_days"], DAYS_LIST, by_date)
-    by_day &= _matches_where(frame["schedule_weekdays"], f"(?i){WEEKDAYS_LIST}", by_day)
-    plain = (by_date | by_day) & _matches_where(frame["schedule_months"], f"(?i){MONTHS_LIST}", by_date | by_day)
+    # The type, days, weekdays and months cells repeat (a file holds few distinct schedules): each pattern
+    # runs once per distinct cell, and the rows take their cell's verdict.
+    is_kind = _equal_ignoring_case(frame["schedule_type"], ("date", "day", "full_date"))
+    empty, well_formed = {}, {}
+    for column, pattern in (
+        ("schedule_days", DAYS_LIST),
+        ("schedule_weekdays", f"(?i){WEEKDAYS_LIST}"),
+        ("schedule_months", f"(?i){MONTHS_LIST}"),
+    ):
+        cell_of, cells = _distinct(frame[column])
+        empty[column] = _verdicts(pc.equal(pc.binary_length(cells), 0), cell_of)
+        well_formed[column] = _verdicts(pc.match_substring_regex(cells, pattern=f"^(?:{pattern})$"), cell_of)
+    empty["schedule_dates"] = np.diff(_buffers(frame["schedule_dates"])[0]) == 0
+    by_date = is_kind["date"] & empty["schedule_weekdays"] & empty["schedule_dates"] & well_formed["schedule_days"]
+    by_day = is_kind["day"] & empty["schedule_days"] & empty["schedule_dates"] & well_formed["schedule_weekdays"]
+    plain = (by_date | by_day) & well_formed["schedule_months"]
     full = is_kind["full_date"] & empty["schedule_days"] & empty["schedule_weekdays"] & empty["schedule_months"]
     full &= _matches_where(frame["schedule_dates"], DATES_LIST, full)
     if full.any():
         plain[full] = _future_dates(frame["schedule_dates"][full], today)
     return plain
+
+
+ASCII_LOWER = np.arange(256, dtype=np.uint8)
+ASCII_LOWER[ord("A") : ord("Z") + 1] += 32
+
+
+def _equal_ignoring_case(column: pd.Series, words: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per ASCII word: the cells equal to it, ASCII letters in either case, read from the cells' bytes."""
+    bounds, raw = _buffers(column)
+    lengths = np.diff(bounds)
+    found = {}
+    for word in words:
+        rows = np.flatnonzero(lengths == len(word))
+        cells = ASCII_LOWER[raw[bounds[:-1][rows, None] + np.arange(len(word))]]
+        equal = np.zeros(len(lengths), dtype=bool)
+        equal[rows[(cells == np.frombuffer(word.encode(), dtype=np.uint8)).all(axis=1)]] = True
+        found[word] = equal
+    return found
+
+
+def _distinct(column: pd.Series):
+    """(per cell: the number of its value, the distinct values as an Arrow array): one hash pass."""
+    encoded = pc.dictionary_encode(_arrow(column), null_encoding="encode")
+    return np.asarray(encoded.indices), encoded.dictionary
+
+
+def _verdicts(per_value, value_of: np.ndarray) -> np.ndarray:
+    """A boolean Arrow array per distinct value, as a numpy mask per cell (null: False)."""
+    return np.asarray(pc.fill_null(per_value, False), dtype=bool)[value_of]
 
 
 def _matches_where(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
@@ -722,23 +879,30 @@ def _plain_schedules_pandas(frame: pd.DataFrame, today: date) -> np.ndarray:
 
 def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough."""
-    few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
     if pa is None:
+        few = _bool(cells.str.count(r"\|") < MAX_FULL_DATES)
         parts = cells.str.split("|").explode()
         parsed = parse_dates(parts.astype(str))
         good = (parsed.notna() & (parsed >= pd.Timestamp(today))).groupby(level=0).all()
         return few & good.reindex(cells.index, fill_value=False).to_numpy(dtype=bool)
-    lists = pc.split_pattern(pa.array(cells.astype(str)), pattern="|")
-    parts = pc.list_flatten(lists)
+    lists = pc.split_pattern(_arrow(cells), pattern="|")
+    few = np.asarray(pc.list_value_length(lists)) <= MAX_FULL_DATES
+    parts = pc.dictionary_encode(pc.list_flatten(lists))  # a date recurs: each distinct one parsed once
     owner = np.asarray(pc.list_parent_indices(lists))
-    iso = pc.strptime(parts, format="%Y-%m-%d", unit="s", error_is_null=True)
-    dmy = pc.strptime(parts, format="%d/%m/%Y", unit="s", error_is_null=True)
-    parsed = pc.coalesce(iso, dmy)
-    ok = pc.fill_null(
-        pc.greater_equal(parsed, pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))), False
-    )
-    bad = np.bincount(owner[~np.asarray(ok, dtype=bool)], minlength=len(cells)) > 0
+    iso = _calendar_dates(parts.dictionary, "%Y-%m-%d")
+    dmy = _calendar_dates(parts.dictionary, "%d/%m/%Y")
+    start = pa.scalar(datetime(today.year, today.month, today.day), pa.timestamp("s"))
+    ok = _verdicts(pc.greater_equal(pc.coalesce(iso, dmy), start), np.asarray(parts.indices))
+    bad = np.bincount(owner[~ok], minlength=len(cells)) > 0
     return few & ~bad
+
+
+def _calendar_dates(texts, layout: str):
+    """Arrow's strptime of ``texts`` in ``layout``, null where a text is not a calendar date in it: the
+    kernel rolls an impossible day over (2027-02-30 reads as 2027-03-02), so a date must read back the
+    same."""
+    parsed = pc.strptime(texts, format=layout, unit="s", error_is_null=True)
+    return pc.if_else(pc.equal(pc.strftime(parsed, format=layout), texts), parsed, None)
 
 
 def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarray | None = None) -> None:

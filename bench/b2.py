@@ -8,8 +8,9 @@ merchant's S stored billing numbers. Three contenders, each in a process of its 
   datetime, billing_bo.lib.cards.luhn_valid), the stored keys fetched as a set with one query. On a
   sample of LOOP_SAMPLE rows when smaller than the file; the loop's time is then scaled linearly (the
   key query is not). The rows are read with csv.DictReader before the clock.
-- ours: ``batch.pipeline._stored_keys`` (one COPY of the merchant's keys) + ``batch.validation.validate``
-  on the frame the reader made (read before the clock), up to every invalid cell with its reason.
+- ours: ``batch.pipeline._stored_keys`` (the merchant's keys, one ``string_agg`` query run on this
+  connection when validation asks, while its first pass runs) + ``batch.validation.validate`` on the
+  frame the reader made (read before the clock), up to every invalid cell with its reason.
 - read: ``pandas.read_csv(engine="pyarrow")`` of the file: the floor (cost_vs_read = ours / read).
 
 Hard gate: ours reports exactly the planted bad cells in every run.

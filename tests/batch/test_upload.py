@@ -153,6 +153,19 @@ def test_duplicates_in_the_file_and_against_stored_billings_are_invalid(uploader
     }
 
 
+def test_a_key_stored_by_another_merchant_is_not_registered_already_and_one_stored_by_this_merchant_is(
+    uploader, today, merchant, other_merchant
+):
+    from tests.recurring.conftest import make_billing
+
+    make_billing(other_merchant, billing_number="GYM-1001-0001")
+    make_billing(merchant, billing_number="GYM-1001-0002")
+    rows = rows_of("registration", 3)
+    upload(verified_client(uploader), "registration", "keys.csv", csv_bytes(rows, kind="registration"))
+    errors = {row.row_number: row.errors.get("billing_number") for row in BatchRow.objects.filter(batch=last_batch())}
+    assert errors == {2: None, 3: None, 4: "Registered already."}
+
+
 def test_the_same_file_twice_is_refused_with_the_first_uploads_date_and_user(uploader, today):
     client = verified_client(uploader)
     content = csv_bytes(rows_of("single_payment", 2), kind="single_payment")

@@ -125,6 +125,23 @@ def test_the_plain_row_pass_agrees_with_the_cell_by_cell_rules_on_every_cell():
     assert np.allclose(amounts[~result.invalid.to_numpy()], every_rule.amounts.to_numpy()[~result.invalid.to_numpy()])
 
 
+def test_a_full_date_that_is_not_on_the_calendar_is_refused_in_either_form():
+    rows = []
+    for dates in ("2027-02-30", "30/02/2027", "2027-04-31|2027-05-01", "2027-02-28"):
+        base = {"schedule_type": "full_date", "schedule_days": "", "schedule_months": "", "schedule_dates": dates}
+        rows.append({**REGISTRATION_ROW, **base, "billing_number": f"GYM-{len(rows)}"})
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+
+    result = validation.validate(pd.DataFrame(rows, dtype=str), "registration", stored_keys=set(), **limits)
+
+    assert result.reasons["schedule_dates"].tolist() == [
+        "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |.",
+        "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |.",
+        "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |.",
+        "",
+    ]
+
+
 def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_last_four():
     cells = pd.Series(
         ["4111 1111 1111 1111", "5555-5555-5555-4444", "4111111111111111111", "123456789", "1234", "abc", ""],
@@ -175,6 +192,25 @@ def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
 
     assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
     assert "Registered already." in set(result.reasons["billing_number"])
+
+
+def test_validate_fetches_stored_keys_given_as_still_to_fetch_once_on_the_validating_thread():
+    import threading
+
+    from batch.pipeline import _OnFirstAsk
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    askers = []
+
+    def fetch():
+        askers.append(threading.current_thread())
+        return pd.Series(["STORED-1"], dtype=str)
+
+    result = validation.validate(frame, "registration", stored_keys=_OnFirstAsk(fetch), **limits)
+
+    assert askers == [threading.current_thread()]
+    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
 
 
 def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():

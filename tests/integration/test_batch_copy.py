@@ -68,23 +68,52 @@ def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, setti
         assert json.loads(text) == ["registration", *{**row, "card_number": "411111******1111"}.values()], number
 
 
-def test_stored_keys_of_a_large_file_come_on_their_own_connection_and_a_key_with_a_newline_matches_nothing(
+def test_stored_keys_of_a_large_file_are_fetched_when_validation_asks_on_its_connection_and_a_key_with_a_newline_matches_nothing(
     merchant,
 ):
     from concurrent.futures import Future
 
+    from django.db import transaction
+
     from batch.models import Batch
     from tests.recurring.conftest import make_billing
 
-    make_billing(merchant, billing_number="GYM-7")
     make_billing(merchant, billing_number="A\nB")
     batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
     candidates = pd.Series([f"GYM-{n}" for n in range(2500)] + ["A", "B"], dtype=str)
 
-    fetched = pipeline._stored_keys(batch, candidates)
+    with transaction.atomic():
+        fetched = pipeline._stored_keys(batch, candidates)
+        make_billing(merchant, billing_number="GYM-7")  # after the call, before the ask, in the transaction
 
-    assert isinstance(fetched, Future)
-    assert fetched.result().tolist() == ["GYM-7"]
+        assert isinstance(fetched, Future)
+        assert fetched.result().tolist() == ["GYM-7"]
+        assert fetched.result().tolist() == ["GYM-7"]  # fetched once
+
+
+def test_a_large_files_key_stored_by_the_merchant_is_reported_and_one_stored_by_another_merchant_is_not(
+    merchant, other_merchant
+):
+    from batch import validation
+    from batch.models import Batch
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-7")
+    make_billing(other_merchant, billing_number="GYM-8")
+    frame = pd.DataFrame(rows_of("registration", 2500), dtype=str)
+    frame["billing_number"] = [f"GYM-{n}" for n in range(len(frame))]
+    batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
+
+    result = validation.validate(
+        frame,
+        "registration",
+        today=merchant.local_today(),
+        min_amount=merchant.min_charge_amount,
+        max_amount=merchant.max_charge_amount,
+        stored_keys=pipeline._stored_keys(batch, frame["billing_number"]),
+    )
+
+    assert result.errors == {7: {"billing_number": "Registered already."}}
 
 
 def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
