@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape as escape_text
+from urllib.parse import urlencode
 
 import django_tables2 as tables
 from django.utils.formats import localize
@@ -78,6 +79,26 @@ class AllReportTable(tables.Table):
             # The rows are one keyset page already: django-tables2 must not cut it into its own pages
             # (it would show the first 25 and a pager of its own).
             RequestConfig(request, paginate=False).configure(self)
+
+    def head_html(self) -> str:
+        """The header as django-tables2's template writes it (each column's th attributes, the sort link of
+        an orderable column: the current query with the column's next order), without the template
+        language: a tenth of an All Report page's time went to the 19 headers (T5)."""
+        if not self.show_header:
+            return ""
+        query = dict(self.request.GET)
+        cells = []
+        for column in self.columns:
+            th, header = column.attrs["th"].as_html(), _cell_text(column.header)
+            if column.orderable:
+                href = escape_text(
+                    "?" + urlencode({**query, self.prefixed_order_by_field: column.order_by_alias.next}, doseq=True)
+                )
+                cells.append(f'<th {th}><a href="{href}">{header}</a></th>')
+            else:
+                cells.append(f"<th {th}>{header}</th>")
+        thead = AttributeDict(self.attrs.get("thead") or {}).as_html()
+        return mark_safe(f"<thead {thead}><tr>{''.join(cells)}</tr></thead>")  # noqa: S308 - escaped above
 
     def body_html(self) -> str:
         """The rows exactly as django-tables2's template writes them (row attributes with even/odd, each

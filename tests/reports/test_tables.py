@@ -1,5 +1,5 @@
-"""The All Report table writes its rows in one pass of Python (T5): the HTML must be what django-tables2's
-own template writes for the same rows."""
+"""The All Report table writes its header and rows in Python (T5): the HTML must be what django-tables2's
+own template writes for the same table."""
 
 from __future__ import annotations
 
@@ -67,6 +67,11 @@ def squeeze(html: str) -> str:
     return re.sub(r">\s+<", "><", html).strip()
 
 
+def rendered(template: str, table) -> str:
+    html = get_template(template).render({"table": table, "request": table.request})
+    return re.sub(r"\s*([<>])\s*", r"\1", html).strip()  # the templates differ in layout only
+
+
 def test_all_report_rows_are_what_django_tables2_writes():
     request = RequestFactory().get("/reports/all/")
     ours = AllReportTable(RECORDS, sort="-execute_date", request=request)
@@ -81,3 +86,14 @@ def test_all_report_rows_escape_text_and_keep_status_markup():
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body and "<script>" not in body
     assert "members &amp; co.csv" in body and "+62 812&#x27;3" in body
     assert '<span class="status status-success">' in body
+
+
+def test_the_all_report_table_is_what_django_tables2_writes_header_sort_links_and_rows():
+    request = RequestFactory().get("/reports/all/", {"status": "success", "sort": "-amount", "q": "a&b <c>"})
+    ours = AllReportTable(RECORDS, sort="-amount", request=request)
+    stock = AllReportTable(RECORDS, sort="-amount", request=request)
+    page = rendered("reports/includes/all_report_table.html", ours)
+    assert page == rendered("django_tables2/table.html", stock)
+    # the sorted column links to the other direction, keeping the search
+    assert 'href="?status=success&amp;sort=amount&amp;q=a%26b+%3Cc%3E"' in page
+    assert len(re.findall(r"<th[\s>]", page)) == len(COLUMNS) and page.count("<a href=") == 5
