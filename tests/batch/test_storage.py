@@ -14,7 +14,7 @@ from tests.batch.conftest import PAYMENT_ROW, REGISTRATION_ROW
 
 def raw_data(row: BatchRow) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT data FROM batch_batchrow WHERE id = %s", [row.pk])
+        cursor.execute("SELECT data FROM batch_batchrow WHERE batch_id = %s AND row_number = %s", list(row.pk))
         return cursor.fetchone()[0]
 
 
@@ -32,7 +32,10 @@ def test_a_row_stored_as_a_json_object_reads_back_as_it_is(merchant):
     batch = Batch.objects.create(merchant=merchant, kind="single_payment", file_name="b.csv", content_hash="b")
     row = BatchRow.objects.create(merchant=merchant, batch=batch, row_number=2, data=PAYMENT_ROW, status="valid")
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE batch_batchrow SET data = %s WHERE id = %s", [json.dumps(PAYMENT_ROW), row.pk])
+        cursor.execute(
+            "UPDATE batch_batchrow SET data = %s WHERE batch_id = %s AND row_number = %s",
+            [json.dumps(PAYMENT_ROW), *row.pk],
+        )
 
     assert BatchRow.objects.get(pk=row.pk).data == PAYMENT_ROW
 

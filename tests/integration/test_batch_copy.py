@@ -134,3 +134,22 @@ def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_tot
     assert batch.total_amount == Decimal(250_000) * 29 + 5  # the total of the amounts read, as before chunks
     done = [value for value in progress if value is not None]
     assert done == sorted(done) and done[-1] == 30 and len(done) >= 5
+
+
+def test_on_postgresql_a_batch_row_is_keyed_by_its_batch_and_row_number(merchant):
+    from tests.batch.test_row_key import check_rows_are_keyed_by_batch_and_row_number
+
+    check_rows_are_keyed_by_batch_and_row_number(merchant)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'batch_batchrow' AND indexname = 'batch_batchrow_pkey'"
+        )
+        assert cursor.fetchone()[0].endswith("(batch_id, row_number)")
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'batch_batchrow'")
+        assert cursor.fetchone()[0] == 2  # the key and the problem rows' partial index
+
+
+def test_on_postgresql_the_migration_to_the_batch_and_row_number_key_keeps_every_row_both_ways(merchant):
+    from tests.batch.test_row_key import check_the_key_migration_keeps_every_row
+
+    check_the_key_migration_keeps_every_row(merchant)
