@@ -9,6 +9,7 @@ refused); what stays is the rows with masked cards, and tokens on the billings a
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -336,31 +337,41 @@ class _CopyColumns:
 
 def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
     """Validate ROWS_PER_VALIDATION rows at a time and store their rows (cards masked) with one ``COPY``
-    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs
-    run on COPY_THREADS threads, on connections opened once for the file, while this one validates the
-    next chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
-    cores while Python waits."""
+    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount).
+
+    This thread only validates; each part of ROWS_PER_STORE rows is masked, turned into COPY text and
+    copied on one of COPY_THREADS threads (their own connections, opened once for the file) while the
+    next chunk is validated: Arrow's kernels and the server (another process) run beside Python, so
+    the storing of a chunk overlaps the validation of the next, and what is left once the last chunk
+    is validated is the storing of its parts, side by side."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
     idle: queue.SimpleQueue = queue.SimpleQueue()  # the COPY connections not in use
     opened = []
+    step = ROWS_PER_STORE[True]
     try:
         with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
             chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
             for start, end, result in chunks:
                 invalid_rows += result.invalid_count
                 total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
-                fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
-                for first in range(0, end - start, ROWS_PER_STORE[True]):
-                    last = min(first + ROWS_PER_STORE[True], end - start)
-                    payload = fields.lines(first, last)
-                    while len(pending) >= COPY_THREADS:
+                while pending and pending[0].done():
+                    stored += pending.popleft().result()
+                    renew_lease(batch, rows_done=stored)
+                for first in range(0, end - start, step):
+                    last = min(first + step, end - start)
+                    while len(pending) >= 2 * COPY_THREADS:  # the parts waiting hold their frame slices
                         stored += pending.popleft().result()
                         renew_lease(batch, rows_done=stored)
                     if len(opened) < COPY_THREADS and idle.empty():
                         opened.append(connection.get_new_connection(connection.get_connection_params()))
                         idle.put(opened[-1])
-                    pending.append(copier.submit(_copy_in, idle, payload, last - first))
+                    part = frame.iloc[start + first : start + last]
+                    pending.append(
+                        copier.submit(
+                            _store_part, batch, part, _result_part(result, first, last), key, start + first, idle
+                        )
+                    )
             while pending:
                 stored += pending.popleft().result()
                 renew_lease(batch, rows_done=stored)
@@ -368,6 +379,26 @@ def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict
         for raw in opened:
             raw.close()
     return invalid_rows, total_amount
+
+
+def _result_part(result: validation.Result, start: int, end: int) -> validation.Result:
+    """Rows ``start`` ... ``end`` of a chunk's validation result."""
+    return dataclasses.replace(
+        result,
+        codes={column: codes[start:end] for column, codes in result.codes.items()},
+        index=result.index[start:end],
+        invalid=result.invalid.iloc[start:end],
+        amounts=result.amounts.iloc[start:end],
+        execute_dates=None if result.execute_dates is None else result.execute_dates.iloc[start:end],
+    )
+
+
+def _store_part(
+    batch: Batch, part: pd.DataFrame, result: validation.Result, key: str, first: int, idle: queue.SimpleQueue
+) -> int:
+    """The rows of ``part`` (the file's from position ``first`` on), cards masked, stored by one COPY."""
+    fields = _CopyColumns(batch, _shown(part), result, key, first=first)
+    return _copy_in(idle, fields.lines(0, len(part)), len(part))
 
 
 def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:

@@ -153,3 +153,46 @@ def test_on_postgresql_the_migration_to_the_batch_and_row_number_key_keeps_every
     from tests.batch.test_row_key import check_the_key_migration_keeps_every_row
 
     check_the_key_migration_keeps_every_row(merchant)
+
+
+def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_chunk_is_validated(
+    merchant, settings, tmp_path, monkeypatch
+):
+    import threading
+
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 10)
+    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 5)
+    second_chunk = threading.Event()
+    chunks = pipeline.validation.validate_in_chunks
+
+    def validated(*args, **kwargs):
+        for number, chunk in enumerate(chunks(*args, **kwargs)):
+            if number == 1:
+                second_chunk.set()
+            yield chunk
+
+    stores: list[tuple[str, int, bool]] = []
+    store = pipeline._store_part
+
+    def store_part(batch, part, result, key, first, idle):
+        # the first part waits for the second chunk's validation: on the validating thread it never would
+        stores.append((threading.current_thread().name, first, first > 0 or second_chunk.wait(timeout=10)))
+        return store(batch, part, result, key, first, idle)
+
+    monkeypatch.setattr(pipeline.validation, "validate_in_chunks", validated)
+    monkeypatch.setattr(pipeline, "_store_part", store_part)
+    rows = rows_of("registration", 25)
+    rows[7]["card_number"] = "5555 5555 5555 4444"
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "overlapper", menus=["registration"]).user
+    batch = services.upload(request, upload_file("o.csv", csv_bytes(rows, kind="registration")), "registration")
+
+    assert pipeline.validate(batch.pk) == "validated"
+
+    assert sorted(first for _, first, _ in stores) == [0, 5, 10, 15, 20]
+    assert all(name.startswith("batch-copy") and overlapped for name, _, overlapped in stores)
+    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
+    assert sorted(stored) == list(range(2, 27))
+    assert stored[9].data["card_number"] == "555555******4444"
