@@ -131,7 +131,7 @@ class BatchRow(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="rows", db_constraint=False, db_index=False)
     row_number = models.PositiveIntegerField(help_text="The line in the file (the header is line 1).")
     data = RowCells(help_text="The row's cells ([kind, cell, ...] in the kind's column order), card number masked.")
-    errors = models.JSONField(default=dict, blank=True, help_text="Column -> reason, for each invalid cell.")
+    errors = JSONText(default=dict, blank=True, help_text="Column -> reason, for each invalid cell.")
     status = models.CharField(max_length=8, choices=Status.choices)
     amount = models.DecimalField(**MONEY, null=True, blank=True)
     reference = models.CharField(max_length=64, blank=True, help_text="Billing number or invoice number.")

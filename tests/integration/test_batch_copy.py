@@ -196,3 +196,15 @@ def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_
     stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
     assert sorted(stored) == list(range(2, 27))
     assert stored[9].data["card_number"] == "555555******4444"
+
+
+def test_on_postgresql_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_dict(merchant):
+    from tests.batch.test_storage import test_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_dict as check
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = 'batch_batchrow' "
+            "AND column_name = 'errors'"
+        )
+        assert cursor.fetchone()[0] == "text"  # not jsonb: the server does not parse it on the way in
+    check(merchant)
