@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db import transaction as db
 from django.db.models import F
 from django.utils import timezone
@@ -340,17 +340,18 @@ def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict
     per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount).
 
     This thread only validates; each part of ROWS_PER_STORE rows is masked, turned into COPY text and
-    copied on one of COPY_THREADS threads (their own connections, opened once for the file) while the
+    copied on one of COPY_THREADS threads (their own connections, opened there for the file) while the
     next chunk is validated: Arrow's kernels and the server (another process) run beside Python, so
     the storing of a chunk overlaps the validation of the next, and what is left once the last chunk
     is validated is the storing of its parts, side by side."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
-    idle: queue.SimpleQueue = queue.SimpleQueue()  # the COPY connections not in use
-    opened = []
+    links = _CopyConnections()
     step = ROWS_PER_STORE[True]
     try:
         with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
+            for _ in range(COPY_THREADS):  # opened while the first chunk is validated
+                copier.submit(links.open_one)
             chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
             for start, end, result in chunks:
                 invalid_rows += result.invalid_count
@@ -363,21 +364,17 @@ def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict
                     while len(pending) >= 2 * COPY_THREADS:  # the parts waiting hold their frame slices
                         stored += pending.popleft().result()
                         renew_lease(batch, rows_done=stored)
-                    if len(opened) < COPY_THREADS and idle.empty():
-                        opened.append(connection.get_new_connection(connection.get_connection_params()))
-                        idle.put(opened[-1])
                     part = frame.iloc[start + first : start + last]
                     pending.append(
                         copier.submit(
-                            _store_part, batch, part, _result_part(result, first, last), key, start + first, idle
+                            _store_part, batch, part, _result_part(result, first, last), key, start + first, links
                         )
                     )
             while pending:
                 stored += pending.popleft().result()
                 renew_lease(batch, rows_done=stored)
     finally:
-        for raw in opened:
-            raw.close()
+        links.close()
     return invalid_rows, total_amount
 
 
@@ -393,17 +390,44 @@ def _result_part(result: validation.Result, start: int, end: int) -> validation.
     )
 
 
+class _CopyConnections:
+    """The COPY threads' own connections (not Django's: one per thread and file, closed at the end),
+    opened on the copy threads; one not in use is in ``idle``."""
+
+    def __init__(self):
+        self.wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: its settings
+        self.params = self.wrapper.get_connection_params()
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+        self.opened: list = []
+
+    def open_one(self) -> None:
+        raw = self.wrapper.get_new_connection(self.params)
+        self.opened.append(raw)
+        self.idle.put(raw)
+
+    def take(self):
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:  # not opened yet, or its opening failed: this one raises
+            self.open_one()
+            return self.idle.get()
+
+    def close(self) -> None:
+        for raw in self.opened:
+            raw.close()
+
+
 def _store_part(
-    batch: Batch, part: pd.DataFrame, result: validation.Result, key: str, first: int, idle: queue.SimpleQueue
+    batch: Batch, part: pd.DataFrame, result: validation.Result, key: str, first: int, links: _CopyConnections
 ) -> int:
     """The rows of ``part`` (the file's from position ``first`` on), cards masked, stored by one COPY."""
     fields = _CopyColumns(batch, _shown(part), result, key, first=first)
-    return _copy_in(idle, fields.lines(0, len(part)), len(part))
+    return _copy_in(links, fields.lines(0, len(part)), len(part))
 
 
-def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
-    """One COPY, committed, on a connection taken from ``idle`` (and put back)."""
-    raw = idle.get()
+def _copy_in(links: _CopyConnections, payload: memoryview, rows: int) -> int:
+    """One COPY, committed, on one of ``links`` (put back after)."""
+    raw = links.take()
     try:
         with raw.cursor() as cursor:
             cursor.copy_expert(
@@ -417,7 +441,7 @@ def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
         raw.rollback()
         raise
     finally:
-        idle.put(raw)
+        links.idle.put(raw)
     return rows
 
 

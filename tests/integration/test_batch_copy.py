@@ -176,10 +176,10 @@ def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_
     stores: list[tuple[str, int, bool]] = []
     store = pipeline._store_part
 
-    def store_part(batch, part, result, key, first, idle):
+    def store_part(batch, part, result, key, first, links):
         # the first part waits for the second chunk's validation: on the validating thread it never would
         stores.append((threading.current_thread().name, first, first > 0 or second_chunk.wait(timeout=10)))
-        return store(batch, part, result, key, first, idle)
+        return store(batch, part, result, key, first, links)
 
     monkeypatch.setattr(pipeline.validation, "validate_in_chunks", validated)
     monkeypatch.setattr(pipeline, "_store_part", store_part)
