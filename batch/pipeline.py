@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import queue
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,10 +45,12 @@ from .services import raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 25_000}
-# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small), COPYs in flight at once.
+ROWS_PER_STORE = {False: 5000, True: 12_500}
+# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small); threads that mask, build
+# and COPY a part (STORE_THREADS), of which COPY_CONNECTIONS COPY at once.
 ROWS_PER_VALIDATION = 50_000
-COPY_THREADS = 2
+STORE_THREADS = 4
+COPY_CONNECTIONS = 2
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -340,17 +343,17 @@ def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict
     per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount).
 
     This thread only validates; each part of ROWS_PER_STORE rows is masked, turned into COPY text and
-    copied on one of COPY_THREADS threads (their own connections, opened there for the file) while the
-    next chunk is validated: Arrow's kernels and the server (another process) run beside Python, so
-    the storing of a chunk overlaps the validation of the next, and what is left once the last chunk
-    is validated is the storing of its parts, side by side."""
+    copied on one of STORE_THREADS threads (COPY_CONNECTIONS of their own connections, opened there for
+    the file) while the next chunk is validated: Arrow's kernels and the server (another process) run
+    beside Python, so the storing of a chunk overlaps the validation of the next, a part is built while
+    others are copied, and what is left once the last chunk is validated is the storing of its parts."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
     links = _CopyConnections()
     step = ROWS_PER_STORE[True]
     try:
-        with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
-            for _ in range(COPY_THREADS):  # opened while the first chunk is validated
+        with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="batch-copy") as copier:
+            for _ in range(COPY_CONNECTIONS):  # opened while the first chunk is validated
                 copier.submit(links.open_one)
             chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
             for start, end, result in chunks:
@@ -361,7 +364,7 @@ def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict
                     renew_lease(batch, rows_done=stored)
                 for first in range(0, end - start, step):
                     last = min(first + step, end - start)
-                    while len(pending) >= 2 * COPY_THREADS:  # the parts waiting hold their frame slices
+                    while len(pending) >= 2 * STORE_THREADS:  # the parts waiting hold their frame slices
                         stored += pending.popleft().result()
                         renew_lease(batch, rows_done=stored)
                     part = frame.iloc[start + first : start + last]
@@ -391,26 +394,51 @@ def _result_part(result: validation.Result, start: int, end: int) -> validation.
 
 
 class _CopyConnections:
-    """The COPY threads' own connections (not Django's: one per thread and file, closed at the end),
-    opened on the copy threads; one not in use is in ``idle``."""
+    """The COPYs' own connections (not Django's; at most COPY_CONNECTIONS, opened on the store threads,
+    closed at the end of the file); one not in use is in ``idle``. A store thread that finds none idle
+    opens one while fewer are open, else waits for one: the threads beyond COPY_CONNECTIONS mask and
+    build their part while the others' COPYs run."""
 
     def __init__(self):
         self.wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: its settings
         self.params = self.wrapper.get_connection_params()
         self.idle: queue.SimpleQueue = queue.SimpleQueue()
         self.opened: list = []
+        self.opening = 0
+        self.lock = threading.Lock()
+
+    def _open(self):
+        """A new connection, or None when COPY_CONNECTIONS are open or being opened."""
+        with self.lock:
+            if len(self.opened) + self.opening >= COPY_CONNECTIONS:
+                return None
+            self.opening += 1
+        try:
+            raw = self.wrapper.get_new_connection(self.params)
+            self.opened.append(raw)
+            return raw
+        finally:
+            with self.lock:
+                self.opening -= 1
 
     def open_one(self) -> None:
-        raw = self.wrapper.get_new_connection(self.params)
-        self.opened.append(raw)
-        self.idle.put(raw)
+        raw = self._open()
+        if raw is not None:
+            self.idle.put(raw)
 
     def take(self):
-        try:
-            return self.idle.get_nowait()
-        except queue.Empty:  # not opened yet, or its opening failed: this one raises
-            self.open_one()
-            return self.idle.get()
+        while True:
+            try:
+                return self.idle.get_nowait()
+            except queue.Empty:
+                pass
+            raw = self._open()  # raises when the database cannot be reached
+            if raw is not None:
+                return raw
+            try:
+                return self.idle.get(timeout=1)
+            except queue.Empty:  # the one being opened failed: try again
+                continue
 
     def close(self) -> None:
         for raw in self.opened:

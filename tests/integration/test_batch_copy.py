@@ -208,3 +208,31 @@ def test_on_postgresql_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_
         )
         assert cursor.fetchone()[0] == "text"  # not jsonb: the server does not parse it on the way in
     check(merchant)
+
+
+def test_the_store_threads_share_at_most_copy_connections_connections_and_close_them(
+    merchant, settings, tmp_path, monkeypatch
+):
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+    monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 12)
+    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 3)
+    monkeypatch.setattr(pipeline, "STORE_THREADS", 4)
+    monkeypatch.setattr(pipeline, "COPY_CONNECTIONS", 2)
+    opened: list[int] = []
+    close = pipeline._CopyConnections.close
+
+    def closing(links):
+        opened.append(len(links.opened))
+        close(links)
+
+    monkeypatch.setattr(pipeline._CopyConnections, "close", closing)
+    rows = rows_of("registration", 40)
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, "sharer", menus=["registration"]).user
+    batch = services.upload(request, upload_file("s.csv", csv_bytes(rows, kind="registration")), "registration")
+
+    assert pipeline.validate(batch.pk) == "validated"
+
+    assert opened == [2]
+    assert sorted(BatchRow.objects.filter(batch=batch).values_list("row_number", flat=True)) == list(range(2, 42))
