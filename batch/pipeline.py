@@ -242,18 +242,29 @@ def _arrow_text(column: pd.Series):
     return validation._arrow(column).cast(pa.large_string())
 
 
-def _rows_to_escape(columns: list) -> np.ndarray:
-    """The rows with a cell holding a double quote, a backslash or a control character: the only cells
-    that JSON and COPY's text format escape. Found with numpy over each column's bytes (no pass per
-    character kind, no Python per cell); a file has few or none."""
-    found = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+def _escaped_cells(columns: list) -> tuple[list, np.ndarray]:
+    """The cells as they stand inside the row's JSON array in COPY's text format, and the rows with a
+    control character in a cell (JSON and COPY escape it: those rows go through the json module; a file
+    has few or none). The other characters JSON escapes, double quote and backslash, are escaped here
+    by Arrow in the cells that hold them (a backslash becomes four, a quote a backslash pair and the
+    quote: JSON's escape with its backslash doubled for COPY), without Python per cell or row. The
+    characters are found with numpy over each column's bytes."""
+    control = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+    escaped = []
     for array in columns:
         bounds, raw = validation._array_buffers(array)
         text = raw[bounds[0] : bounds[-1]]
-        hits = np.flatnonzero((text < 0x20) | (text == ord('"')) | (text == ord("\\")))
+        hits = np.flatnonzero(text < 0x20)
         if len(hits):
-            found[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
-    return found
+            control[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+        hits = np.flatnonzero((text == ord('"')) | (text == ord("\\")))
+        if len(hits):  # only those cells are rewritten
+            rows = np.zeros(len(array), dtype=bool)
+            rows[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+            cells = pc.replace_substring(array.filter(rows), "\\", "\\\\\\\\")
+            array = pc.replace_with_mask(array, pa.array(rows), pc.replace_substring(cells, '"', '\\\\"'))
+        escaped.append(array)
+    return escaped, control
 
 
 def _errors_text(result: validation.Result):
@@ -267,13 +278,14 @@ def _errors_text(result: validation.Result):
     if not count:
         return pa.array(["{}"], pa.large_string()).take(which)
     pieces = []
+    messages = [json.dumps(message, ensure_ascii=False) for message in result.messages]  # once per result
     for column, codes in result.codes.items():
         codes = codes[invalid]
         if codes.any():
-            entries = [""] + [
-                _copy_text(f"{json.dumps(column, ensure_ascii=False)}: {json.dumps(message, ensure_ascii=False)}, ")
-                for message in result.messages[1:]
-            ]
+            name = json.dumps(column, ensure_ascii=False)
+            used = np.unique(codes)  # only the column's reasons that occur, numbered anew
+            entries = [_copy_text(f"{name}: {messages[code]}, ") if code else "" for code in used.tolist()]
+            codes = np.searchsorted(used, codes)
             pieces.append(pa.array(entries, pa.large_string()).take(pa.array(codes)))
     inner = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _literal("")), 0, -2)  # the last ", "
     objects = pc.binary_join_element_wise(_literal("{"), inner, _literal("}"), _literal(""))
@@ -287,8 +299,7 @@ class _CopyColumns:
     def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, first: int = 0):
         self.batch = batch
         self.shown = shown
-        self.cells = [_arrow_text(shown[column]) for column in names(batch.kind)]
-        self.escape = _rows_to_escape(self.cells)
+        self.cells, self.escape = _escaped_cells([_arrow_text(shown[column]) for column in names(batch.kind)])
         self.row_numbers = pc.cast(pa.array(np.arange(first + 2, first + len(shown) + 2)), pa.large_string())
         self.errors = _errors_text(result)
         invalid = result.invalid.to_numpy()
@@ -312,13 +323,12 @@ class _CopyColumns:
             _literal('"]'),
             _literal(""),
         )
-        references = self.references.slice(start, size)
+        references = _copy_escaped(self.references.slice(start, size))
         escape = self.escape[start:end]
-        if escape.any():  # the few rows with quotes, backslashes or control characters: through the json module
+        if escape.any():  # the few rows with control characters: through the json module
             rows = self.shown.iloc[start:end][escape].itertuples(index=False, name=None)
             texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False, separators=(",", ":"))) for row in rows]
             data = pc.replace_with_mask(data, pa.array(escape), pa.array(texts, pa.large_string()))
-            references = _copy_escaped(references)
         lines = pc.binary_join_element_wise(
             _literal(str(self.batch.merchant_id)),
             _literal(str(self.batch.pk)),
