@@ -9,6 +9,7 @@ refused); what stays is the rows with masked cards, and tokens on the billings a
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections
 from django.db import transaction as db
 from django.db.models import F
 from django.utils import timezone
@@ -44,10 +45,12 @@ from .services import raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
-ROWS_PER_STORE = {False: 5000, True: 25_000}
-# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small), COPYs in flight at once.
+ROWS_PER_STORE = {False: 5000, True: 12_500}
+# PostgreSQL: rows validated at once (a chunk has a fixed cost: not too small); threads that mask, build
+# and COPY a part (STORE_THREADS), of which COPY_CONNECTIONS COPY at once.
 ROWS_PER_VALIDATION = 50_000
-COPY_THREADS = 2
+STORE_THREADS = 4
+COPY_CONNECTIONS = 2
 
 try:  # Arrow builds the COPY payload by column (requirements.txt pins pyarrow)
     import pyarrow as pa
@@ -247,18 +250,29 @@ def _arrow_text(column: pd.Series):
     return validation._arrow(column).cast(pa.large_string())
 
 
-def _rows_to_escape(columns: list) -> np.ndarray:
-    """The rows with a cell holding a double quote, a backslash or a control character: the only cells
-    that JSON and COPY's text format escape. Found with numpy over each column's bytes (no pass per
-    character kind, no Python per cell); a file has few or none."""
-    found = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+def _escaped_cells(columns: list) -> tuple[list, np.ndarray]:
+    """The cells as they stand inside the row's JSON array in COPY's text format, and the rows with a
+    control character in a cell (JSON and COPY escape it: those rows go through the json module; a file
+    has few or none). The other characters JSON escapes, double quote and backslash, are escaped here
+    by Arrow in the cells that hold them (a backslash becomes four, a quote a backslash pair and the
+    quote: JSON's escape with its backslash doubled for COPY), without Python per cell or row. The
+    characters are found with numpy over each column's bytes."""
+    control = np.zeros(len(columns[0]) if columns else 0, dtype=bool)
+    escaped = []
     for array in columns:
         bounds, raw = validation._array_buffers(array)
         text = raw[bounds[0] : bounds[-1]]
-        hits = np.flatnonzero((text < 0x20) | (text == ord('"')) | (text == ord("\\")))
+        hits = np.flatnonzero(text < 0x20)
         if len(hits):
-            found[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
-    return found
+            control[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+        hits = np.flatnonzero((text == ord('"')) | (text == ord("\\")))
+        if len(hits):  # only those cells are rewritten
+            rows = np.zeros(len(array), dtype=bool)
+            rows[np.searchsorted(bounds, hits + bounds[0], side="right") - 1] = True
+            cells = pc.replace_substring(array.filter(rows), "\\", "\\\\\\\\")
+            array = pc.replace_with_mask(array, pa.array(rows), pc.replace_substring(cells, '"', '\\\\"'))
+        escaped.append(array)
+    return escaped, control
 
 
 def _errors_text(result: validation.Result):
@@ -272,13 +286,14 @@ def _errors_text(result: validation.Result):
     if not count:
         return pa.array(["{}"], pa.large_string()).take(which)
     pieces = []
+    messages = [json.dumps(message, ensure_ascii=False) for message in result.messages]  # once per result
     for column, codes in result.codes.items():
         codes = codes[invalid]
         if codes.any():
-            entries = [""] + [
-                _copy_text(f"{json.dumps(column, ensure_ascii=False)}: {json.dumps(message, ensure_ascii=False)}, ")
-                for message in result.messages[1:]
-            ]
+            name = json.dumps(column, ensure_ascii=False)
+            used = np.unique(codes)  # only the column's reasons that occur, numbered anew
+            entries = [_copy_text(f"{name}: {messages[code]}, ") if code else "" for code in used.tolist()]
+            codes = np.searchsorted(used, codes)
             pieces.append(pa.array(entries, pa.large_string()).take(pa.array(codes)))
     inner = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, _literal("")), 0, -2)  # the last ", "
     objects = pc.binary_join_element_wise(_literal("{"), inner, _literal("}"), _literal(""))
@@ -292,8 +307,7 @@ class _CopyColumns:
     def __init__(self, batch: Batch, shown: pd.DataFrame, result: validation.Result, key: str, first: int = 0):
         self.batch = batch
         self.shown = shown
-        self.cells = [_arrow_text(shown[column]) for column in names(batch.kind)]
-        self.escape = _rows_to_escape(self.cells)
+        self.cells, self.escape = _escaped_cells([_arrow_text(shown[column]) for column in names(batch.kind)])
         self.row_numbers = pc.cast(pa.array(np.arange(first + 2, first + len(shown) + 2)), pa.large_string())
         self.errors = _errors_text(result)
         invalid = result.invalid.to_numpy()
@@ -317,13 +331,12 @@ class _CopyColumns:
             _literal('"]'),
             _literal(""),
         )
-        references = self.references.slice(start, size)
+        references = _copy_escaped(self.references.slice(start, size))
         escape = self.escape[start:end]
-        if escape.any():  # the few rows with quotes, backslashes or control characters: through the json module
+        if escape.any():  # the few rows with control characters: through the json module
             rows = self.shown.iloc[start:end][escape].itertuples(index=False, name=None)
             texts = [_copy_text(json.dumps([kind, *row], ensure_ascii=False, separators=(",", ":"))) for row in rows]
             data = pc.replace_with_mask(data, pa.array(escape), pa.array(texts, pa.large_string()))
-            references = _copy_escaped(references)
         lines = pc.binary_join_element_wise(
             _literal(str(self.batch.merchant_id)),
             _literal(str(self.batch.pk)),
@@ -345,43 +358,122 @@ class _CopyColumns:
 
 def _validate_and_copy(batch: Batch, frame: pd.DataFrame, key: str, limits: dict) -> tuple[int, int]:
     """Validate ROWS_PER_VALIDATION rows at a time and store their rows (cards masked) with one ``COPY``
-    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount). The COPYs
-    run on COPY_THREADS threads, on connections opened once for the file, while this one validates the
-    next chunk: the server is another process, so its work and Python's overlap, and two COPYs use both
-    cores while Python waits."""
+    per ROWS_PER_STORE rows (PostgreSQL), progress after each; (invalid rows, total amount).
+
+    This thread only validates; each part of ROWS_PER_STORE rows is masked, turned into COPY text and
+    copied on one of STORE_THREADS threads (COPY_CONNECTIONS of their own connections, opened there for
+    the file) while the next chunk is validated: Arrow's kernels and the server (another process) run
+    beside Python, so the storing of a chunk overlaps the validation of the next, a part is built while
+    others are copied, and what is left once the last chunk is validated is the storing of its parts."""
     invalid_rows = total_amount = stored = 0
     pending: deque = deque()
-    idle: queue.SimpleQueue = queue.SimpleQueue()  # the COPY connections not in use
-    opened = []
+    links = _CopyConnections()
+    step = ROWS_PER_STORE[True]
     try:
-        with ThreadPoolExecutor(max_workers=COPY_THREADS, thread_name_prefix="batch-copy") as copier:
+        with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="batch-copy") as copier:
+            for _ in range(COPY_CONNECTIONS):  # opened while the first chunk is validated
+                copier.submit(links.open_one)
             chunks = validation.validate_in_chunks(frame, batch.kind, rows=ROWS_PER_VALIDATION, **limits)
             for start, end, result in chunks:
                 invalid_rows += result.invalid_count
                 total_amount += int(np.nansum(result.amounts.to_numpy(dtype=float)))
-                fields = _CopyColumns(batch, _shown(frame.iloc[start:end]), result, key, first=start)
-                for first in range(0, end - start, ROWS_PER_STORE[True]):
-                    last = min(first + ROWS_PER_STORE[True], end - start)
-                    payload = fields.lines(first, last)
-                    while len(pending) >= COPY_THREADS:
+                while pending and pending[0].done():
+                    stored += pending.popleft().result()
+                    renew_lease(batch, rows_done=stored)
+                for first in range(0, end - start, step):
+                    last = min(first + step, end - start)
+                    while len(pending) >= 2 * STORE_THREADS:  # the parts waiting hold their frame slices
                         stored += pending.popleft().result()
                         renew_lease(batch, rows_done=stored)
-                    if len(opened) < COPY_THREADS and idle.empty():
-                        opened.append(connection.get_new_connection(connection.get_connection_params()))
-                        idle.put(opened[-1])
-                    pending.append(copier.submit(_copy_in, idle, payload, last - first))
+                    part = frame.iloc[start + first : start + last]
+                    pending.append(
+                        copier.submit(
+                            _store_part, batch, part, _result_part(result, first, last), key, start + first, links
+                        )
+                    )
             while pending:
                 stored += pending.popleft().result()
                 renew_lease(batch, rows_done=stored)
     finally:
-        for raw in opened:
-            raw.close()
+        links.close()
     return invalid_rows, total_amount
 
 
-def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
-    """One COPY, committed, on a connection taken from ``idle`` (and put back)."""
-    raw = idle.get()
+def _result_part(result: validation.Result, start: int, end: int) -> validation.Result:
+    """Rows ``start`` ... ``end`` of a chunk's validation result."""
+    return dataclasses.replace(
+        result,
+        codes={column: codes[start:end] for column, codes in result.codes.items()},
+        index=result.index[start:end],
+        invalid=result.invalid.iloc[start:end],
+        amounts=result.amounts.iloc[start:end],
+        execute_dates=None if result.execute_dates is None else result.execute_dates.iloc[start:end],
+    )
+
+
+class _CopyConnections:
+    """The COPYs' own connections (not Django's; at most COPY_CONNECTIONS, opened on the store threads,
+    closed at the end of the file); one not in use is in ``idle``. A store thread that finds none idle
+    opens one while fewer are open, else waits for one: the threads beyond COPY_CONNECTIONS mask and
+    build their part while the others' COPYs run."""
+
+    def __init__(self):
+        self.wrapper = connections[DEFAULT_DB_ALIAS]  # this thread's: its settings
+        self.params = self.wrapper.get_connection_params()
+        self.idle: queue.SimpleQueue = queue.SimpleQueue()
+        self.opened: list = []
+        self.opening = 0
+        self.lock = threading.Lock()
+
+    def _open(self):
+        """A new connection, or None when COPY_CONNECTIONS are open or being opened."""
+        with self.lock:
+            if len(self.opened) + self.opening >= COPY_CONNECTIONS:
+                return None
+            self.opening += 1
+        try:
+            raw = self.wrapper.get_new_connection(self.params)
+            self.opened.append(raw)
+            return raw
+        finally:
+            with self.lock:
+                self.opening -= 1
+
+    def open_one(self) -> None:
+        raw = self._open()
+        if raw is not None:
+            self.idle.put(raw)
+
+    def take(self):
+        while True:
+            try:
+                return self.idle.get_nowait()
+            except queue.Empty:
+                pass
+            raw = self._open()  # raises when the database cannot be reached
+            if raw is not None:
+                return raw
+            try:
+                return self.idle.get(timeout=1)
+            except queue.Empty:  # the one being opened failed: try again
+                continue
+
+    def close(self) -> None:
+        for raw in self.opened:
+            raw.close()
+
+
+def _store_part(
+    batch: Batch, part: pd.DataFrame, result: validation.Result, key: str, first: int, links: _CopyConnections
+) -> int:
+    """The rows of ``part`` (the file's from position ``first`` on), cards masked, stored by one COPY."""
+    fields = _CopyColumns(batch, _shown(part), result, key, first=first)
+    return _copy_in(links, fields.lines(0, len(part)), len(part))
+
+
+def _copy_in(links: _CopyConnections, payload: memoryview, rows: int) -> int:
+    """One COPY, committed, on one of ``links`` (put back after)."""
+    raw = links.take()
     try:
         with raw.cursor() as cursor:
             cursor.copy_expert(
@@ -395,7 +487,7 @@ def _copy_in(idle: queue.SimpleQueue, payload: memoryview, rows: int) -> int:
         raw.rollback()
         raise
     finally:
-        idle.put(raw)
+        links.idle.put(raw)
     return rows
 
 

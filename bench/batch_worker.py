@@ -83,7 +83,7 @@ def b1_ours(cfg: dict) -> dict:
         cursor.execute("SELECT count(*) FROM batch_batchrow WHERE batch_id = %s", [batch.pk])
         stored = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT row_number, jsonb_object_keys(errors) FROM batch_batchrow WHERE batch_id = %s", [batch.pk]
+            "SELECT row_number, jsonb_object_keys(errors::jsonb) FROM batch_batchrow WHERE batch_id = %s", [batch.pk]
         )
         reported = {(row, column) for row, column in cursor.fetchall()}
     # The card cell of every stored row as the app reads it back (BatchRow.data, whatever its storage form).

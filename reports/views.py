@@ -403,7 +403,7 @@ def batch_detail(request, pk: int):
     batch = get_merchant_row(request, Batch, pk=pk)
     batch_rows = merchant_rows(request, BatchRow).filter(batch=batch)
     page = KeysetPaginator(
-        batch_rows, ("row_number", "id"), descending=False, sort="row", per_page=settings.REPORTS_PAGE_SIZE
+        batch_rows, ("row_number",), descending=False, sort="row", per_page=settings.REPORTS_PAGE_SIZE
     ).page(request.GET)
     references = [row.reference for row in page.rows if row.reference]
     if batch.kind == Batch.Kind.SINGLE_PAYMENT:

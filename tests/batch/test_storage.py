@@ -14,7 +14,7 @@ from tests.batch.conftest import PAYMENT_ROW, REGISTRATION_ROW
 
 def raw_data(row: BatchRow) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT data FROM batch_batchrow WHERE id = %s", [row.pk])
+        cursor.execute("SELECT data FROM batch_batchrow WHERE batch_id = %s AND row_number = %s", list(row.pk))
         return cursor.fetchone()[0]
 
 
@@ -32,7 +32,10 @@ def test_a_row_stored_as_a_json_object_reads_back_as_it_is(merchant):
     batch = Batch.objects.create(merchant=merchant, kind="single_payment", file_name="b.csv", content_hash="b")
     row = BatchRow.objects.create(merchant=merchant, batch=batch, row_number=2, data=PAYMENT_ROW, status="valid")
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE batch_batchrow SET data = %s WHERE id = %s", [json.dumps(PAYMENT_ROW), row.pk])
+        cursor.execute(
+            "UPDATE batch_batchrow SET data = %s WHERE batch_id = %s AND row_number = %s",
+            [json.dumps(PAYMENT_ROW), *row.pk],
+        )
 
     assert BatchRow.objects.get(pk=row.pk).data == PAYMENT_ROW
 
@@ -44,3 +47,19 @@ def test_only_a_kinds_exact_columns_are_packed():
     assert pack(reordered) is reordered
     assert pack({"a": "1"}) == {"a": "1"}
     assert unpack(["registration", "too few"]) == ["registration", "too few"]
+
+
+def test_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_dict(merchant):
+    batch = Batch.objects.create(merchant=merchant, kind="registration", file_name="e.csv", content_hash="e")
+    errors = {"amount": "Not a number.", "email": "Not an email address: ☕"}
+    row = BatchRow.objects.create(
+        merchant=merchant, batch=batch, row_number=2, data=REGISTRATION_ROW, errors=errors, status="invalid"
+    )
+    clean = BatchRow.objects.create(merchant=merchant, batch=batch, row_number=3, data=REGISTRATION_ROW, status="valid")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT errors FROM batch_batchrow WHERE batch_id = %s ORDER BY row_number", [batch.pk])
+        raw = [value for (value,) in cursor.fetchall()]
+
+    assert [json.loads(text) for text in raw] == [errors, {}]
+    assert BatchRow.objects.get(pk=row.pk).errors == errors
+    assert BatchRow.objects.get(pk=clean.pk).errors == {}
