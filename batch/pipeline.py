@@ -59,6 +59,18 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
     pa = pc = None
 
 
+def validation_limits(batch: Batch, keys: pd.Series) -> dict:
+    """The keyword arguments of ``validation.validate`` for ``batch`` whose key column is ``keys``: the
+    merchant's today, charge limits, and stored keys (still being fetched)."""
+    merchant = batch.merchant
+    return {
+        "today": merchant.local_today(),
+        "min_amount": merchant.min_charge_amount,
+        "max_amount": merchant.max_charge_amount,
+        "stored_keys": _stored_keys(batch, keys),
+    }
+
+
 def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | Future:
     """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
     when the file is small; else every key of the merchant, on PostgreSQL as one text value
@@ -139,14 +151,8 @@ def validate(batch_id: int) -> str:
         return Batch.Status.REJECTED
     renew_lease(batch)  # reading a large file takes a while
     clock.done("read")
-    merchant = batch.merchant
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
-    limits = {
-        "today": merchant.local_today(),
-        "min_amount": merchant.min_charge_amount,
-        "max_amount": merchant.max_charge_amount,
-        "stored_keys": _stored_keys(batch, frame[key]),
-    }
+    limits = validation_limits(batch, frame[key])
     clock.done("stored_keys")
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
     total_rows = len(frame)

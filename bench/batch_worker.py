@@ -268,15 +268,7 @@ def b2_ours(cfg: dict) -> dict:
     frame = reader.read(Path(cfg["file"]), "csv", "registration")
     batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
     started = time.perf_counter()
-    stored = pipeline._stored_keys(batch, frame["billing_number"])
-    result = validation.validate(
-        frame,
-        "registration",
-        today=merchant.local_today(),
-        min_amount=merchant.min_charge_amount,
-        max_amount=merchant.max_charge_amount,
-        stored_keys=stored,
-    )
+    result = validation.validate(frame, "registration", **pipeline.validation_limits(batch, frame["billing_number"]))
     seconds = time.perf_counter() - started
     # Every invalid cell with its reason: result.codes (per column, a reason number per row) and
     # result.messages (the reasons).

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test import RequestFactory
 
-from batch import pipeline, services, tasks
+from batch import pipeline, services
 from batch.models import BatchRow
 from tests.batch.conftest import csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona
@@ -19,9 +19,19 @@ from tests.conftest import make_persona
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant, settings, tmp_path, monkeypatch):
-    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
-    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+@pytest.fixture
+def uploads(settings, tmp_path, monkeypatch):
+    """Uploads land in a temporary folder and are validated by the test, not queued."""
+
+
+def upload(merchant, username: str, name: str, rows: list[dict]):
+    """``rows`` uploaded as a registration file ``name`` by a new user ``username`` of ``merchant``."""
+    request = RequestFactory().post("/")
+    request.user = make_persona(merchant, username, menus=["registration"]).user
+    return services.upload(request, upload_file(name, csv_bytes(rows, kind="registration")), "registration")
+
+
+def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant, uploads):
     rows = rows_of("registration", 5)
     rows[0]["customer_name"] = 'Bob "the" \\ O\'Neil\tand a tab'
     rows[1]["customer_name"] = "Line one\nline two\r\nthree"
@@ -29,9 +39,7 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
     rows[3]["holder_name"] = "PAN 4111111111111111 INSIDE"
     rows[4]["amount"] = "5"  # below the merchant's minimum
     rows[4]["email"] = "nope"
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, "copier", menus=["registration"]).user
-    batch = services.upload(request, upload_file("c.csv", csv_bytes(rows, kind="registration")), "registration")
+    batch = upload(merchant, "copier", "c.csv", rows)
 
     assert pipeline.validate(batch.pk) == "invalid"
 
@@ -50,14 +58,10 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
     assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
 
 
-def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, settings, tmp_path, monkeypatch):
-    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
-    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, uploads):
     rows = rows_of("registration", 3)
     rows[1]["customer_name"] = 'Bob "the" \\ O\'Neil'
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, "packer", menus=["registration"]).user
-    batch = services.upload(request, upload_file("p.csv", csv_bytes(rows, kind="registration")), "registration")
+    batch = upload(merchant, "packer", "p.csv", rows)
 
     assert pipeline.validate(batch.pk) == "validated"
 
@@ -104,25 +108,16 @@ def test_a_large_files_key_stored_by_the_merchant_is_reported_and_one_stored_by_
     frame["billing_number"] = [f"GYM-{n}" for n in range(len(frame))]
     batch = Batch(merchant=merchant, kind=Batch.Kind.REGISTRATION)
 
-    result = validation.validate(
-        frame,
-        "registration",
-        today=merchant.local_today(),
-        min_amount=merchant.min_charge_amount,
-        max_amount=merchant.max_charge_amount,
-        stored_keys=pipeline._stored_keys(batch, frame["billing_number"]),
-    )
+    result = validation.validate(frame, "registration", **pipeline.validation_limits(batch, frame["billing_number"]))
 
     assert result.errors == {7: {"billing_number": "Registered already."}}
 
 
 def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
-    merchant, settings, tmp_path, monkeypatch
+    merchant, uploads, monkeypatch
 ):
     from batch.models import Batch
 
-    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
-    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
     monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 7)
     progress: list[int] = []
     renew = pipeline.renew_lease
@@ -135,9 +130,7 @@ def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_tot
     rows[3]["amount"] = "5"  # below the minimum
     rows[20]["billing_number"] = rows[12]["billing_number"]  # duplicated across chunks
     rows[25]["customer_name"] = 'quote " and \\ backslash'
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, "chunker", menus=["registration"]).user
-    batch = services.upload(request, upload_file("k.csv", csv_bytes(rows, kind="registration")), "registration")
+    batch = upload(merchant, "chunker", "k.csv", rows)
     sessions = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
     with connection.cursor() as cursor:
         cursor.execute(sessions)
@@ -185,12 +178,10 @@ def test_on_postgresql_the_migration_to_the_batch_and_row_number_key_keeps_every
 
 
 def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_chunk_is_validated(
-    merchant, settings, tmp_path, monkeypatch
+    merchant, uploads, monkeypatch
 ):
     import threading
 
-    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
-    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
     monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 10)
     monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 5)
     second_chunk = threading.Event()
@@ -214,9 +205,7 @@ def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_
     monkeypatch.setattr(pipeline, "_store_part", store_part)
     rows = rows_of("registration", 25)
     rows[7]["card_number"] = "5555 5555 5555 4444"
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, "overlapper", menus=["registration"]).user
-    batch = services.upload(request, upload_file("o.csv", csv_bytes(rows, kind="registration")), "registration")
+    batch = upload(merchant, "overlapper", "o.csv", rows)
 
     assert pipeline.validate(batch.pk) == "validated"
 
@@ -239,11 +228,7 @@ def test_on_postgresql_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_
     check(merchant)
 
 
-def test_the_store_threads_share_at_most_copy_connections_connections_and_close_them(
-    merchant, settings, tmp_path, monkeypatch
-):
-    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
-    monkeypatch.setattr(tasks.validate_batch, "delay", lambda batch_id: None)
+def test_the_store_threads_share_at_most_copy_connections_connections_and_close_them(merchant, uploads, monkeypatch):
     monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 12)
     monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 3)
     monkeypatch.setattr(pipeline, "STORE_THREADS", 4)
@@ -257,9 +242,7 @@ def test_the_store_threads_share_at_most_copy_connections_connections_and_close_
 
     monkeypatch.setattr(pipeline._CopyConnections, "close", closing)
     rows = rows_of("registration", 40)
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, "sharer", menus=["registration"]).user
-    batch = services.upload(request, upload_file("s.csv", csv_bytes(rows, kind="registration")), "registration")
+    batch = upload(merchant, "sharer", "s.csv", rows)
 
     assert pipeline.validate(batch.pk) == "validated"
 
