@@ -61,7 +61,6 @@ class AllReportTable(tables.Table):
     """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``."""
 
     class Meta:
-        template_name = "reports/includes/all_report_table.html"
         attrs = {"class": "table compact report-table", "data-testid": "all-report-table"}
         row_attrs = {"data-invoice": lambda record: record["invoice_number"]}
         orderable = True
@@ -79,6 +78,18 @@ class AllReportTable(tables.Table):
             # The rows are one keyset page already: django-tables2 must not cut it into its own pages
             # (it would show the first 25 and a pager of its own).
             RequestConfig(request, paginate=False).configure(self)
+
+    def html(self) -> str:
+        """The whole table as django-tables2's stock template writes it (its wrapper, ``head_html`` and
+        ``body_html``; no footer and no pager of its own: the rows are one keyset page). The page writes it
+        with ``{{ table.html }}``: the template language around the two parts cost as much as the rows."""
+        body = self.body_html()
+        if not body and self.empty_text:
+            body = format_html('<tr><td colspan="{}">{}</td></tr>', len(self.columns), self.empty_text)
+        table = AttributeDict(self.attrs).as_html()
+        tbody = f"<tbody {AttributeDict(self.attrs.get('tbody') or {}).as_html()}>{body}</tbody>"
+        # every part is escaped where it is made
+        return mark_safe(f'<div class="table-container"><table {table}>{self.head_html()}{tbody}</table></div>')  # noqa: S308
 
     def head_html(self) -> str:
         """The header as django-tables2's template writes it (each column's th attributes, the sort link of

@@ -270,6 +270,10 @@ def _report_page(request, context: dict, status: int = 200):
     return render(request, "reports/all_report.html", context, status=status)
 
 
+# A result URL with this parameter shows the search form above the result ("Show Search Form").
+EDIT = "form"
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 @menu_required(ALL_REPORT)
@@ -301,6 +305,7 @@ def all_report(request):
     # The first page counts; its page links carry the totals, so paging on does not count again (T5).
     found = totals_from_token(request.GET.get("totals", ""), merchant_id, query) or totals(filtered)
     link_params = request.GET.copy()
+    link_params.pop(EDIT, None)
     link_params["totals"] = totals_token(merchant_id, query, found)
     paginator = KeysetPaginator(
         rows(filtered), keys, descending=descending, sort=sort, per_page=settings.REPORTS_PAGE_SIZE
@@ -310,6 +315,11 @@ def all_report(request):
     table = AllReportTable(page.rows, sort=sort, request=request)
     # the export links carry the totals too: a CSV export records them without counting again
     export_query = urlencode({**filterset.query(), "sort": sort, "totals": link_params["totals"]})
+    # The search form is written only when asked for: "Show Search Form" opens this page again with it
+    # (T2), so a result page does not pay for fourteen widgets nobody sees.
+    show_form = EDIT in request.GET
+    edit_params = link_params.copy()
+    edit_params[EDIT] = "1"
     return _report_page(
         request,
         {
@@ -321,7 +331,8 @@ def all_report(request):
             "links": page_links(link_params, page),
             "export_query": export_query,
             "sort": sort,
-            "show_form": False,
+            "show_form": show_form,
+            "edit_query": edit_params.urlencode(),
         },
     )
 

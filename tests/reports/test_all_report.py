@@ -3,6 +3,7 @@ bad input, card-number handling, keyset pages, tenancy and menu access."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.db import connection
+from django.http import QueryDict
 from django.test.utils import CaptureQueriesContext
 
 from batch.models import Batch
@@ -214,7 +216,27 @@ def test_totals_criteria_and_the_show_search_form_link(rows, alice):
     assert re.search(r'data-testid="report-total-data">1<', page)
     assert 'data-testid="report-total-amount">Rp 99.000<' in page
     assert "Show Search Form" in page
-    assert 'id="search-form" class="card filter-form collapsed"' in page
+    assert 'id="search-form"' not in page  # the form is written only when asked for
+
+
+def test_show_search_form_opens_the_same_result_with_the_form_filled_in_and_counts_no_more(rows, alice, settings):
+    settings.REPORTS_PAGE_SIZE = 1
+    client = verified_client(alice)
+    result = search(client, status="failed", sort="amount")
+    link = re.search(r'href="\?([^"]+)"[^>]*data-testid="show-search-form"', result.content.decode()).group(1)
+    query = QueryDict(html.unescape(link))
+    assert query["form"] == "1" and query["status"] == "failed" and query["sort"] == "amount" and query["totals"]
+    assert result.context["totals"].count > 1
+    with CaptureQueriesContext(connection) as queries:
+        edit = client.get(URL, query)
+    page = edit.content.decode()
+    assert 'id="search-form"' in page and "Show Search Form" not in page
+    form = edit.context["filter"].form
+    assert form["status"].value() == "failed"
+    assert '<input type="hidden" name="sort" value="amount">' in page
+    assert invoices(edit) == invoices(result) and edit.context["totals"] == result.context["totals"]
+    assert not any("COUNT(" in q["sql"] for q in queries.captured_queries)  # the totals ride in the link
+    assert "form=" not in edit.context["links"]["next"]  # paging on closes the form again
 
 
 def test_totals_are_one_aggregate_query_and_a_page_is_one_limited_query(rows, alice, settings):
