@@ -25,7 +25,7 @@ from .models import SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
 CODE_FORMAT = re.compile(r"^\d{6}$")
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+MODEL_BACKEND = "accounts.backends.UserBackend"
 
 
 def verify_code(user: User, code: str, *, confirmed: bool = True) -> TOTPDevice | None:

@@ -217,3 +217,27 @@ def test_a_session_ends_after_fifteen_idle_minutes(alice):
         traveller.shift(15 * 60 + 1)
         response = client.get("/")
     assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
+
+
+def test_a_signed_in_request_reads_its_session_from_the_cache_and_its_merchant_with_the_user(alice):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = verified_client(alice)
+    client.get(reverse("reports:all"))  # the session is in the cache from here on
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(reverse("reports:all")).status_code == 200
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert not any("django_session" in text for text in sql)
+    users = [text for text in sql if 'FROM "accounts_user"' in text]
+    assert len(users) == 1 and 'JOIN "accounts_merchant"' in users[0]
+    assert not any('FROM "accounts_merchant"' in text for text in sql)
+
+
+def test_a_session_dropped_from_the_cache_is_read_again_from_the_database(alice):
+    from django.core.cache import cache
+
+    client = verified_client(alice)
+    assert client.get(reverse("reports:all")).status_code == 200
+    cache.clear()  # a cache flush or a Redis restart does not sign anybody out
+    assert client.get(reverse("reports:all")).status_code == 200
