@@ -1,8 +1,19 @@
 from __future__ import annotations
 
-from django.urls import NoReverseMatch, reverse
+from functools import cache
+
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 
 from .menus import MENUS
+
+
+@cache
+def _menu_url(url_name: str, script_prefix: str) -> str | None:
+    """A menu's address, reversed once per process (and script prefix), not on every page."""
+    try:
+        return reverse(url_name)
+    except NoReverseMatch:
+        return None  # a menu whose pages are not built yet
 
 
 def navigation(request) -> dict:
@@ -14,9 +25,8 @@ def navigation(request) -> dict:
     for menu in MENUS:
         if not user.has_menu(menu.code):
             continue
-        try:
-            url = reverse(menu.url_name)
-        except NoReverseMatch:
-            continue  # a menu whose pages are not built yet
+        url = _menu_url(menu.url_name, get_script_prefix())
+        if url is None:
+            continue
         items.append({"menu": menu, "url": url, "active": request.path.startswith(url)})
     return {"nav_items": items}

@@ -197,6 +197,9 @@ def _text(label: str, field: str, max_length: int = 64, **kwargs) -> StrippedCha
     return StrippedCharFilter(field_name=field, label=label, max_length=max_length, **kwargs)
 
 
+_FORM_CLASSES: dict[type, type] = {}
+
+
 class AllReportFilter(django_filters.FilterSet):
     billing_number = _text("Billing Number", "billing_number")
     invoice_number = _text("Invoice Number", "invoice_number")
@@ -252,6 +255,14 @@ class AllReportFilter(django_filters.FilterSet):
         form = super().form
         form.today = self.today
         return form
+
+    def get_form_class(self):
+        """django-filter builds the form class again for every search; its fields depend on nothing of the
+        request (fixed labels, choices and widgets), so it is built once. Each form still gets its own copy
+        of the fields (Django forms deep-copy ``base_fields``)."""
+        if type(self) not in _FORM_CLASSES:
+            _FORM_CLASSES[type(self)] = super().get_form_class()
+        return _FORM_CLASSES[type(self)]
 
     def filter_file_name(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if not value:

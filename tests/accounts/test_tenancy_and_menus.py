@@ -99,3 +99,20 @@ def test_every_built_menu_page_checks_its_own_menu():
         built += 1
         assert getattr(resolve(url).func, "menu_code", None) == menu.code, menu.url_name
     assert built >= 1
+
+
+def test_menu_links_are_reversed_once_and_follow_the_script_prefix(alice):
+    from django.urls import set_script_prefix
+
+    from accounts.context_processors import navigation
+
+    request = RequestFactory().get("/")
+    request.user = alice.user
+    plain = [item["url"] for item in navigation(request)["nav_items"]]
+    try:
+        set_script_prefix("/back-office/")
+        prefixed = [item["url"] for item in navigation(request)["nav_items"]]
+    finally:
+        set_script_prefix("/")
+    assert plain and all(url.startswith("/") and not url.startswith("/back-office/") for url in plain)
+    assert prefixed == ["/back-office" + url for url in plain]

@@ -485,3 +485,14 @@ def test_text_from_a_cardholder_is_escaped_in_the_table(merchant, alice):
     page = search(verified_client(alice)).content.decode()
     assert "<script>alert" not in page and "<b>bold</b>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+def test_searches_share_the_form_class_but_not_the_fields_or_their_errors(rows, alice):
+    client = verified_client(alice)
+    bad = client.get(URL, {"search": "1", "amount": "ten", "status": "nope"})
+    good = search(client, status="failed")
+    bad_form, good_form = bad.context["filter"].form, good.context["filter"].form
+    assert type(bad_form) is type(good_form)
+    assert bad_form.fields["amount"] is not good_form.fields["amount"]
+    assert set(bad_form.errors) == {"amount", "status"} and not good_form.errors
+    assert good_form.cleaned_data["status"] == "failed" and "status" not in bad_form.cleaned_data
