@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import django_tables2 as tables
 from django.utils.formats import localize
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 from django_tables2 import RequestConfig
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRow
@@ -50,7 +50,21 @@ def _cell_text(content) -> str:
     """``{{ cell }}`` of django-tables2's template: localised, then escaped unless it is safe HTML."""
     if type(content) is str:  # most cells: plain text from the database (SafeString is a subclass)
         return escape_text(content)
+    if type(content) is SafeString:  # a renderer's markup (the status pill)
+        return content
     return conditional_escape(localize(content))
+
+
+def _attrs_html(attrs: dict) -> str:
+    """``AttributeDict(attrs).as_html()`` (skipping None and django-tables2's nested keys) without its
+    per-attribute ``format_html``: a row's attributes are written fifty times a page."""
+    parts = []
+    for key, value in attrs.items():
+        if value is None or key in AttributeDict.blacklist:
+            continue
+        value = escape_text(value) if type(value) is str else conditional_escape(value)
+        parts.append(f'{conditional_escape(key)}="{value}"')
+    return " ".join(parts)
 
 
 def _status_pill(value: str, label: str) -> str:
@@ -149,7 +163,7 @@ class AllReportTable(tables.Table):
                         available["bound_row"] = BoundRow(record, table=self)
                     content = render(**(available if wanted is None else {key: available[key] for key in wanted}))
                 cells.append(f"{td}{_cell_text(content)}</td>")
-            lines.append(f"<tr {AttributeDict(attrs).as_html()}>{''.join(cells)}</tr>")
+            lines.append(f"<tr {_attrs_html(attrs)}>{''.join(cells)}</tr>")
         return mark_safe("".join(lines))  # noqa: S308 - every cell and attribute above is escaped
 
     def render_amount(self, value):

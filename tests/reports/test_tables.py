@@ -53,7 +53,7 @@ RECORDS = [
         attempts=3,
         next_retry_date=date(2026, 1, 3),
     ),
-    record(invoice_number="INV-3", kind="unknown-kind", status="refunded", amount=Decimal("1"), attempts=0),
+    record(invoice_number="INV-3 \"&<'", kind="unknown-kind", status="refunded", amount=Decimal("1"), attempts=0),
 ]
 
 
