@@ -138,10 +138,12 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.UserBackend"]
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "reports:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:sign_in"
-# Sessions are read from the cache (Redis in production) and kept in the database too: a request does not
-# query the database for its session, a session outlives a cache flush, and a cache outage falls back to
-# the database. Sessions are ended through the SessionStore (accounts.services), which clears both.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# With Redis, sessions are read from the cache and kept in the database too: a request does not query the
+# database for its session, a session outlives a cache flush, and a cache outage falls back to the
+# database. Sessions are ended through the SessionStore (accounts.services), which clears both. Without
+# Redis the cache is each process's own memory, where a session ended in one web worker would live on in
+# another: sessions are then in the database only.
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
 SESSION_REFRESH_SECONDS = 60  # activity moves the idle deadline once a minute at most (SessionIdleMiddleware)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

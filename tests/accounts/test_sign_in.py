@@ -219,7 +219,20 @@ def test_a_session_ends_after_fifteen_idle_minutes(alice):
     assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
 
 
-def test_a_signed_in_request_reads_its_session_from_the_cache_and_its_merchant_with_the_user(alice):
+@pytest.fixture
+def cached_sessions(settings):
+    """The session engine with a shared cache (REDIS_URL set); the unit lane's cache is local memory."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+
+def test_sessions_are_in_the_database_only_without_a_shared_cache():
+    from django.conf import settings
+
+    assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+
+
+def test_a_signed_in_request_reads_its_session_from_the_cache_and_its_merchant_with_the_user(alice, cached_sessions):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -234,7 +247,7 @@ def test_a_signed_in_request_reads_its_session_from_the_cache_and_its_merchant_w
     assert not any('FROM "accounts_merchant"' in text for text in sql)
 
 
-def test_a_session_dropped_from_the_cache_is_read_again_from_the_database(alice):
+def test_a_session_dropped_from_the_cache_is_read_again_from_the_database(alice, cached_sessions):
     from django.core.cache import cache
 
     client = verified_client(alice)

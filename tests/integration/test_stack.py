@@ -186,6 +186,29 @@ def test_sign_in_with_password_and_code_works_once_per_code(alice: Persona):
     assert refusal.data == {"cause": "wrong code"}
 
 
+@pytest.mark.django_db
+def test_sessions_live_in_redis_and_the_database_and_a_signed_out_cookie_opens_nothing(alice: Persona):
+    from django.conf import settings
+    from django.contrib.sessions.models import Session
+    from django.core.cache import cache
+
+    assert settings.SESSION_ENGINE.endswith("cached_db")
+    browser = Client()
+    assert post_sign_in(browser, "alice", services.current_code(alice.device)).status_code == 302
+    key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    assert cache.get(f"django.contrib.sessions.cached_db{key}")["_auth_user_id"] == str(alice.user.pk)
+    assert Session.objects.filter(session_key=key).exists()
+    assert browser.get(reverse("reports:all")).status_code == 200
+
+    copied = Client()  # the same cookie in another browser
+    copied.cookies[settings.SESSION_COOKIE_NAME] = key
+    browser.post(reverse("accounts:sign_out"))
+
+    assert cache.get(f"django.contrib.sessions.cached_db{key}") is None
+    assert not Session.objects.filter(session_key=key).exists()
+    assert copied.get(reverse("reports:all")).status_code == 302
+
+
 @pytest.mark.django_db(transaction=True)
 def test_twenty_parallel_sign_ins_with_one_code_give_exactly_one_success(alice: Persona, settings):
     # TESTING.md Auth 1 (PG). Committed rows (transaction=True) and one connection per thread, so the
