@@ -365,6 +365,47 @@ def validate_in_chunks(
             yield start, end, result
 
 
+# A row with a bad cell in every column (and a past full_date), beside the templates' example rows: the
+# warm-up runs every rule of both passes.
+WARM_UP_BAD_CELLS = {
+    "billing_number": "NOT A NUMBER!",
+    "invoice_number": "NOT A NUMBER!",
+    "customer_name": "=HYPERLINK(1)",
+    "email": "not-an-email",
+    "phone": "12",
+    "card_number": "4111 1111 1111 1112",
+    "expiry": "13/99",
+    "holder_phone": "phone",
+    "amount": "1,5",
+    "type": "weekly",
+    "schedule_type": "full_date",
+    "schedule_dates": "2000-01-01|31/02/2099",
+    "execute_date": "2000-01-01",
+}
+
+
+def warm_up() -> list[Result]:
+    """Validate a few rows of each kind once (the templates' examples and a row of bad cells), so that a
+    worker process's first batch does not pay the first use of every kernel and code path (the Celery
+    worker calls this when a worker process starts: billing_bo/celery.py). Returns the Results."""
+    import csv
+    import io
+
+    from .columns import COLUMNS
+    from .reader import _read_csv
+
+    results = []
+    for kind, columns in COLUMNS.items():
+        rows = [[column.example[i] for column in columns] for i in (0, 1)]
+        rows.append([WARM_UP_BAD_CELLS.get(column.name, "") for column in columns])
+        text = io.StringIO()
+        csv.writer(text).writerows([[column.name for column in columns], *rows])
+        frame = _read_csv(text.getvalue().encode(), ",")
+        limits = {"today": date.today(), "min_amount": Decimal(1), "max_amount": Decimal(10**12)}
+        results.append(validate(frame, kind, **limits, stored_keys={"GYM-1002", "INV-2026-0002"}))
+    return results
+
+
 def _repeated(keys: pd.Series) -> np.ndarray:
     """The cells whose value appears more than once in the column: Arrow's dictionary encoding (one hash
     pass) and a count per distinct value."""
@@ -810,22 +851,11 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     return plain
 
 
-ASCII_LOWER = np.arange(256, dtype=np.uint8)
-ASCII_LOWER[ord("A") : ord("Z") + 1] += 32
-
-
 def _equal_ignoring_case(column: pd.Series, words: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Per ASCII word: the cells equal to it, ASCII letters in either case, read from the cells' bytes."""
-    bounds, raw = _buffers(column)
-    lengths = np.diff(bounds)
-    found = {}
-    for word in words:
-        rows = np.flatnonzero(lengths == len(word))
-        cells = ASCII_LOWER[raw[bounds[:-1][rows, None] + np.arange(len(word))]]
-        equal = np.zeros(len(lengths), dtype=bool)
-        equal[rows[(cells == np.frombuffer(word.encode(), dtype=np.uint8)).all(axis=1)]] = True
-        found[word] = equal
-    return found
+    """Per ASCII word: the cells equal to it, ASCII letters in either case (the column lowered once by
+    Arrow, then one comparison per word)."""
+    lowered = pc.ascii_lower(_arrow(column))
+    return {word: np.asarray(pc.fill_null(pc.equal(lowered, word), False), dtype=bool) for word in words}
 
 
 def _distinct(column: pd.Series):

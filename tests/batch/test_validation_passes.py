@@ -248,3 +248,28 @@ def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_d
         "b": ["1", "2", "Café"],
         "c": ["plain", "plain", "plain"],
     }
+
+
+def test_the_plain_pass_reads_the_schedule_type_in_any_letter_case():
+    cells = pd.Series(["date", "DATE", "Day", "full_DATE", "dates", "", "dAté", "day "], dtype="string[pyarrow]")
+
+    found = validation._equal_ignoring_case(cells, ("date", "day", "full_date"))
+
+    assert found["date"].tolist() == [True, True, False, False, False, False, False, False]
+    assert found["day"].tolist() == [False, False, True, False, False, False, False, False]
+    assert found["full_date"].tolist() == [False, False, False, True, False, False, False, False]
+
+
+def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
+    from celery.signals import worker_process_init
+
+    from billing_bo.celery import warm_batch_validation
+
+    assert warm_batch_validation in [receiver() for _, receiver in worker_process_init.receivers]
+    registration, single_payment = validation.warm_up()
+
+    assert registration.invalid.tolist() == [False, True, True]  # the second example row is "stored"
+    assert registration.errors[1] == {"billing_number": "Registered already."}
+    assert len(registration.errors[2]) >= 12  # a bad cell in (almost) every column: every rule ran
+    assert single_payment.invalid.tolist() == [False, True, True]
+    assert single_payment.errors[2]["execute_date"] == "This date is in the past."
