@@ -273,3 +273,16 @@ def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
     assert len(registration.errors[2]) >= 12  # a bad cell in (almost) every column: every rule ran
     assert single_payment.invalid.tolist() == [False, True, True]
     assert single_payment.errors[2]["execute_date"] == "This date is in the past."
+
+
+def test_keys_repeated_in_the_file_and_keys_stored_are_found_in_one_hash_pass():
+    keys = pd.Series(["GYM-1", "GYM-2", "GYM-1", "", "Café-3", "GYM-4", "", "ST-9"], dtype="string[pyarrow]")
+    for stored in (
+        pd.Series(["ST-9", "Café-3", "OTHER", "GYM-1"], dtype="string[pyarrow]"),
+        pd.Series([], dtype=str),
+        pd.Series(["ST-9"], dtype=str),
+    ):
+        duplicated, used = validation._repeated_and_stored(keys, stored)
+
+        assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
+        assert used.tolist() == keys.isin(stored).tolist()
