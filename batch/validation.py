@@ -347,7 +347,7 @@ def validate_in_chunks(
         if not found:
             stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
             stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
-            duplicated, used = _repeated_and_stored(keys, stored)
+            duplicated, used = _repeated_and_stored(keys, stored, pool)
             found["used"], found["duplicated"] = present & used, present & duplicated
         return found["duplicated"][start:end], found["used"][start:end]
 
@@ -406,21 +406,88 @@ def warm_up() -> list[Result]:
     return results
 
 
-def _repeated_and_stored(keys: pd.Series, stored: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+# From this many keys (the file's and the stored ones together), Arrow's memo table outgrows the CPU's
+# caches: the keys are then numbered by parts (at 1M + 1M keys, 40% less time than one table).
+PARTS_FROM = 500_000
+PARTS = 16
+
+
+def _repeated_and_stored(keys: pd.Series, stored: pd.Series, pool=None) -> tuple[np.ndarray, np.ndarray]:
     """(the cells whose value appears more than once in the column, the cells whose value is stored): one
-    hash pass over the file's keys and the stored ones together (Arrow's dictionary encoding of both as
-    one chunked array: one memo table, so a value has one number in either), then a count per number in
-    the file and a mark per number stored (a sixth less than an is_in set of the stored keys besides)."""
+    hash pass over the file's keys and the stored ones together (Arrow's dictionary encoding: one memo
+    table, so a value has one number in either), then a count per number in the file and a mark per
+    number stored (a sixth less than a dictionary encoding and an is_in set of the stored keys). Many
+    keys are numbered by parts (``_numbered_by_parts``), on this thread and ``pool``'s."""
     if pa is None or not len(keys):
         return _repeated(keys), _isin(keys, stored)
     text = _arrow(keys).cast(pa.large_string())
-    encoded = pa.chunked_array([text, _text(stored).cast(pa.large_string())]).dictionary_encode()
-    numbers = np.concatenate([np.asarray(chunk.indices) for chunk in encoded.chunks])
+    stored_text = _text(stored).cast(pa.large_string())
+    if len(text) + len(stored_text) < PARTS_FROM:
+        encoded = pa.chunked_array([text, stored_text]).dictionary_encode()
+        numbers = np.concatenate([np.asarray(chunk.indices) for chunk in encoded.chunks])
+        size = int(numbers.max()) + 1
+    else:
+        stored_chunks = stored_text.chunks if isinstance(stored_text, pa.ChunkedArray) else [stored_text]
+        numbers, size = _numbered_by_parts(pa.concat_arrays([text, *stored_chunks]), pool)
     in_file, in_stored = numbers[: len(text)], numbers[len(text) :]
-    size = int(numbers.max()) + 1
     stored_numbers = np.zeros(size, dtype=bool)
     stored_numbers[in_stored] = True
     return np.bincount(in_file, minlength=size)[in_file] > 1, stored_numbers[in_file]
+
+
+def _numbered_by_parts(values, pool=None) -> tuple[np.ndarray, int]:
+    """(a number per value of the Arrow string array, equal values equal numbers; how many numbers): the
+    values split into PARTS by their length and last two bytes (equal values, same part), each part
+    dictionary-encoded on its own (a memo table that stays in the caches), the parts shared between this
+    thread and ``pool``'s two (whichever is free takes the next part; none waits for a pool job to
+    start: the pool may be busy with the other pass)."""
+    import threading
+
+    bounds, raw = _array_buffers(values)
+    lengths = np.diff(bounds)
+    ends = bounds[1:]
+    last = np.where(lengths >= 1, raw[np.maximum(ends - 1, 0)], 0).astype(np.int64)
+    before = np.where(lengths >= 2, raw[np.maximum(ends - 2, 0)], 0).astype(np.int64)
+    part_of = ((last * 31 + before + lengths) % PARTS).astype(np.uint8)
+    order = np.argsort(part_of, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(part_of, minlength=PARTS))])
+    grouped = values.take(pa.array(order))
+    encoded: list = [None] * PARTS
+    lock, done = threading.Lock(), threading.Event()
+    state: dict = {"next": 0, "finished": 0, "error": None}
+
+    def work() -> None:
+        while not done.is_set():
+            with lock:
+                part = state["next"]
+                state["next"] += 1
+            if part >= PARTS:
+                return
+            try:
+                chunk = grouped.slice(int(starts[part]), int(starts[part + 1] - starts[part])).dictionary_encode()
+                encoded[part] = (np.asarray(chunk.indices), len(chunk.dictionary))
+            except BaseException as error:  # noqa: BLE001 - raised on the asking thread below
+                state["error"] = error
+                done.set()
+                return
+            with lock:
+                state["finished"] += 1
+                if state["finished"] == PARTS:
+                    done.set()
+
+    if pool is not None:
+        for _ in range(2):
+            pool.submit(work)
+    work()
+    done.wait()
+    if state["error"] is not None:
+        raise state["error"]
+    numbers = np.empty(len(values), dtype=np.int64)
+    base = 0
+    for part, (indices, size) in enumerate(encoded):
+        numbers[order[starts[part] : starts[part + 1]]] = indices + base
+        base += size
+    return numbers, base
 
 
 def _repeated(keys: pd.Series) -> np.ndarray:

@@ -286,3 +286,29 @@ def test_keys_repeated_in_the_file_and_keys_stored_are_found_in_one_hash_pass():
 
         assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
         assert used.tolist() == keys.isin(stored).tolist()
+
+
+def test_many_keys_are_numbered_by_parts_with_the_verdicts_of_one_memo_table(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    keys = pd.Series(
+        [f"GYM-{n}" for n in rng.integers(0, 3000, 4000)] + ["", "Café", "x", "", "Café"], dtype="string[pyarrow]"
+    )
+    stored = pd.Series([f"GYM-{n}" for n in rng.integers(0, 6000, 3000)] + ["Café", ""], dtype="string[pyarrow]")
+    monkeypatch.setattr(validation, "PARTS_FROM", 0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for shared in (None, pool):
+            duplicated, used = validation._repeated_and_stored(keys, stored, shared)
+
+            assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
+            assert used.tolist() == keys.isin(stored).tolist()
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    by_parts = validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits)
+    monkeypatch.setattr(validation, "PARTS_FROM", 10**12)
+    assert by_parts.reasons.equals(
+        validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons
+    )
