@@ -312,3 +312,12 @@ def test_many_keys_are_numbered_by_parts_with_the_verdicts_of_one_memo_table(mon
     assert by_parts.reasons.equals(
         validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons
     )
+
+
+def test_bytes_are_counted_per_cell_in_short_cells_and_in_cells_longer_than_255_bytes():
+    short = pd.Series(["", "12a", "x" * 250 + "1", "99", "", "1"], dtype="string[pyarrow]")
+    long = pd.Series(["", "12a", "x" * 300 + "1" * 260, "99", "", "1"], dtype="string[pyarrow]")
+
+    assert validation._bytes_in(short, b"0123456789").tolist() == [0, 2, 1, 2, 0, 1]
+    assert validation._bytes_in(long, b"0123456789").tolist() == [0, 2, 260, 2, 0, 1]
+    assert validation._bytes_in(long, b"x").tolist() == [0, 0, 300, 0, 0, 0]
