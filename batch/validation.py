@@ -449,10 +449,17 @@ def _numbered_by_parts(values, pool=None) -> tuple[np.ndarray, int]:
 
     bounds, raw = _array_buffers(values)
     lengths = np.diff(bounds)
-    ends = bounds[1:]
-    last = np.where(lengths >= 1, raw[np.maximum(ends - 1, 0)], 0).astype(np.int64)
-    before = np.where(lengths >= 2, raw[np.maximum(ends - 2, 0)], 0).astype(np.int64)
-    part_of = ((last * 31 + before + lengths) % PARTS).astype(np.uint8)
+    # In small integers (two million int64 temporaries are fresh memory the kernel zeroes).
+    at = bounds[1:] - 1
+    np.maximum(at, 0, out=at)
+    last = np.where(lengths >= 1, raw[at], 0).astype(np.uint16)
+    at -= 1
+    np.maximum(at, 0, out=at)
+    before = np.where(lengths >= 2, raw[at], 0).astype(np.uint16)
+    last *= 31
+    last += before
+    last += (lengths & 0xFF).astype(np.uint16)
+    part_of = (last % PARTS).astype(np.uint8)
     order = np.argsort(part_of, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(part_of, minlength=PARTS))])
     grouped = values.take(pa.array(order))
@@ -693,17 +700,18 @@ def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
     five = np.diff(bounds) == 5
     found = np.zeros(len(column), dtype=bool)
     if five.any():
-        cells = raw[bounds[:-1][five, None] + np.arange(5)].astype(np.int16)
-        numbers = cells[:, [0, 1, 3, 4]] - ord("0")
-        month = numbers[:, 0] * 10 + numbers[:, 1]
-        year = 2000 + numbers[:, 2] * 10 + numbers[:, 3]
-        found[five] = (
-            ((numbers >= 0) & (numbers <= 9)).all(axis=1)
-            & (cells[:, 2] == ord("/"))
-            & (month >= 1)
-            & (month <= 12)
-            & (year * 12 + month >= today.year * 12 + today.month)
-        )
+        # One byte position at a time (small arrays, not an index matrix of five int64 per cell).
+        starts = bounds[:-1][five]
+        digits = []
+        for position in (0, 1, 3, 4):
+            digit = raw[starts + position].astype(np.int16) - ord("0")
+            digits.append(digit)
+        well_formed = raw[starts + 2] == ord("/")
+        for digit in digits:
+            well_formed &= (digit >= 0) & (digit <= 9)
+        month = digits[0] * 10 + digits[1]
+        year = 2000 + digits[2] * 10 + digits[3]
+        found[five] = well_formed & (month >= 1) & (month <= 12) & (year * 12 + month >= today.year * 12 + today.month)
     return found
 
 
