@@ -458,7 +458,7 @@ def _numbered_by_parts(values, pool=None) -> tuple[np.ndarray, int]:
     before = np.where(lengths >= 2, raw[at], 0).astype(np.uint16)
     last *= 31
     last += before
-    last += (lengths & 0xFF).astype(np.uint16)
+    last += lengths.astype(np.uint8)  # the length's low byte
     part_of = (last % PARTS).astype(np.uint8)
     order = np.argsort(part_of, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(part_of, minlength=PARTS))])
