@@ -156,10 +156,14 @@ def _counts_per_cell(hits: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Per cell: how many of its bytes are hits (``hits``: a bool per byte of the cells' text)."""
     if not len(hits):
         return np.zeros(len(bounds) - 1, dtype=np.int32)
-    # reduceat gives an empty cell the byte at its start: set to 0 after.
+    # reduceat gives an empty cell the byte at its start: set to 0 after. Summed in bytes when no cell is
+    # longer than a byte counts (else numpy casts every byte to int32 first: four times the text's size in
+    # fresh memory, the most of a first run's time at a million rows).
     starts = np.minimum(bounds[:-1] - bounds[0], len(hits) - 1)
-    counts = np.add.reduceat(hits.view(np.uint8), starts, dtype=np.int32)
-    counts[bounds[1:] == bounds[:-1]] = 0
+    lengths = np.diff(bounds)
+    wide = np.uint8 if len(lengths) and lengths.max() <= 255 else np.int32
+    counts = np.add.reduceat(hits.view(np.uint8), starts, dtype=wide).astype(np.int32)
+    counts[lengths == 0] = 0
     return counts
 
 
@@ -347,8 +351,8 @@ def validate_in_chunks(
         if not found:
             stored = stored_keys.result() if isinstance(stored_keys, Future) else stored_keys
             stored = stored if isinstance(stored, pd.Series) else pd.Series(list(stored), dtype=str)
-            found["used"] = present & _isin(keys, stored)
-            found["duplicated"] = present & _repeated(keys)
+            duplicated, used = _repeated_and_stored(keys, stored, pool)
+            found["used"], found["duplicated"] = present & used, present & duplicated
         return found["duplicated"][start:end], found["used"][start:end]
 
     # Arrow kernels and numpy release the GIL: two threads share the column checks, while this thread
@@ -363,6 +367,138 @@ def validate_in_chunks(
             else:
                 result = _validate_registrations(part, *limits, partial(key_rows, start, end), pool)
             yield start, end, result
+
+
+# A row with a bad cell in every column (and a past full_date), beside the templates' example rows: the
+# warm-up runs every rule of both passes.
+WARM_UP_BAD_CELLS = {
+    "billing_number": "NOT A NUMBER!",
+    "invoice_number": "NOT A NUMBER!",
+    "customer_name": "=HYPERLINK(1)",
+    "email": "not-an-email",
+    "phone": "12",
+    "card_number": "4111 1111 1111 1112",
+    "expiry": "13/99",
+    "holder_phone": "phone",
+    "amount": "1,5",
+    "type": "weekly",
+    "schedule_type": "full_date",
+    "schedule_dates": "2000-01-01|31/02/2099",
+    "execute_date": "2000-01-01",
+}
+
+
+def warm_up() -> list[Result]:
+    """Validate a few rows of each kind once (the templates' examples and a row of bad cells), so that a
+    worker process's first batch does not pay the first use of every kernel and code path (the Celery
+    worker calls this when a worker process starts: billing_bo/celery.py). Returns the Results."""
+    import csv
+    import io
+
+    from .columns import COLUMNS
+    from .reader import _read_csv
+
+    results = []
+    for kind, columns in COLUMNS.items():
+        rows = [[column.example[i] for column in columns] for i in (0, 1)]
+        rows.append([WARM_UP_BAD_CELLS.get(column.name, "") for column in columns])
+        text = io.StringIO()
+        csv.writer(text).writerows([[column.name for column in columns], *rows])
+        frame = _read_csv(text.getvalue().encode(), ",")
+        limits = {"today": date.today(), "min_amount": Decimal(1), "max_amount": Decimal(10**12)}
+        results.append(validate(frame, kind, **limits, stored_keys={"GYM-1002", "INV-2026-0002"}))
+    return results
+
+
+# From this many keys (the file's and the stored ones together), Arrow's memo table outgrows the CPU's
+# caches: the keys are then numbered by parts (at 1M + 1M keys, 40% less time than one table).
+PARTS_FROM = 500_000
+PARTS = 16
+
+
+def _repeated_and_stored(keys: pd.Series, stored: pd.Series, pool=None) -> tuple[np.ndarray, np.ndarray]:
+    """(the cells whose value appears more than once in the column, the cells whose value is stored): one
+    hash pass over the file's keys and the stored ones together (Arrow's dictionary encoding: one memo
+    table, so a value has one number in either), then a count per number in the file and a mark per
+    number stored (a sixth less than a dictionary encoding and an is_in set of the stored keys). Many
+    keys are numbered by parts (``_numbered_by_parts``), on this thread and ``pool``'s."""
+    if pa is None or not len(keys):
+        return _repeated(keys), _isin(keys, stored)
+    text = _arrow(keys).cast(pa.large_string())
+    stored_text = _text(stored).cast(pa.large_string())
+    if len(text) + len(stored_text) < PARTS_FROM:
+        encoded = pa.chunked_array([text, stored_text]).dictionary_encode()
+        numbers = np.concatenate([np.asarray(chunk.indices) for chunk in encoded.chunks])
+        size = int(numbers.max()) + 1
+    else:
+        stored_chunks = stored_text.chunks if isinstance(stored_text, pa.ChunkedArray) else [stored_text]
+        numbers, size = _numbered_by_parts(pa.concat_arrays([text, *stored_chunks]), pool)
+    in_file, in_stored = numbers[: len(text)], numbers[len(text) :]
+    stored_numbers = np.zeros(size, dtype=bool)
+    stored_numbers[in_stored] = True
+    return np.bincount(in_file, minlength=size)[in_file] > 1, stored_numbers[in_file]
+
+
+def _numbered_by_parts(values, pool=None) -> tuple[np.ndarray, int]:
+    """(a number per value of the Arrow string array, equal values equal numbers; how many numbers): the
+    values split into PARTS by their length and last two bytes (equal values, same part), each part
+    dictionary-encoded on its own (a memo table that stays in the caches), the parts shared between this
+    thread and ``pool``'s two (whichever is free takes the next part; none waits for a pool job to
+    start: the pool may be busy with the other pass)."""
+    import threading
+
+    bounds, raw = _array_buffers(values)
+    lengths = np.diff(bounds)
+    # In small integers (two million int64 temporaries are fresh memory the kernel zeroes).
+    at = bounds[1:] - 1
+    np.maximum(at, 0, out=at)
+    last = np.where(lengths >= 1, raw[at], 0).astype(np.uint16)
+    at -= 1
+    np.maximum(at, 0, out=at)
+    before = np.where(lengths >= 2, raw[at], 0).astype(np.uint16)
+    last *= 31
+    last += before
+    last += lengths.astype(np.uint8)  # the length's low byte
+    part_of = (last % PARTS).astype(np.uint8)
+    order = np.argsort(part_of, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(part_of, minlength=PARTS))])
+    grouped = values.take(pa.array(order))
+    encoded: list = [None] * PARTS
+    lock, done = threading.Lock(), threading.Event()
+    state: dict = {"next": 0, "finished": 0, "error": None}
+
+    def work() -> None:
+        while not done.is_set():
+            with lock:
+                part = state["next"]
+                state["next"] += 1
+            if part >= PARTS:
+                return
+            try:
+                chunk = grouped.slice(int(starts[part]), int(starts[part + 1] - starts[part])).dictionary_encode()
+                encoded[part] = (np.asarray(chunk.indices), len(chunk.dictionary))
+            except BaseException as error:  # noqa: BLE001 - raised on the asking thread below
+                state["error"] = error
+                done.set()
+                return
+            with lock:
+                state["finished"] += 1
+                if state["finished"] == PARTS:
+                    done.set()
+
+    if pool is not None:
+        for _ in range(2):
+            pool.submit(work)
+    work()
+    done.wait()
+    if state["error"] is not None:
+        raise state["error"]
+    numbers = np.empty(len(values), dtype=np.int64)
+    base = 0
+    for part, (indices, size) in enumerate(encoded):
+        numbers[order[starts[part] : starts[part + 1]]] = indices + base
+        base += size
+    return numbers, base
 
 
 def _repeated(keys: pd.Series) -> np.ndarray:
@@ -564,17 +700,18 @@ def _plain_expiry(column: pd.Series, today: date) -> np.ndarray:
     five = np.diff(bounds) == 5
     found = np.zeros(len(column), dtype=bool)
     if five.any():
-        cells = raw[bounds[:-1][five, None] + np.arange(5)].astype(np.int16)
-        numbers = cells[:, [0, 1, 3, 4]] - ord("0")
-        month = numbers[:, 0] * 10 + numbers[:, 1]
-        year = 2000 + numbers[:, 2] * 10 + numbers[:, 3]
-        found[five] = (
-            ((numbers >= 0) & (numbers <= 9)).all(axis=1)
-            & (cells[:, 2] == ord("/"))
-            & (month >= 1)
-            & (month <= 12)
-            & (year * 12 + month >= today.year * 12 + today.month)
-        )
+        # One byte position at a time (small arrays, not an index matrix of five int64 per cell).
+        starts = bounds[:-1][five]
+        digits = []
+        for position in (0, 1, 3, 4):
+            digit = raw[starts + position].astype(np.int16) - ord("0")
+            digits.append(digit)
+        well_formed = raw[starts + 2] == ord("/")
+        for digit in digits:
+            well_formed &= (digit >= 0) & (digit <= 9)
+        month = digits[0] * 10 + digits[1]
+        year = 2000 + digits[2] * 10 + digits[3]
+        found[five] = well_formed & (month >= 1) & (month <= 12) & (year * 12 + month >= today.year * 12 + today.month)
     return found
 
 
@@ -810,22 +947,11 @@ def _plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     return plain
 
 
-ASCII_LOWER = np.arange(256, dtype=np.uint8)
-ASCII_LOWER[ord("A") : ord("Z") + 1] += 32
-
-
 def _equal_ignoring_case(column: pd.Series, words: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Per ASCII word: the cells equal to it, ASCII letters in either case, read from the cells' bytes."""
-    bounds, raw = _buffers(column)
-    lengths = np.diff(bounds)
-    found = {}
-    for word in words:
-        rows = np.flatnonzero(lengths == len(word))
-        cells = ASCII_LOWER[raw[bounds[:-1][rows, None] + np.arange(len(word))]]
-        equal = np.zeros(len(lengths), dtype=bool)
-        equal[rows[(cells == np.frombuffer(word.encode(), dtype=np.uint8)).all(axis=1)]] = True
-        found[word] = equal
-    return found
+    """Per ASCII word: the cells equal to it, ASCII letters in either case (the column lowered once by
+    Arrow, then one comparison per word)."""
+    lowered = pc.ascii_lower(_arrow(column))
+    return {word: np.asarray(pc.fill_null(pc.equal(lowered, word), False), dtype=bool) for word in words}
 
 
 def _distinct(column: pd.Series):

@@ -248,3 +248,76 @@ def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_d
         "b": ["1", "2", "Café"],
         "c": ["plain", "plain", "plain"],
     }
+
+
+def test_the_plain_pass_reads_the_schedule_type_in_any_letter_case():
+    cells = pd.Series(["date", "DATE", "Day", "full_DATE", "dates", "", "dAté", "day "], dtype="string[pyarrow]")
+
+    found = validation._equal_ignoring_case(cells, ("date", "day", "full_date"))
+
+    assert found["date"].tolist() == [True, True, False, False, False, False, False, False]
+    assert found["day"].tolist() == [False, False, True, False, False, False, False, False]
+    assert found["full_date"].tolist() == [False, False, False, True, False, False, False, False]
+
+
+def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
+    from celery.signals import worker_process_init
+
+    from billing_bo.celery import warm_batch_validation
+
+    assert warm_batch_validation in [receiver() for _, receiver in worker_process_init.receivers]
+    registration, single_payment = validation.warm_up()
+
+    assert registration.invalid.tolist() == [False, True, True]  # the second example row is "stored"
+    assert registration.errors[1] == {"billing_number": "Registered already."}
+    assert len(registration.errors[2]) >= 12  # a bad cell in (almost) every column: every rule ran
+    assert single_payment.invalid.tolist() == [False, True, True]
+    assert single_payment.errors[2]["execute_date"] == "This date is in the past."
+
+
+def test_keys_repeated_in_the_file_and_keys_stored_are_found_in_one_hash_pass():
+    keys = pd.Series(["GYM-1", "GYM-2", "GYM-1", "", "Café-3", "GYM-4", "", "ST-9"], dtype="string[pyarrow]")
+    for stored in (
+        pd.Series(["ST-9", "Café-3", "OTHER", "GYM-1"], dtype="string[pyarrow]"),
+        pd.Series([], dtype=str),
+        pd.Series(["ST-9"], dtype=str),
+    ):
+        duplicated, used = validation._repeated_and_stored(keys, stored)
+
+        assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
+        assert used.tolist() == keys.isin(stored).tolist()
+
+
+def test_many_keys_are_numbered_by_parts_with_the_verdicts_of_one_memo_table(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(7)
+    keys = pd.Series(
+        [f"GYM-{n}" for n in rng.integers(0, 3000, 4000)] + ["", "Café", "x", "", "Café"], dtype="string[pyarrow]"
+    )
+    stored = pd.Series([f"GYM-{n}" for n in rng.integers(0, 6000, 3000)] + ["Café", ""], dtype="string[pyarrow]")
+    monkeypatch.setattr(validation, "PARTS_FROM", 0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for shared in (None, pool):
+            duplicated, used = validation._repeated_and_stored(keys, stored, shared)
+
+            assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
+            assert used.tolist() == keys.isin(stored).tolist()
+
+    frame = frame_of_variants()
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    by_parts = validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits)
+    monkeypatch.setattr(validation, "PARTS_FROM", 10**12)
+    assert by_parts.reasons.equals(
+        validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons
+    )
+
+
+def test_bytes_are_counted_per_cell_in_short_cells_and_in_cells_longer_than_255_bytes():
+    short = pd.Series(["", "12a", "x" * 250 + "1", "99", "", "1"], dtype="string[pyarrow]")
+    long = pd.Series(["", "12a", "x" * 300 + "1" * 260, "99", "", "1"], dtype="string[pyarrow]")
+
+    assert validation._bytes_in(short, b"0123456789").tolist() == [0, 2, 1, 2, 0, 1]
+    assert validation._bytes_in(long, b"0123456789").tolist() == [0, 2, 260, 2, 0, 1]
+    assert validation._bytes_in(long, b"x").tolist() == [0, 0, 300, 0, 0, 0]
