@@ -53,9 +53,9 @@ def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, 
     gone, held by another run) go through ``services.charge`` one by one.
 
     The answers are written by ``services.record_outcomes``, several in one database transaction (their
-    rollup deltas in one upsert): with threads, on this process's recorder thread while the other bank
-    calls go on, each time ``threads`` answers are waiting or the recorder is idle after that many, and
-    the last ones when every call has returned."""
+    rollup deltas in one upsert per table). With threads, on this process's recorder thread while the
+    other bank calls go on: a group whenever ``threads`` or more answers wait and the recorder is free,
+    the rest once every call has returned."""
     if threads <= 1:  # SQLite (the embedded default) takes one writer at a time anyway
         claimed, rest = services.claim_many(transaction_ids)
         results = _record([_ask(tx, resumed) for tx, resumed in claimed])
