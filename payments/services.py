@@ -28,7 +28,7 @@ from billing_bo.lib.cards import fingerprint
 from .acquirer import AcquirerTimeout, AcquirerUnavailable, Outcome, get_acquirer
 from .acquirer.base import TRANSIENT_CODES
 from .models import Adjustment, Transaction
-from .signals import transaction_changed
+from .signals import ChangeBatch, transaction_changed
 
 logger = logging.getLogger(__name__)
 Status = Transaction.Status
@@ -131,6 +131,14 @@ def charge(transaction_id: int) -> Step:
 
 def charge_claimed(tx: Transaction, resumed: bool) -> Step:
     """The bank call and its outcome for a row ``claim`` or ``claim_many`` gave."""
+    outcome = ask_bank(tx, resumed)
+    return outcome if isinstance(outcome, Step) else record_outcome(tx, outcome)
+
+
+def ask_bank(tx: Transaction, resumed: bool) -> Outcome | Step:
+    """The bank's answer for the claimed attempt of ``tx`` (asked by its key first when ``resumed``), or
+    ``Step.RETRY_SAME_KEY`` when the bank timed out or could not be reached (noted on the row). Writes no
+    outcome: ``record_outcome`` or ``record_outcomes`` does."""
     acquirer = get_acquirer()
     key = tx.idempotency_key
     try:
@@ -145,7 +153,7 @@ def charge_claimed(tx: Transaction, resumed: bool) -> Step:
         logger.warning("charge not sent: bank unavailable tx=%s attempt=%s", tx.pk, tx.attempts)
         _note_fault(tx, "unavailable")
         return Step.RETRY_SAME_KEY
-    return record_outcome(tx, outcome)
+    return outcome
 
 
 def _note_fault(tx: Transaction, error_code: str) -> None:
@@ -154,6 +162,25 @@ def _note_fault(tx: Transaction, error_code: str) -> None:
 
 def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
     """Write the bank's answer for the current attempt once; announce it when it is final."""
+    with db.atomic():
+        return _write_outcome(tx, outcome, None)
+
+
+def record_outcomes(answers: list[tuple[Transaction, Outcome]]) -> dict[int, Step]:
+    """``record_outcome`` for the answers of several charges (a chunk's, ``tasks.charge_many``) in ONE
+    database transaction: each row written once as ``record_outcome`` writes it, their announcements
+    sent with one ``ChangeBatch`` so receivers write their work once for all (the rollups: one upsert per
+    table), flushed before the commit. An error rolls back every outcome and delta of the batch together
+    (the rows stay processing; a resumed charge asks the bank by key and records the answer then)."""
+    batch = ChangeBatch()
+    with db.atomic():
+        steps = {tx.pk: _write_outcome(tx, outcome, batch) for tx, outcome in answers}
+        batch.flush()
+    return steps
+
+
+def _write_outcome(tx: Transaction, outcome: Outcome, batch: ChangeBatch | None) -> Step:
+    """The conditional write of one answer, inside the caller's database transaction."""
     now = timezone.now()
     fields = {
         "response_code": outcome.response_code,
@@ -173,17 +200,16 @@ def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
         fields.update(status=Status.SCHEDULED, processed_at=None, queued_at=now)
     else:
         fields["status"] = Status.FAILED
-    with db.atomic():
-        written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
-        if not written:
-            return Step.DONE  # another run of this attempt wrote it first
-        for name, value in fields.items():
-            setattr(tx, name, value)
-        logger.info(
-            "charge outcome tx=%s attempt=%s code=%s status=%s", tx.pk, tx.attempts, outcome.response_code, tx.status
-        )
-        if not retry:
-            transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
+    written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
+    if not written:
+        return Step.DONE  # another run of this attempt wrote it first
+    for name, value in fields.items():
+        setattr(tx, name, value)
+    logger.info(
+        "charge outcome tx=%s attempt=%s code=%s status=%s", tx.pk, tx.attempts, outcome.response_code, tx.status
+    )
+    if not retry:
+        transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING, batch=batch)
     return Step.RETRY_NEW_ATTEMPT if retry else Step.DONE
 
 

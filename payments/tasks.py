@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from celery import shared_task
 from django.conf import settings
@@ -50,23 +50,59 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
 
 def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, services.Step]:
     """Claim the chunk at once, then the bank calls, ``threads`` at a time; ids the claim left (not due,
-    gone, held by another run) go through ``services.charge`` one by one."""
+    gone, held by another run) go through ``services.charge`` one by one.
+
+    The answers are written by ``services.record_outcomes``, several in one database transaction (their
+    rollup deltas in one upsert per table). With threads, on this process's recorder thread while the
+    other bank calls go on: a group whenever ``threads`` or more answers wait and the recorder is free,
+    the rest once every call has returned."""
     if threads <= 1:  # SQLite (the embedded default) takes one writer at a time anyway
         claimed, rest = services.claim_many(transaction_ids)
-        results = {tx.pk: _guarded(services.charge_claimed, tx.pk, tx, resumed) for tx, resumed in claimed}
+        results = _record([_ask(tx, resumed) for tx, resumed in claimed])
         return results | {
             transaction_id: _guarded(services.charge, transaction_id, transaction_id) for transaction_id in rest
         }
     pool = _thread_pool(threads)
     claimed, rest = pool.submit(_in_thread, services.claim_many, transaction_ids).result()
-    futures = {
-        tx.pk: pool.submit(_in_thread, _guarded, services.charge_claimed, tx.pk, tx, resumed) for tx, resumed in claimed
-    }
-    futures |= {
+    asked = [pool.submit(_in_thread, _ask, tx, resumed) for tx, resumed in claimed]
+    singles = {
         transaction_id: pool.submit(_in_thread, _guarded, services.charge, transaction_id, transaction_id)
         for transaction_id in rest
     }
-    return {transaction_id: future.result() for transaction_id, future in futures.items()}
+    recorder = _recorder_thread()
+    writes: list[Future] = []
+    waiting: list[tuple] = []
+    for future in as_completed(asked):
+        waiting.append(future.result())
+        if len(waiting) >= threads and (not writes or writes[-1].done()):
+            writes.append(recorder.submit(_in_thread, _record, waiting))
+            waiting = []
+    if waiting:
+        writes.append(recorder.submit(_in_thread, _record, waiting))
+    results: dict[int, services.Step] = {}
+    for write in writes:
+        results |= write.result()
+    return results | {transaction_id: future.result() for transaction_id, future in singles.items()}
+
+
+def _ask(tx, resumed: bool) -> tuple:
+    """The bank's answer for a claimed row, or the step when there is none to write (or the call raised)."""
+    return tx, _guarded(services.ask_bank, tx.pk, tx, resumed)
+
+
+def _record(answers: list[tuple]) -> dict[int, services.Step]:
+    """Write the answers in one database transaction; rows without an answer keep their step. When the
+    write raises, nothing of it is kept: those ids go on as single ``charge`` tasks (which find the rows in
+    processing and ask the bank by their key), as an error in a charge does."""
+    steps = {tx.pk: answer for tx, answer in answers if isinstance(answer, services.Step)}
+    outcomes = [(tx, answer) for tx, answer in answers if not isinstance(answer, services.Step)]
+    if not outcomes:
+        return steps
+    try:
+        return steps | services.record_outcomes(outcomes)
+    except Exception:
+        logger.exception("recording outcomes raised tx=%s; retried as single tasks", [tx.pk for tx, _ in outcomes])
+        return steps | dict.fromkeys((tx.pk for tx, _ in outcomes), services.Step.RETRY_SAME_KEY)
 
 
 def _in_thread(function, *args):
@@ -88,6 +124,8 @@ def _guarded(function, transaction_id: int, *args) -> services.Step:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
+_recorder: ThreadPoolExecutor | None = None
+_recorder_pid = 0
 
 
 def _thread_pool(threads: int) -> ThreadPoolExecutor:
@@ -97,6 +135,14 @@ def _thread_pool(threads: int) -> ThreadPoolExecutor:
     if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != threads:
         _pool, _pool_pid = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charge"), os.getpid()
     return _pool
+
+
+def _recorder_thread() -> ThreadPoolExecutor:
+    """This worker process's one thread writing answers (its own connection, kept like the pool's)."""
+    global _recorder, _recorder_pid
+    if _recorder is None or _recorder_pid != os.getpid():
+        _recorder, _recorder_pid = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record"), os.getpid()
+    return _recorder
 
 
 @shared_task(name="payments.janitor")

@@ -171,7 +171,7 @@ def cancel_execution(request, billing: Billing, execute_date: date, invoice: str
 
 
 @receiver(transaction_changed, dispatch_uid="recurring.services.retry_on_soft_decline")
-def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, **kwargs) -> None:
+def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, batch=None, **kwargs) -> None:
     """R10: a soft decline of a billing's charge is tried again on the merchant's retry days."""
     if transaction.billing_id is None:
         return
@@ -200,7 +200,10 @@ def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, **k
         # A copy: the other receivers of the outer signal must still see the failed attempt.
         retried = copy.copy(transaction)
         retried.status, retried.next_retry_date, retried.queued_at = Transaction.Status.SCHEDULED, retry_day, None
-        transaction_changed.send(sender=Transaction, transaction=retried, old_status=Transaction.Status.FAILED)
+        # In the outer change's batch, if any (its receivers gather this change with the others).
+        transaction_changed.send(
+            sender=Transaction, transaction=retried, old_status=Transaction.Status.FAILED, batch=batch
+        )
 
 
 # Hosted registration (R9)

@@ -182,3 +182,60 @@ def test_the_single_statement_writes_what_the_per_table_statements_write(merchan
     monkeypatch.setattr(rollups, "_apply_in_one_statement", per_table)
     assert replay() == one_statement
     assert one_statement["daily"] and one_statement["totals"]
+
+
+def test_chunks_charged_in_threads_beside_single_charges_equal_a_rebuild(merchant, bank_path, monkeypatch):
+    """charge_many's path on PostgreSQL (bank calls on the thread pool, answers written by the recorder
+    thread, several per database transaction with their rollup deltas in one upsert per table) while
+    another thread charges rows of the same buckets and billing numbers one by one: no delta lost or
+    doubled, each sale made once."""
+    from payments import services, tasks
+    from tests.payments.conftest import make_transaction
+    from tests.reports.conftest import CARD_B, DECLINE_05
+
+    def in_thread(function, *args):  # a pool thread's connection closed after each call: none left open
+        try:
+            return function(*args)
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(tasks, "_in_thread", in_thread)
+    today = merchant.local_today()
+    cards = ("4111111111111111", CARD_B, DECLINE_05)
+    txs = [
+        make_transaction(
+            merchant,
+            pan=cards[i % 3],
+            amount=50_000 + 10_000 * (i % 5),
+            billing_number=f"B-{i % 30}",
+            execute_date=today - timedelta(days=i % 2),
+        )
+        for i in range(360)
+    ]
+    chunked, singles = [tx.pk for tx in txs[:240]], [tx.pk for tx in txs[240:]]
+
+    def one_by_one():
+        try:
+            for transaction_id in singles:
+                services.charge(transaction_id)
+        finally:
+            connection.close()
+
+    single_thread = threading.Thread(target=one_by_one)
+    single_thread.start()
+    try:
+        steps = {}
+        for first in range(0, len(chunked), 80):
+            steps |= tasks._charge_concurrently(chunked[first : first + 80], threads=6)
+    finally:
+        single_thread.join()
+
+    assert set(steps.values()) == {services.Step.DONE}
+    stored = Transaction.objects.filter(pk__in=[tx.pk for tx in txs])
+    assert {tx.status for tx in stored} == {Status.SUCCESS, Status.FAILED}
+    approved = {tx.idempotency_key: 1 for tx in stored if tx.status == Status.SUCCESS}
+    assert services.get_acquirer().count_sales_by_key() == approved
+    incremental = rollup_state(merchant)
+    assert sum(count for count, _ in incremental["daily"].values()) == 360
+    rebuild([merchant.pk])
+    assert rollup_state(merchant) == incremental

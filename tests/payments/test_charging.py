@@ -269,14 +269,14 @@ class _Only:
 def test_a_charge_that_raises_in_a_chunk_is_logged_and_retried_alone(merchant, bank, monkeypatch, settings, caplog):
     settings.CHARGE_THREADS = 1
     good, broken = make_transaction(merchant), make_transaction(merchant)
-    real_charge = services.charge_claimed
+    real_ask = services.ask_bank
 
-    def charge_claimed(tx, resumed):
+    def ask_bank(tx, resumed):
         if tx.pk == broken.pk:
             raise RuntimeError("database went away")
-        return real_charge(tx, resumed)
+        return real_ask(tx, resumed)
 
-    monkeypatch.setattr(services, "charge_claimed", charge_claimed)
+    monkeypatch.setattr(services, "ask_bank", ask_bank)
     retried = []
     monkeypatch.setattr(tasks.charge, "apply_async", lambda args, countdown: retried.append(args))
     assert tasks.charge_many([good.pk, broken.pk]) == {"done": 1, "retry_same_key": 1}

@@ -21,7 +21,7 @@ from reports.models import BillingPeriod, DailyRollup, PeriodTotal
 from reports.rollups import apply_change, rebuild
 from tests.payments.conftest import charged, make_transaction
 from tests.recurring.conftest import make_billing
-from tests.reports.conftest import INSUFFICIENT_51, mixed_history, request_as, rollup_state
+from tests.reports.conftest import CARD_A, CARD_B, DECLINE_05, INSUFFICIENT_51, mixed_history, request_as, rollup_state
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)  # a Wednesday
@@ -183,3 +183,105 @@ def test_unique_billings_count_a_billing_once_and_drop_it_when_its_last_charge_l
         apply_change(retry, Status.FAILED)
     assert month not in rollup_state()["totals"]
     assert Billing.objects.count() == 0  # single payments name billing numbers without billings
+
+
+# A chunk of charges (tasks.charge_many): every answer written in one database transaction, the rollup
+# deltas of all of them summed per row and written once per table before the commit.
+
+ISSUER_UNAVAILABLE_91 = "4844010000000910"  # transient: back to scheduled for a new attempt, not counted
+
+
+def chunk_of_mixed_outcomes(merchant):
+    """Due rows on approving, declining (05), soft-declining (51, a billing's: retried by the policy) and
+    transient (91) cards, sharing billing numbers, in this week, last week and last month."""
+    billing = make_billing(merchant, pan=INSUFFICIENT_51)
+    cards = (CARD_A, CARD_B, DECLINE_05, CARD_A, ISSUER_UNAVAILABLE_91)
+    rows = [
+        make_transaction(
+            merchant,
+            pan=cards[number % len(cards)],
+            amount=100_000 + 25_000 * (number % 4),
+            billing_number=f"GYM-{number % 3}" if number % 5 else "",
+            execute_date=TODAY - timedelta(days=(0, 1, 9, 40)[number % 4]),
+        )
+        for number in range(16)
+    ]
+    rows.append(
+        make_transaction(
+            merchant,
+            pan=INSUFFICIENT_51,
+            billing=billing,
+            billing_number=billing.billing_number,
+            kind=Transaction.Kind.RECURRING,
+            execute_date=TODAY - timedelta(days=3),
+        )
+    )
+    return rows
+
+
+def test_rollups_equal_a_rebuild_after_a_chunk_settled_with_mixed_outcomes(
+    merchant, other_merchant, alice, charlie, frozen, settings
+):
+    from payments import tasks
+
+    settings.CHARGE_THREADS = 1
+    mixed_history(merchant, other_merchant, alice, charlie, TODAY)  # billing numbers already counted
+    rows = chunk_of_mixed_outcomes(merchant)
+
+    counts = tasks.charge_many([tx.pk for tx in rows])
+
+    assert counts == {"done": 14, "retry_new_attempt": 3}  # 91 thrice; the 51 retried by its policy
+    statuses = {tx.status for tx in Transaction.objects.filter(pk__in=[tx.pk for tx in rows])}
+    assert statuses == {Status.SUCCESS, Status.FAILED, Status.SCHEDULED}
+    incremental = rollup_state()
+    rebuild()
+    assert rollup_state() == incremental
+
+
+def test_a_chunks_deltas_are_written_in_one_statement_per_rollup_table(merchant, frozen, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from payments import tasks
+
+    settings.CHARGE_THREADS = 1
+    rows = chunk_of_mixed_outcomes(merchant)
+
+    with CaptureQueriesContext(connection) as queries:
+        tasks.charge_many([tx.pk for tx in rows])
+
+    writes = {table: 0 for table in ("reports_dailyrollup", "reports_billingperiod", "reports_periodtotal")}
+    for query in queries.captured_queries:
+        for table in writes:
+            writes[table] += query["sql"].startswith(f'INSERT INTO "{table}"')
+    assert writes == {"reports_dailyrollup": 1, "reports_billingperiod": 1, "reports_periodtotal": 1}
+    assert sum(count for count, _ in rollup_state()["daily"].values()) == 13
+
+
+def test_a_chunk_that_fails_to_record_keeps_no_outcome_and_no_delta_and_is_charged_once_later(
+    merchant, frozen, settings, monkeypatch
+):
+    from payments import tasks
+    from reports import rollups
+
+    settings.CHARGE_THREADS = 1
+    rows = [make_transaction(merchant, billing_number=f"GYM-{number}") for number in range(4)]
+
+    def fail(self):
+        raise RuntimeError("the database went away at the commit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rollups.Deltas, "flush", fail)
+        patched.setattr(tasks.charge, "apply_async", lambda args, countdown: None)
+        assert tasks.charge_many([tx.pk for tx in rows]) == {"retry_same_key": 4}
+
+    stored = Transaction.objects.filter(pk__in=[tx.pk for tx in rows])
+    assert {tx.status for tx in stored} == {Status.PROCESSING}  # the answers rolled back with the deltas
+    assert rollup_state() == {"daily": {}, "billings": {}, "totals": {}}
+    for tx in rows:  # the single task each id goes on as: asks the bank by the attempt's key
+        payments.charge(tx.pk)
+    stored = Transaction.objects.filter(pk__in=[tx.pk for tx in rows])
+    assert {tx.status for tx in stored} == {Status.SUCCESS}
+    sales = payments.get_acquirer().count_sales_by_key()
+    assert sales == {tx.idempotency_key: 1 for tx in stored}
+    assert sum(count for count, _ in rollup_state()["daily"].values()) == 4
