@@ -12,9 +12,12 @@ from itertools import islice
 
 from django.conf import settings
 from django.core import signing
+from django.db import connections, router
 from django.db.models import Count, QuerySet, Sum
 
+from batch.models import Batch
 from payments.models import Transaction
+from recurring.models import Billing
 
 KIND_LABELS = {Transaction.Kind.RECURRING: "Registration", Transaction.Kind.SINGLE_PAYMENT: "Single Payment"}
 STATUS_LABELS = dict(Transaction.Status.choices)
@@ -78,26 +81,51 @@ def rows(filtered: QuerySet) -> QuerySet:
     return filtered.values("id", "batch_id", "billing_id", *MODEL_FIELDS)
 
 
-def with_file_names(batches: QuerySet, billings: QuerySet, found: Iterable[dict], chunk: int = 2000) -> Iterator[dict]:
+def with_file_names(merchant_id: int, found: Iterable[dict], chunk: int = 2000) -> Iterator[dict]:
     """``found`` with each row's ``file_name``: the file its single payment came from, or the file that
-    registered its billing. Two small lookups per chunk of rows (``batches`` and ``billings`` are scoped
-    to the merchant); file names are remembered across chunks, as a merchant has few files."""
+    registered its billing. One small statement per chunk of rows, on the merchant's own files and
+    billings (``_file_names_sql``); file names are remembered across chunks, as a merchant has few files."""
     names: dict[int, str] = {}
     rows_iter = iter(found)
     while block := list(islice(rows_iter, chunk)):
         billing_ids = {row["billing_id"] for row in block if row["batch_id"] is None and row["billing_id"]}
-        registered = (
-            dict(billings.filter(pk__in=billing_ids, batch__isnull=False).values_list("pk", "batch_id"))
-            if billing_ids
-            else {}
-        )
-        wanted = {row["batch_id"] for row in block if row["batch_id"]} | set(registered.values())
-        if wanted - names.keys():
-            names.update(batches.filter(pk__in=wanted - names.keys()).values_list("pk", "file_name"))
+        single_ids = {row["batch_id"] for row in block if row["batch_id"]} - names.keys()
+        registered: dict[int, int] = {}
+        if billing_ids or single_ids:
+            sql, params = _file_names_sql(merchant_id, single_ids, billing_ids)
+            with connections[router.db_for_read(Batch)].cursor() as cursor:
+                cursor.execute(sql, params)
+                for billing_id, batch_id, file_name in cursor.fetchall():
+                    names[batch_id] = file_name
+                    if billing_id is not None:
+                        registered[billing_id] = batch_id
         for row in block:
             batch_id = row["batch_id"] or registered.get(row["billing_id"])
             row["file_name"] = names.get(batch_id, "") if batch_id else ""
         yield from block
+
+
+def _file_names_sql(merchant_id: int, batch_ids: set[int], billing_ids: set[int]) -> tuple[str, list]:
+    """(billing id or NULL, batch id, file name) of the merchant's ``batch_ids`` and of the files that
+    registered its ``billing_ids``: one statement instead of two ORM queries (a third of the time of an
+    All Report page's file names; the ORM's compiling was most of it)."""
+    q = connections[router.db_for_read(Batch)].ops.quote_name
+    batch, billing = q(Batch._meta.db_table), q(Billing._meta.db_table)
+    parts, params = [], []
+    if batch_ids:
+        marks = ", ".join(["%s"] * len(batch_ids))
+        parts.append(
+            f"SELECT NULL, {q('id')}, {q('file_name')} FROM {batch} WHERE {q('merchant_id')} = %s AND {q('id')} IN ({marks})"
+        )
+        params += [merchant_id, *sorted(batch_ids)]
+    if billing_ids:
+        marks = ", ".join(["%s"] * len(billing_ids))
+        parts.append(
+            f"SELECT b.{q('id')}, f.{q('id')}, f.{q('file_name')} FROM {billing} b JOIN {batch} f ON f.{q('id')} = b.{q('batch_id')} "
+            f"WHERE b.{q('merchant_id')} = %s AND f.{q('merchant_id')} = %s AND b.{q('id')} IN ({marks})"
+        )
+        params += [merchant_id, merchant_id, *sorted(billing_ids)]
+    return " UNION ALL ".join(parts), params
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ def _has_raw_card_number(params) -> bool:
 
 
 def _with_file_names(request, found):
-    return with_file_names(merchant_rows(request, Batch), merchant_rows(request, Billing), found)
+    return with_file_names(request.user.merchant_id, found)
 
 
 def _report_page(request, context: dict, status: int = 200):

@@ -80,9 +80,7 @@ def python_path(persona, params: dict) -> list[list[str]]:
     assert filterset.is_valid(), filterset.errors
     sort, keys, descending = parse_sort(params.get("sort"))
     ordered = rows(filterset.qs).order_by(*(f"-{key}" if descending else key for key in keys))
-    named = with_file_names(
-        Batch.objects.filter(merchant=merchant), merchant.billings.all(), ordered.iterator(chunk_size=2000)
-    )
+    named = with_file_names(merchant.pk, ordered.iterator(chunk_size=2000))
     values = ([display(row, column.name) for column in COLUMNS] for row in named)
     body = b"".join(csv_stream([column.label for column in COLUMNS], values))
     return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))

@@ -17,6 +17,8 @@ from django.test.utils import CaptureQueriesContext
 
 from batch.models import Batch
 from payments.models import Transaction
+from reports.services import rows as report_rows
+from reports.services import with_file_names
 from tests.conftest import make_persona, verified_client
 from tests.recurring.conftest import make_billing
 from tests.reports.conftest import CARD_A, CARD_B, make_row
@@ -412,6 +414,27 @@ def test_the_csv_file_name_column_names_the_payment_file_or_the_registration_fil
     response = search(verified_client(alice), billing_number="B-100")
     names = {row["invoice_number"]: row["file_name"] for row in response.context["page"].rows}
     assert names == {"INV-A1": "payments-nov.csv", "INV-A2": "members.csv"}
+
+
+def test_file_names_are_one_statement_per_chunk_and_only_the_merchants_own(rows, merchant, other_merchant):
+    theirs = batch(other_merchant, Batch.Kind.SINGLE_PAYMENT, "theirs.csv")
+    their_billing = make_billing(other_merchant, billing_number="B-900", batch=theirs)
+    ours = {row["invoice_number"]: row for row in report_rows(Transaction.objects.filter(merchant=merchant))}
+    found = [
+        ours["INV-A1"],
+        ours["INV-A2"],
+        {**ours["INV-A1"], "id": -1, "batch_id": theirs.pk},  # ids of another merchant, as a forged row would carry
+        {**ours["INV-A2"], "id": -2, "batch_id": None, "billing_id": their_billing.pk},
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        named = [row["file_name"] for row in with_file_names(merchant.pk, [dict(row) for row in found])]
+    assert named == ["payments-nov.csv", "members.csv", "", ""]
+    assert len(queries.captured_queries) == 1
+    again = [ours["INV-A1"], ours["INV-A1"], ours["INV-A2"]]
+    with CaptureQueriesContext(connection) as queries:
+        named = [row["file_name"] for row in with_file_names(merchant.pk, [dict(row) for row in again], chunk=1)]
+    assert named == ["payments-nov.csv", "payments-nov.csv", "members.csv"]
+    assert len(queries.captured_queries) == 2  # the payment file's name is remembered across chunks
 
 
 def _link_params(link: str) -> dict[str, str]:
