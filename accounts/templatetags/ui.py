@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -32,7 +34,9 @@ ICONS = {
 
 
 @register.simple_tag
+@cache
 def icon(name: str, size: int = 18) -> str:
+    """An inline SVG icon (each name and size made once per process: every page draws a dozen)."""
     return format_html(
         '<svg class="icon" width="{}" height="{}" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
         'stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">{}</svg>',
