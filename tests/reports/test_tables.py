@@ -105,3 +105,11 @@ def test_an_empty_all_report_table_is_what_django_tables2_writes():
     stock = AllReportTable([], sort="-execute_date", request=request, empty_text="Nothing <here>")
     assert re.sub(r"\s*([<>])\s*", r"\1", ours.html()) == rendered("django_tables2/table.html", stock)
     assert "Nothing &lt;here&gt;" in ours.html()
+
+
+def test_sort_links_without_a_sort_in_the_query_are_what_django_tables2_writes():
+    for query in ({}, {"status": "failed", "billing_number": ["B-1", "B 2"]}):
+        request = RequestFactory().get("/reports/all/", query)
+        ours = AllReportTable(RECORDS, sort="-execute_date", request=request)
+        stock = AllReportTable(RECORDS, sort="-execute_date", request=request)
+        assert re.sub(r"\s*([<>])\s*", r"\1", ours.html()) == rendered("django_tables2/table.html", stock)
