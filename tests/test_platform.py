@@ -175,28 +175,34 @@ def test_production_cookies_are_secure_httponly_samesite_with_hsts():
 def test_a_web_process_does_not_load_pandas_or_arrow():
     """Only the workers validate and process batches: a web process (the URLs, every task module as
     sending a task loads them) stays without pandas, numpy and Arrow (~100 MB each process)."""
-    code = (
-        "import os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'\n"
-        "import django; django.setup()\n"
-        "from django.urls import get_resolver; get_resolver().url_patterns\n"
-        "from billing_bo.celery import app; app.loader.import_default_modules()\n"
-        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))\n"
+    found = _last_line_of_a_django_process(
+        "from django.urls import get_resolver; get_resolver().url_patterns",
+        "from billing_bo.celery import app; app.loader.import_default_modules()",
+        "print(sorted(m for m in ('pandas', 'numpy', 'pyarrow') if m in sys.modules))",
     )
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert found.strip().splitlines()[-1] == "[]"
+    assert found == "[]"
 
 
 def test_arrow_allocates_from_the_system_pool_in_a_django_process():
     """A process of the project (a worker validating batches) gives Arrow the C library's allocator, not
     mimalloc, whose fresh pages cost the first validation of a process ~0.1 s of system time (B2)."""
-    code = (
-        "import os, sys; os.environ.pop('ARROW_DEFAULT_MEMORY_POOL', None)\n"
-        "os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'\n"
-        "import django; django.setup()\n"
-        "import pyarrow as pa; print(pa.default_memory_pool().backend_name)\n"
+    found = _last_line_of_a_django_process("import pyarrow as pa; print(pa.default_memory_pool().backend_name)")
+    assert found == "system"
+
+
+def _last_line_of_a_django_process(*lines: str) -> str:
+    """The last line a fresh Python process prints after django.setup() and then ``lines`` (without an
+    ARROW_DEFAULT_MEMORY_POOL of the test run's environment)."""
+    code = "\n".join(
+        (
+            "import os, sys; os.environ.pop('ARROW_DEFAULT_MEMORY_POOL', None)",
+            "os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'",
+            "import django; django.setup()",
+            *lines,
+        )
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert found.strip().splitlines()[-1] == "system"
+    return found.strip().splitlines()[-1]
 
 
 def test_a_task_messages_argument_repr_is_cut_short_and_its_arguments_are_whole():
