@@ -62,14 +62,14 @@ def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, 
         return results | {
             transaction_id: _guarded(services.charge, transaction_id, transaction_id) for transaction_id in rest
         }
-    pool = _thread_pool(threads)
+    pool = _process_pool("charge", threads)
     claimed, rest = pool.submit(_in_thread, services.claim_many, transaction_ids).result()
     asked = [pool.submit(_in_thread, _ask, tx, resumed) for tx, resumed in claimed]
     singles = {
         transaction_id: pool.submit(_in_thread, _guarded, services.charge, transaction_id, transaction_id)
         for transaction_id in rest
     }
-    recorder = _recorder_thread()
+    recorder = _process_pool("record", 1)  # the one thread writing answers
     writes: list[Future] = []
     waiting: list[tuple] = []
     for future in as_completed(asked):
@@ -122,27 +122,18 @@ def _guarded(function, transaction_id: int, *args) -> services.Step:
         return services.Step.RETRY_SAME_KEY
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-_recorder: ThreadPoolExecutor | None = None
-_recorder_pid = 0
+_pools: dict[str, tuple[int, ThreadPoolExecutor]] = {}
 
 
-def _thread_pool(threads: int) -> ThreadPoolExecutor:
-    """This worker process's threads, started once (a forked pool child builds its own: threads do not
-    survive fork). Opening and closing a connection per thread per chunk cost more than the bank calls."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != threads:
-        _pool, _pool_pid = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charge"), os.getpid()
-    return _pool
-
-
-def _recorder_thread() -> ThreadPoolExecutor:
-    """This worker process's one thread writing answers (its own connection, kept like the pool's)."""
-    global _recorder, _recorder_pid
-    if _recorder is None or _recorder_pid != os.getpid():
-        _recorder, _recorder_pid = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record"), os.getpid()
-    return _recorder
+def _process_pool(name: str, threads: int) -> ThreadPoolExecutor:
+    """This worker process's pool ``name`` of ``threads`` threads, started once (a forked pool child builds
+    its own: threads do not survive fork). Each thread keeps its connection from chunk to chunk: opening
+    and closing a connection per thread per chunk cost more than the bank calls."""
+    pid, pool = _pools.get(name, (0, None))
+    if pool is None or pid != os.getpid() or pool._max_workers != threads:
+        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        _pools[name] = (os.getpid(), pool)
+    return pool
 
 
 @shared_task(name="payments.janitor")

@@ -96,23 +96,30 @@ def _bucket(tx: Transaction, status: str) -> tuple:
     )
 
 
+def _add_change(daily: dict[tuple, list], tx: Transaction, old_status: str) -> int:
+    """Add the daily deltas of ``tx`` moving from ``old_status`` to ``tx.status`` into ``daily`` (bucket ->
+    [count, amount]); return its billing number's move: +1 entering the reported set, -1 leaving it, else 0."""
+    old_in, new_in = old_status in REPORTED, tx.status in REPORTED
+    amount = Decimal(tx.amount)
+    for status, sign, counted in ((old_status, -1, old_in), (tx.status, +1, new_in)):
+        if counted:
+            entry = daily.setdefault(_bucket(tx, status), [0, Decimal(0)])
+            entry[0] += sign
+            entry[1] += sign * amount
+    return (+1 if new_in else -1) if old_in != new_in and tx.billing_number else 0
+
+
+def _daily_rows(daily: dict[tuple, list]) -> list[tuple]:
+    return sorted((*key, count, total) for key, (count, total) in daily.items() if count or total)
+
+
 def apply_change(tx: Transaction, old_status: str, using: str | None = None) -> None:
     """Apply the deltas of ``tx`` moving from ``old_status`` to ``tx.status``."""
-    old_in, new_in = old_status in REPORTED, tx.status in REPORTED
-    if not (old_in or new_in):
+    daily: dict[tuple, list] = {}
+    move = _add_change(daily, tx, old_status)
+    rows = _daily_rows(daily)
+    if not (rows or move):
         return
-    amount = Decimal(tx.amount)
-    deltas: dict[tuple, list] = {}
-    if old_in:
-        deltas.setdefault(_bucket(tx, old_status), [0, Decimal(0)])
-        deltas[_bucket(tx, old_status)][0] -= 1
-        deltas[_bucket(tx, old_status)][1] -= amount
-    if new_in:
-        deltas.setdefault(_bucket(tx, tx.status), [0, Decimal(0)])
-        deltas[_bucket(tx, tx.status)][0] += 1
-        deltas[_bucket(tx, tx.status)][1] += amount
-    rows = sorted((*key, count, total) for key, (count, total) in deltas.items() if count or total)
-    move = (+1 if new_in else -1) if old_in != new_in and tx.billing_number else 0
     using = using or router.db_for_write(DailyRollup)
     connection = connections[using]
     with connection.cursor() as cursor:
@@ -215,22 +222,14 @@ class Deltas:
     """The deltas of many changes summed per rollup row, written in one upsert per table by ``flush``
     (three statements however many changes; a row appears once per statement, rows sorted)."""
 
-    def __init__(self, using: str | None = None) -> None:
-        self.using = using
+    def __init__(self) -> None:
         self.daily: dict[tuple, list] = {}
         self.billing: dict[tuple, int] = {}
         self.shard: int | None = None
 
     def add(self, tx: Transaction, old_status: str) -> None:
-        old_in, new_in = old_status in REPORTED, tx.status in REPORTED
-        amount = Decimal(tx.amount)
-        for status, sign, counted in ((old_status, -1, old_in), (tx.status, +1, new_in)):
-            if counted:
-                entry = self.daily.setdefault(_bucket(tx, status), [0, Decimal(0)])
-                entry[0] += sign
-                entry[1] += sign * amount
-        if old_in != new_in and tx.billing_number:
-            move = +1 if new_in else -1
+        move = _add_change(self.daily, tx, old_status)
+        if move:
             for period, start in _periods(tx):
                 key = (tx.merchant_id, period, start, tx.billing_number)
                 self.billing[key] = self.billing.get(key, 0) + move
@@ -238,9 +237,8 @@ class Deltas:
                 self.shard = _shard(tx)
 
     def flush(self) -> None:
-        rows = sorted((*key, count, total) for key, (count, total) in self.daily.items() if count or total)
-        using = self.using or router.db_for_write(DailyRollup)
-        with connections[using].cursor() as cursor:
+        rows = _daily_rows(self.daily)
+        with connections[router.db_for_write(DailyRollup)].cursor() as cursor:
             # The tables in the order the one-statement path locks their rows (billing counts as its main
             # query reads them, then the unique counts, then the daily rows of the CTE nobody reads, which
             # PostgreSQL runs last): a chunk and a single change locking the same rows cannot deadlock.
