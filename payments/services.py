@@ -171,10 +171,12 @@ def record_outcomes(answers: list[tuple[Transaction, Outcome]]) -> dict[int, Ste
     database transaction: each row written once as ``record_outcome`` writes it, their announcements
     sent with one ``ChangeBatch`` so receivers write their work once for all (the rollups: one upsert per
     table), flushed before the commit. An error rolls back every outcome and delta of the batch together
-    (the rows stay processing; a resumed charge asks the bank by key and records the answer then)."""
+    (the rows stay processing; a resumed charge asks the bank by key and records the answer then).
+    Rows are written in id order: two batches holding some of the same rows (a chunk delivered twice, a
+    resumed charge) lock them in the same order, so they wait for each other instead of deadlocking."""
     batch = ChangeBatch()
     with db.atomic():
-        steps = {tx.pk: _write_outcome(tx, outcome, batch) for tx, outcome in answers}
+        steps = {tx.pk: _write_outcome(tx, outcome, batch) for tx, outcome in sorted(answers, key=lambda a: a[0].pk)}
         batch.flush()
     return steps
 

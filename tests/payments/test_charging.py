@@ -336,3 +336,22 @@ def test_the_card_is_kept_as_token_mask_and_keyed_fingerprint_only(merchant):
     assert tx.card_token.startswith("tok_")
     assert tx.card_fingerprint == services.card_fingerprint("4111 1111 1111 1111")
     assert APPROVE not in " ".join(str(v) for v in Transaction.objects.filter(pk=tx.pk).values().first().values())
+
+
+def test_a_batch_of_answers_writes_its_rows_in_id_order_so_two_batches_cannot_deadlock(merchant):
+    # A chunk delivered twice, or a resumed charge, gives two recorders some of the same rows: each takes
+    # the row locks in id order whatever order the bank answered in.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    claimed = [services.claim(make_transaction(merchant).pk)[0] for _ in range(4)]
+    answers = [(tx, services.ask_bank(tx, resumed=False)) for tx in reversed(claimed)]
+    with CaptureQueriesContext(connection) as queries:
+        steps = services.record_outcomes(answers)
+    updated = [
+        int(query["sql"].rsplit('"payments_transaction"."id" = ', 1)[1].split()[0])
+        for query in queries.captured_queries
+        if query["sql"].startswith('UPDATE "payments_transaction"')
+    ]
+    assert updated == sorted(tx.pk for tx in claimed)
+    assert steps == dict.fromkeys(updated, Step.DONE)
