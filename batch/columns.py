@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True)
@@ -10,7 +12,26 @@ class Column:
     name: str
     required: bool
     help: str
-    example: tuple[str, str]
+    # Two example cells, or for a date column a function of the merchant's today giving them, so the
+    # template a user downloads today still validates unchanged on any later day.
+    example: tuple[str, str] | Callable[[date], tuple[str, str]]
+
+    def examples(self, today: date) -> tuple[str, str]:
+        return self.example(today) if callable(self.example) else self.example
+
+
+def _expiries(today: date) -> tuple[str, str]:
+    """Cards expiring three and four years from now (MM/YY), as a freshly issued card does."""
+    return f"12/{(today.year + 3) % 100:02d}", f"06/{(today.year + 4) % 100:02d}"
+
+
+def _execute_dates(today: date) -> tuple[str, str]:
+    """A few days and a few weeks ahead, one in each accepted format."""
+    return f"{today + timedelta(days=3):%Y-%m-%d}", f"{today + timedelta(days=17):%d/%m/%Y}"
+
+
+def _invoice_numbers(today: date) -> tuple[str, str]:
+    return f"INV-{today:%Y%m}-0001", f"INV-{today:%Y%m}-0002"
 
 
 # The card, the same in both files.
@@ -21,7 +42,7 @@ CARD = (
         "13-19 digits (spaces allowed); shown masked after upload",
         ("4111 1111 1111 1111", "5555 5555 5555 4444"),
     ),
-    Column("expiry", True, "MM/YY, not in the past", ("12/28", "06/29")),
+    Column("expiry", True, "MM/YY, not in the past", _expiries),
     Column("holder_name", True, "Name on the card", ("ANDI WIJAYA", "SITI RAHMAWATI")),
     Column("holder_phone", False, "Card holder's mobile number", ("+6281234567890", "")),
 )
@@ -43,12 +64,12 @@ REGISTRATION = (
 )
 
 SINGLE_PAYMENT = (
-    Column("invoice_number", True, "Unique per merchant", ("INV-2026-0001", "INV-2026-0002")),
+    Column("invoice_number", True, "Unique per merchant", _invoice_numbers),
     Column("billing_number", False, "Billing number (this or customer_id)", ("GYM-1001", "")),
     Column("customer_id", False, "Customer ID (this or billing_number)", ("", "CUST-502")),
     *CARD,
     Column("amount", True, "Whole Rupiah: 250000 or 250.000", ("499000", "1.250.000")),
-    Column("execute_date", True, "YYYY-MM-DD or DD/MM/YYYY, today or later", ("2026-12-01", "15/12/2026")),
+    Column("execute_date", True, "YYYY-MM-DD or DD/MM/YYYY, today or later", _execute_dates),
     Column("description", False, "Shown on reports", ("Personal training pack", "Annual fee")),
 )
 
@@ -57,6 +78,12 @@ COLUMNS = {"registration": REGISTRATION, "single_payment": SINGLE_PAYMENT}
 
 def names(kind: str) -> list[str]:
     return [column.name for column in COLUMNS[kind]]
+
+
+def example_rows(kind: str, today: date) -> list[list[str]]:
+    """The template's two example rows of a kind, valid on ``today`` (the merchant's local date)."""
+    cells = [column.examples(today) for column in COLUMNS[kind]]
+    return [[pair[i] for pair in cells] for i in (0, 1)]
 
 
 def pack(cells: dict[str, str]) -> list[str] | dict[str, str]:

@@ -395,18 +395,19 @@ def warm_up() -> list[Result]:
     import csv
     import io
 
-    from .columns import COLUMNS
+    from .columns import COLUMNS, example_rows
     from .reader import _read_csv
 
     results = []
+    today = date.today()
     for kind, columns in COLUMNS.items():
-        rows = [[column.example[i] for column in columns] for i in (0, 1)]
+        rows = example_rows(kind, today)
         rows.append([WARM_UP_BAD_CELLS.get(column.name, "") for column in columns])
         text = io.StringIO()
         csv.writer(text).writerows([[column.name for column in columns], *rows])
         frame = _read_csv(text.getvalue().encode(), ",")
-        limits = {"today": date.today(), "min_amount": Decimal(1), "max_amount": Decimal(10**12)}
-        results.append(validate(frame, kind, **limits, stored_keys={"GYM-1002", "INV-2026-0002"}))
+        limits = {"today": today, "min_amount": Decimal(1), "max_amount": Decimal(10**12)}
+        results.append(validate(frame, kind, **limits, stored_keys={rows[1][0]}))
     return results
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
 
 from . import services
-from .columns import COLUMNS, names
+from .columns import COLUMNS, example_rows, names
 from .forms import UploadForm
 from .models import Batch, BatchRow
 
@@ -118,7 +118,7 @@ def template(request, kind: str, file_format: str):
         raise Http404
     check_menu(request, MENU_OF[kind])
     header = names(kind)
-    examples = [[column.example[i] for column in COLUMNS[kind]] for i in (0, 1)]
+    examples = example_rows(kind, request.user.merchant.local_today())
     filename = f"{kind}-template.{file_format}"
     if file_format == "csv":
         buffer = io.StringIO()

@@ -128,7 +128,7 @@ SELECT %(merchant)s, 'B3-' || lpad(g.i::text, 8, '0'), 'CUST-' || (g.i %% 700000
     0, now(), now(),
     CASE WHEN g.i > %(active)s AND g.i %% 3 = 0 THEN now() END,
     'tok_b3_' || g.i, '411111******' || lpad((g.i %% 10000)::text, 4, '0'), md5('card' || g.i),
-    DATE '2030-12-31', 'Bank Bench', 'visa', 'Customer ' || g.i, ''
+    make_date(extract(year FROM current_date)::int + 4, 12, 31), 'Bank Bench', 'visa', 'Customer ' || g.i, ''
 FROM (
     SELECT i, (i::bigint * 2654435761) %% 4294967296 AS h,
         (i <= %(active)s AND i %% %(step)s = 0) OR (i > %(active)s AND i %% 2 = 0) AS due

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from .common import (
@@ -105,7 +105,7 @@ class Bench:
         self.settings.SIMULATED_BANK_PATH = str(bank_path)
         for name in BANK_FAULTS:  # this process only tokenizes, asks find() and runs the janitor
             setattr(self.settings, name, 0)
-        card = services.tokenize_card(PAN, 12, 2030, "123", "Bench Customer")
+        card = services.tokenize_card(PAN, 12, date.today().year + 4, "123", "Bench Customer")
         today = self.today = self.merchant.local_today()
         rows = [
             Transaction(

@@ -52,6 +52,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from datetime import date
 from decimal import Decimal
 
 from .common import (
@@ -261,7 +262,7 @@ class Bench:
 
         if not hasattr(self, "_cards"):
             self._cards = [
-                services.tokenize_card(pan, 12, 2030, "123", f"Bench Holder {n}") for n, pan in enumerate(WRITER_CARDS)
+                services.tokenize_card(pan, 12, date.today().year + 4, "123", f"Bench Holder {n}") for n, pan in enumerate(WRITER_CARDS)
             ]
         return self._cards
 

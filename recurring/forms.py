@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from django import forms
 
@@ -53,13 +53,16 @@ class ScheduleForm(forms.Form):
     dates = forms.CharField(
         label="Dates",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "2026-12-01, 2027-01-15"}),
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="YYYY-MM-DD, separated by commas or new lines.",
     )
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)
         self.today = today
+        # The placeholder's example dates are ahead of the merchant's today, as a valid entry must be.
+        soon, later = today + timedelta(days=7), today + timedelta(days=45)
+        self.fields["dates"].widget.attrs["placeholder"] = f"{soon:%Y-%m-%d}, {later:%Y-%m-%d}"
 
     @classmethod
     def initial_for(cls, schedule: Schedule) -> dict:

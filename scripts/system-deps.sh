@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The Debian packages the test lanes need: PostgreSQL and Redis servers (integration lane) and
-# Chromium (browser lane). Installed when missing and running as root; otherwise says what to install.
+# Chromium (browser lane), faketime (the unit lane with the clock years ahead). Installed when missing and
+# running as root; otherwise says what to install.
 set -euo pipefail
 
 packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
+command -v faketime >/dev/null 2>&1 || packages+=(faketime)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

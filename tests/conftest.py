@@ -52,6 +52,13 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def own_simulated_bank(settings, tmp_path):
+    """Each test's own simulated bank: the bank answers a known idempotency key with its first outcome,
+    so a file shared between tests (or with `make run`'s var/) would replay another run's answers."""
+    settings.SIMULATED_BANK_PATH = str(tmp_path / "bank.sqlite3")
+
+
+@pytest.fixture(autouse=True)
 def unscoped_query_guard():
     """Every test's requests run under the guard of tests/tenancy_guard.py (TESTING 11)."""
     with connection.execute_wrapper(tenancy_guard.make_wrapper(tenancy_guard.guarded_tables())):

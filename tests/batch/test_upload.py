@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from accounts.models import AuditEntry
@@ -336,6 +338,36 @@ def test_templates_download_with_header_and_two_examples(uploader):
     assert lines[0].startswith("billing_number,customer_id") and len(lines) == 3
     xlsx = client.get(reverse("batch:template", args=["single_payment", "xlsx"]))
     assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats") and xlsx.content[:4] == b"PK\x03\x04"
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+@pytest.mark.parametrize("kind", ["registration", "single_payment"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        None,  # the real clock: whatever day the suite runs on
+        datetime(2028, 2, 28, 23, 30, tzinfo=UTC),  # 29 February in Jakarta
+        datetime(2030, 12, 31, 18, 0, tzinfo=UTC),  # 1 January in Jakarta, 31 December in UTC
+    ],
+)
+def test_a_template_uploaded_unchanged_validates_with_no_invalid_row(uploader, kind, file_format, moment):
+    """The examples are dates of the merchant's today (execute date ahead, card not expired): the file a
+    user downloads validates as it is on any day (issue "Correct on any date")."""
+    with time_machine.travel(moment, tick=False) if moment else contextlib.nullcontext():
+        client = verified_client(uploader)
+        if kind == "single_payment":  # its first example row charges the registration example's billing
+            upload(
+                client,
+                "registration",
+                "r.csv",
+                client.get(reverse("batch:template", args=["registration", "csv"])).content,
+            )
+            client.post(reverse("batch:process", args=[last_batch().pk]))
+        template = client.get(reverse("batch:template", args=[kind, file_format]))
+        upload(client, kind, f"{kind}-template.{file_format}", template.content)
+        batch = last_batch()
+
+        assert (batch.kind, batch.status, batch.total_rows, batch.invalid_rows) == (kind, "validated", 2, 0)
 
 
 def test_menus_and_tenancy(merchant, other_merchant, uploader, today):

@@ -3,8 +3,6 @@ the progress bar follows a running batch, and the history lists both."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from playwright.sync_api import expect
 
@@ -14,6 +12,7 @@ from batch.models import Batch
 from recurring.models import Billing
 from tests.batch.conftest import csv_bytes, rows_of
 from tests.conftest import PASSWORD
+from tests.dates import card_expiry
 from tests.e2e.test_sign_in import fill_sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,7 +27,7 @@ def inline_tasks(settings, tmp_path, monkeypatch):
 
 
 def test_upload_with_errors_then_a_clean_file_then_process(page, alice, tmp_path, screenshot):
-    future = date.today().replace(year=date.today().year + 2).strftime("%m/%y")
+    future = card_expiry(years=2)
     bad_rows = rows_of("registration", 4, expiry=future)
     bad_rows[1]["card_number"] = "4111 1111 1111 1112"
     bad_rows[2]["amount"] = "12,5"

@@ -13,6 +13,7 @@ from accounts.services import current_code
 from recurring.models import Billing, CancelledExecution
 from recurring.scheduler import invoice_number
 from tests.conftest import PASSWORD
+from tests.dates import card_expiry
 from tests.e2e.test_sign_in import fill_sign_in
 from tests.recurring.conftest import make_billing
 
@@ -103,7 +104,7 @@ def test_a_cardholder_registers_a_card_on_the_hosted_page(browser, page, live_se
     cardholder.get_by_label("Email").fill("rudi@example.com")
     cardholder.get_by_label("Mobile number").fill("+6281399990000")
     cardholder.get_by_label("Card number").fill("5555 5555 5555 4444")
-    cardholder.get_by_label("Expiry (MM/YY)").fill("11/29")
+    cardholder.get_by_label("Expiry (MM/YY)").fill(card_expiry())
     cardholder.get_by_label("CVV").fill("321")
     cardholder.get_by_label("Name on the card").fill("RUDI HARTONO")
     cardholder.get_by_label("Day", exact=True).check()

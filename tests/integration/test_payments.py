@@ -30,6 +30,7 @@ from payments import services
 from payments.acquirer import get_acquirer
 from payments.models import Adjustment, Transaction
 from payments.tasks import charge, charge_many
+from tests.dates import card_year
 from tests.integration.conftest import database_url
 from tests.payments.conftest import APPROVE, charged, make_transaction
 
@@ -56,7 +57,7 @@ def janitor_step() -> timedelta:
 
 def bulk_transactions(merchant: Merchant, count: int, prefix: str, pan: str = APPROVE) -> list[Transaction]:
     """``count`` due transactions on one card, tokenized once (as ``make_transaction`` would, per row)."""
-    card = services.tokenize_card(pan, 12, 2030, "123", "Budi Santoso", "+628123456789")
+    card = services.tokenize_card(pan, 12, card_year(), "123", "Budi Santoso", "+628123456789")
     today = merchant.local_today()
     rows = [
         Transaction(

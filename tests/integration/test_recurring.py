@@ -35,6 +35,7 @@ from payments.acquirer import get_acquirer
 from payments.models import Transaction
 from recurring import scheduler
 from recurring.models import Billing, SchedulerRun
+from tests.dates import card_year
 from tests.integration.conftest import PROJECT_ROOT, _die_with_parent, _log_tail, _stop, database_url
 from tests.integration.test_payments import queued_charge_ids, race, wait_for
 from tests.recurring.conftest import APPROVE, EVERY_DAY
@@ -49,11 +50,11 @@ AMOUNT = 250_000
 def make_due_billings(merchant: Merchant, count: int, day: date, *, tokenize_each: bool = False) -> list[Billing]:
     """``count`` active recurring billings charged every day, due on ``day``, on the approving test card
     (tokenized once, or once per billing as registrations do)."""
-    card = payments.tokenize_card(APPROVE, 12, 2030, "123", "Budi Santoso", "+628123456789")
+    card = payments.tokenize_card(APPROVE, 12, card_year(), "123", "Budi Santoso", "+628123456789")
     billings = []
     for number in range(1, count + 1):
         if tokenize_each:
-            card = payments.tokenize_card(APPROVE, 12, 2030, "123", "Budi Santoso", "+628123456789")
+            card = payments.tokenize_card(APPROVE, 12, card_year(), "123", "Budi Santoso", "+628123456789")
         billing = Billing(
             merchant=merchant,
             billing_number=f"GYM-{number:05d}",

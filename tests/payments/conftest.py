@@ -12,6 +12,7 @@ from accounts.models import Merchant
 from payments import services
 from payments.acquirer import get_acquirer
 from payments.models import Transaction
+from tests.dates import card_year
 
 APPROVE = "4111111111111111"
 _invoices = itertools.count(1)
@@ -37,7 +38,7 @@ def make_transaction(
     status: str = Transaction.Status.SCHEDULED,
     **fields,
 ) -> Transaction:
-    card = services.tokenize_card(pan, 12, 2030, "123", "Budi Santoso", "+628123456789")
+    card = services.tokenize_card(pan, 12, card_year(), "123", "Budi Santoso", "+628123456789")
     number = next(_invoices)
     return Transaction.objects.create(
         merchant=merchant,

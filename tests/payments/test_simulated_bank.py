@@ -33,6 +33,7 @@ from payments.acquirer.simulated import (
     issuer_for,
     latency_seconds,
 )
+from tests.dates import next_leap_year
 
 FAR_YEAR = date.today().year + 3
 
@@ -139,12 +140,13 @@ def test_approved_sales_get_unique_references_and_six_character_approval_codes(b
 
 
 def test_tokenize_normalises_the_number_and_returns_masked_issuer_brand_and_month_end(bank):
-    card = bank.tokenize("4111 1111-1111 1111", 2, 2028, "123", "Budi Santoso")
+    leap = next_leap_year()
+    card = bank.tokenize("4111 1111-1111 1111", 2, leap, "123", "Budi Santoso")
 
     assert card.token.startswith("tok_") and len(card.token) == 28
     assert card.masked == "411111******1111"
     assert (card.issuer, card.brand) == ("BCA", "Visa")
-    assert card.expiry == date(2028, 2, 29)
+    assert card.expiry == date(leap, 2, 29)
 
 
 @pytest.mark.parametrize(

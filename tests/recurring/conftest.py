@@ -13,6 +13,7 @@ from payments import tasks
 from recurring.models import Billing
 from recurring.schedule import Schedule
 from recurring.services import refresh_next_date
+from tests.dates import card_year
 
 APPROVE = "4111111111111111"
 EVERY_DAY = Schedule.by_day(range(7), range(1, 13))
@@ -53,7 +54,7 @@ def make_billing(
         phone="+628123456789",
         amount=Decimal(amount),
         source=fields.pop("source", Billing.Source.BATCH),
-        **payments.tokenize_card(pan, 12, 2030, "123", "Budi Santoso", "+628123456789"),
+        **payments.tokenize_card(pan, 12, card_year(), "123", "Budi Santoso", "+628123456789"),
         **fields,
     )
     billing.schedule = schedule

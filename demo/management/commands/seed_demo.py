@@ -26,6 +26,9 @@ from recurring.schedule import Schedule
 from recurring.services import refresh_next_date
 
 # Test cards of the simulated bank (docs/simulated-bank.md): holders are invented.
+# Demo cards expire this many years after the day the demo is made (December), valid whenever it runs.
+CARD_YEARS = 4
+
 DEMO_CARDS = (
     ("4111111111111111", "Andi Wijaya"),
     ("5555555555554444", "Siti Rahmawati"),
@@ -105,10 +108,11 @@ class Command(BaseCommand):
         """Two months of charges, mostly approved, with each kind of decline; a few due in the coming days."""
         rng = random.Random(20261125)
         cards = {}
+        expiry_year = merchant.local_today().year + CARD_YEARS
         for pan, holder in DEMO_CARDS:
             try:
                 cards[pan] = payments.tokenize_card(
-                    pan, 12, 2030, "1234" if pan.startswith("37") else "123", holder, "+6281298765432"
+                    pan, 12, expiry_year, "1234" if pan.startswith("37") else "123", holder, "+6281298765432"
                 )
             except CardRejected:  # pragma: no cover - the table holds valid cards
                 continue
@@ -120,11 +124,13 @@ class Command(BaseCommand):
         used: set[tuple[int, object]] = set()
         for days_ago in range(62, -4, -1):
             day = today - timedelta(days=days_ago)
+            # today's first two are a decline and an approval, so "this month" has both even on the 1st
+            forced = {0: True, 1: False} if day == today else {}
             for n in range(rng.randint(3, 7)):
                 count += 1
-                declines = rng.random() < 0.22
+                declines = forced.get(n, rng.random() < 0.22)
                 pan = rng.choice(DECLINING if declines else approving)
-                billing = rng.choice(billings) if n % 3 and day <= today else None
+                billing = rng.choice(billings) if n % 3 and day <= today and n not in forced else None
                 if billing is not None and (billing.pk, day) in used:
                     billing = None
                 kind = Transaction.Kind.RECURRING if billing else Transaction.Kind.SINGLE_PAYMENT
@@ -242,7 +248,7 @@ class Command(BaseCommand):
                 amount=Decimal(amount),
                 billing_type=billing_type,
                 source=source,
-                **payments.tokenize_card(pan, 12, 2030, "123", name, "+6281298765432"),
+                **payments.tokenize_card(pan, 12, today.year + CARD_YEARS, "123", name, "+6281298765432"),
             )
             billing.schedule = schedule
             refresh_next_date(billing)
