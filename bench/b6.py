@@ -559,7 +559,7 @@ class Bench:
 
     def throughput_work(self, count: int, label: str):
         """``count`` due rows charged the way a worker process charges them: ``charge_many``'s
-        ``_charge_concurrently`` on CHARGE_CHUNK ids with CHARGE_THREADS bank calls in flight, the bank
+        ``charge_chunk`` on CHARGE_CHUNK ids with CHARGE_THREADS bank calls in flight, the bank
         with B4's latency (p50 50 ms / p99 300 ms)."""
         from django.conf import settings
 
@@ -575,7 +575,7 @@ class Bench:
                 setattr(settings, name, value)
             try:
                 for first in range(0, len(block), chunk):
-                    tasks._charge_concurrently(block[first : first + chunk], threads)
+                    tasks.charge_chunk(block[first : first + chunk], threads)
             finally:
                 for name, value in previous.items():
                     setattr(settings, name, value)

@@ -28,7 +28,7 @@ from billing_bo.lib.cards import fingerprint
 from .acquirer import AcquirerTimeout, AcquirerUnavailable, Outcome, get_acquirer
 from .acquirer.base import TRANSIENT_CODES
 from .models import Adjustment, Transaction
-from .signals import ChangeBatch, transaction_changed
+from .signals import transaction_changed
 
 logger = logging.getLogger(__name__)
 Status = Transaction.Status
@@ -138,7 +138,7 @@ def charge_claimed(tx: Transaction, resumed: bool) -> Step:
 def ask_bank(tx: Transaction, resumed: bool) -> Outcome | Step:
     """The bank's answer for the claimed attempt of ``tx`` (asked by its key first when ``resumed``), or
     ``Step.RETRY_SAME_KEY`` when the bank timed out or could not be reached (noted on the row). Writes no
-    outcome: ``record_outcome`` or ``record_outcomes`` does."""
+    outcome: ``record_outcome`` does."""
     acquirer = get_acquirer()
     key = tx.idempotency_key
     try:
@@ -161,28 +161,8 @@ def _note_fault(tx: Transaction, error_code: str) -> None:
 
 
 def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
-    """Write the bank's answer for the current attempt once; announce it when it is final."""
-    with db.atomic():
-        return _write_outcome(tx, outcome, None)
-
-
-def record_outcomes(answers: list[tuple[Transaction, Outcome]]) -> dict[int, Step]:
-    """``record_outcome`` for the answers of several charges (a chunk's, ``tasks.charge_many``) in ONE
-    database transaction: each row written once as ``record_outcome`` writes it, their announcements
-    sent with one ``ChangeBatch`` so receivers write their work once for all (the rollups: one upsert per
-    table), flushed before the commit. An error rolls back every outcome and delta of the batch together
-    (the rows stay processing; a resumed charge asks the bank by key and records the answer then).
-    Rows are written in id order: two batches holding some of the same rows (a chunk delivered twice, a
-    resumed charge) lock them in the same order, so they wait for each other instead of deadlocking."""
-    batch = ChangeBatch()
-    with db.atomic():
-        steps = {tx.pk: _write_outcome(tx, outcome, batch) for tx, outcome in sorted(answers, key=lambda a: a[0].pk)}
-        batch.flush()
-    return steps
-
-
-def _write_outcome(tx: Transaction, outcome: Outcome, batch: ChangeBatch | None) -> Step:
-    """The conditional write of one answer, inside the caller's database transaction."""
+    """Write the bank's answer for the current attempt once, in one database transaction; announce it
+    when it is final (the receivers' writes, such as the rollups, commit or roll back with it)."""
     now = timezone.now()
     fields = {
         "response_code": outcome.response_code,
@@ -202,16 +182,17 @@ def _write_outcome(tx: Transaction, outcome: Outcome, batch: ChangeBatch | None)
         fields.update(status=Status.SCHEDULED, processed_at=None, queued_at=now)
     else:
         fields["status"] = Status.FAILED
-    written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
-    if not written:
-        return Step.DONE  # another run of this attempt wrote it first
-    for name, value in fields.items():
-        setattr(tx, name, value)
+    with db.atomic():
+        written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
+        if not written:
+            return Step.DONE  # another run of this attempt wrote it first
+        for name, value in fields.items():
+            setattr(tx, name, value)
+        if not retry:
+            transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
     logger.info(
         "charge outcome tx=%s attempt=%s code=%s status=%s", tx.pk, tx.attempts, outcome.response_code, tx.status
     )
-    if not retry:
-        transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING, batch=batch)
     return Step.RETRY_NEW_ATTEMPT if retry else Step.DONE
 
 

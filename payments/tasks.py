@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+import queue
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 
 from . import callbacks, services
 
@@ -38,7 +38,7 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
     Each id is safe to run twice, so a redelivered chunk only settles what the lost run left. Ids that
     need another try go on as single ``charge`` tasks with their back-off.
     """
-    results = _charge_concurrently(transaction_ids, settings.CHARGE_THREADS)
+    results = charge_chunk(transaction_ids, settings.CHARGE_THREADS)
     for transaction_id, step in results.items():
         if step in RETRY_STEPS:
             charge.apply_async((transaction_id,), countdown=settings.CHARGE_RETRY_COUNTDOWNS[0])
@@ -48,71 +48,48 @@ def charge_many(transaction_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _charge_concurrently(transaction_ids: list[int], threads: int) -> dict[int, services.Step]:
-    """Claim the chunk at once, then the bank calls, ``threads`` at a time; ids the claim left (not due,
-    gone, held by another run) go through ``services.charge`` one by one.
-
-    The answers are written by ``services.record_outcomes``, several in one database transaction (their
-    rollup deltas in one upsert per table). With threads, on this process's recorder thread while the
-    other bank calls go on: a group whenever ``threads`` or more answers wait and the recorder is free,
-    the rest once every call has returned."""
+def charge_chunk(transaction_ids: list[int], threads: int) -> dict[int, services.Step]:
+    """Claim the chunk in one statement, then charge the claimed rows (bank call and outcome) on ``threads``
+    threads, each taking the next waiting row when it is free; the ids the claim left (not due, gone, held
+    by another run) go through ``services.charge`` one by one, which settles each of them."""
+    claimed, rest = services.claim_many(transaction_ids)
+    waiting: queue.SimpleQueue = queue.SimpleQueue()
+    for row in claimed:
+        waiting.put(row)
     if threads <= 1:  # SQLite (the embedded default) takes one writer at a time anyway
-        claimed, rest = services.claim_many(transaction_ids)
-        results = _record([_ask(tx, resumed) for tx, resumed in claimed])
-        return results | {
-            transaction_id: _guarded(services.charge, transaction_id, transaction_id) for transaction_id in rest
-        }
-    pool = _process_pool("charge", threads)
-    claimed, rest = pool.submit(_in_thread, services.claim_many, transaction_ids).result()
-    asked = [pool.submit(_in_thread, _ask, tx, resumed) for tx, resumed in claimed]
-    singles = {
-        transaction_id: pool.submit(_in_thread, _guarded, services.charge, transaction_id, transaction_id)
-        for transaction_id in rest
+        results = _charge_waiting(waiting)
+    else:
+        results = {}
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="charge") as pool:
+            shares = [pool.submit(_on_own_connection, _charge_waiting, waiting) for _ in range(threads)]
+        for share in shares:
+            results |= share.result()
+    return results | {
+        transaction_id: _guarded(transaction_id, services.charge, transaction_id) for transaction_id in rest
     }
-    recorder = _process_pool("record", 1)  # the one thread writing answers
-    writes: list[Future] = []
-    waiting: list[tuple] = []
-    for future in as_completed(asked):
-        waiting.append(future.result())
-        if len(waiting) >= threads and (not writes or writes[-1].done()):
-            writes.append(recorder.submit(_in_thread, _record, waiting))
-            waiting = []
-    if waiting:
-        writes.append(recorder.submit(_in_thread, _record, waiting))
-    results: dict[int, services.Step] = {}
-    for write in writes:
-        results |= write.result()
-    return results | {transaction_id: future.result() for transaction_id, future in singles.items()}
 
 
-def _ask(tx, resumed: bool) -> tuple:
-    """The bank's answer for a claimed row, or the step when there is none to write (or the call raised)."""
-    return tx, _guarded(services.ask_bank, tx.pk, tx, resumed)
+def _charge_waiting(waiting: queue.SimpleQueue) -> dict[int, services.Step]:
+    """Charge claimed rows from ``waiting`` until none is left."""
+    steps = {}
+    while True:
+        try:
+            tx, resumed = waiting.get_nowait()
+        except queue.Empty:
+            return steps
+        steps[tx.pk] = _guarded(tx.pk, services.charge_claimed, tx, resumed)
 
 
-def _record(answers: list[tuple]) -> dict[int, services.Step]:
-    """Write the answers in one database transaction; rows without an answer keep their step. When the
-    write raises, nothing of it is kept: those ids go on as single ``charge`` tasks (which find the rows in
-    processing and ask the bank by their key), as an error in a charge does."""
-    steps = {tx.pk: answer for tx, answer in answers if isinstance(answer, services.Step)}
-    outcomes = [(tx, answer) for tx, answer in answers if not isinstance(answer, services.Step)]
-    if not outcomes:
-        return steps
+def _on_own_connection(function, *args):
+    """``function`` on a pool thread, closing the thread's database connection after it (Django's
+    connections are per thread, and the thread ends with the chunk)."""
     try:
-        return steps | services.record_outcomes(outcomes)
-    except Exception:
-        logger.exception("recording outcomes raised tx=%s; retried as single tasks", [tx.pk for tx, _ in outcomes])
-        return steps | dict.fromkeys((tx.pk for tx, _ in outcomes), services.Step.RETRY_SAME_KEY)
+        return function(*args)
+    finally:
+        connection.close()
 
 
-def _in_thread(function, *args):
-    """A pool thread keeps its database connection from chunk to chunk (CONN_MAX_AGE); one that is too
-    old or broken is replaced first."""
-    close_old_connections()
-    return function(*args)
-
-
-def _guarded(function, transaction_id: int, *args) -> services.Step:
+def _guarded(transaction_id: int, function, *args) -> services.Step:
     """An unexpected error is logged and the id goes on as a single ``charge`` task with its back-off (the
     charge is safe to run again; a row it left in processing is the janitor's)."""
     try:
@@ -120,20 +97,6 @@ def _guarded(function, transaction_id: int, *args) -> services.Step:
     except Exception:
         logger.exception("charge raised tx=%s; retried as a single task", transaction_id)
         return services.Step.RETRY_SAME_KEY
-
-
-_pools: dict[str, tuple[int, ThreadPoolExecutor]] = {}
-
-
-def _process_pool(name: str, threads: int) -> ThreadPoolExecutor:
-    """This worker process's pool ``name`` of ``threads`` threads, started once (a forked pool child builds
-    its own: threads do not survive fork). Each thread keeps its connection from chunk to chunk: opening
-    and closing a connection per thread per chunk cost more than the bank calls."""
-    pid, pool = _pools.get(name, (0, None))
-    if pool is None or pid != os.getpid() or pool._max_workers != threads:
-        pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
-        _pools[name] = (os.getpid(), pool)
-    return pool
 
 
 @shared_task(name="payments.janitor")

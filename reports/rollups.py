@@ -17,11 +17,6 @@ lock shared rows in the same order. On PostgreSQL all the deltas of one change g
 the cost). The receiver runs inside the database transaction that changed the row: a rollback takes the
 deltas with it.
 
-A chunk of charge outcomes (``payments.services.record_outcomes``) announces its changes with one
-``ChangeBatch``: the receiver sums their deltas per row in a ``Deltas`` and writes them when the batch is
-flushed, before that transaction commits - one upsert per table for the whole chunk, locking the tables
-in the order the one-statement path does.
-
 The bucket of the old status is named with the transaction's current response code, message and issuer:
 those change only when a charge attempt finishes (leaving processing, which has no bucket).
 """
@@ -208,44 +203,9 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def on_transaction_changed(sender, transaction: Transaction, old_status: str, batch=None, **kwargs) -> None:
-    """The ``payments.signals.transaction_changed`` receiver (connected in ``ReportsConfig.ready``): the
-    deltas of one change at once, or, for a change of a ``ChangeBatch``, gathered into the batch's
-    ``Deltas`` and written when the sender flushes it, inside the same database transaction."""
-    if batch is None:
-        apply_change(transaction, old_status)
-    else:
-        batch.gather(__name__, Deltas).add(transaction, old_status)
-
-
-class Deltas:
-    """The deltas of many changes summed per rollup row, written in one upsert per table by ``flush``
-    (three statements however many changes; a row appears once per statement, rows sorted)."""
-
-    def __init__(self) -> None:
-        self.daily: dict[tuple, list] = {}
-        self.billing: dict[tuple, int] = {}
-        self.shard: int | None = None
-
-    def add(self, tx: Transaction, old_status: str) -> None:
-        move = _add_change(self.daily, tx, old_status)
-        if move:
-            for period, start in _periods(tx):
-                key = (tx.merchant_id, period, start, tx.billing_number)
-                self.billing[key] = self.billing.get(key, 0) + move
-            if self.shard is None:
-                self.shard = _shard(tx)
-
-    def flush(self) -> None:
-        rows = _daily_rows(self.daily)
-        with connections[router.db_for_write(DailyRollup)].cursor() as cursor:
-            # The tables in the order the one-statement path locks their rows (billing counts as its main
-            # query reads them, then the unique counts, then the daily rows of the CTE nobody reads, which
-            # PostgreSQL runs last): a chunk and a single change locking the same rows cannot deadlock.
-            _move_billings(cursor, self.billing, self.shard or 0)
-            if rows:
-                _upsert(cursor, DailyRollup, BUCKET, ("count", "amount"), rows)
-        self.daily, self.billing, self.shard = {}, {}, None
+def on_transaction_changed(sender, transaction: Transaction, old_status: str, **kwargs) -> None:
+    """The ``payments.signals.transaction_changed`` receiver (connected in ``ReportsConfig.ready``)."""
+    apply_change(transaction, old_status)
 
 
 # Rebuild from transactions (manage.py rebuild_rollups, the data migration)

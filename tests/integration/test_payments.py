@@ -201,8 +201,8 @@ def test_a_worker_killed_after_the_bank_approved_and_before_commit_charges_once(
             cursor.execute("SELECT id FROM payments_transaction WHERE id = ANY(%s) FOR UPDATE", (ids,))
             assert not bank.operations(kind="sale"), "locked too late: the bank answered already"
             wait_for(lambda: all(bank.operations(key, kind="sale") for key in keys), 20, "the bank to approve both")
-            # A chunk's answers are written together (one transaction on the recorder thread): it blocks
-            # on the first locked row with both outcomes still to write.
+            # Each answer is written in its own transaction on a pool thread: they block on the locked
+            # rows with both outcomes still to write.
             wait_for(lambda: waiting_on_locks() >= 1, 20, "the worker to block writing the outcomes")
             worker.kill()
         holder.rollback()

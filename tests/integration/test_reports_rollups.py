@@ -185,21 +185,13 @@ def test_the_single_statement_writes_what_the_per_table_statements_write(merchan
 
 
 def test_chunks_charged_in_threads_beside_single_charges_equal_a_rebuild(merchant, bank_path, monkeypatch):
-    """charge_many's path on PostgreSQL (bank calls on the thread pool, answers written by the recorder
-    thread, several per database transaction with their rollup deltas in one upsert per table) while
-    another thread charges rows of the same buckets and billing numbers one by one: no delta lost or
-    doubled, each sale made once."""
+    """charge_many's path on PostgreSQL (a chunk claimed at once, then charged on a thread pool, each answer
+    written with its rollup deltas in its own database transaction) while another thread charges rows of
+    the same buckets and billing numbers one by one: no delta lost or doubled, each sale made once."""
     from payments import services, tasks
     from tests.payments.conftest import make_transaction
     from tests.reports.conftest import CARD_B, DECLINE_05
 
-    def in_thread(function, *args):  # a pool thread's connection closed after each call: none left open
-        try:
-            return function(*args)
-        finally:
-            connections.close_all()
-
-    monkeypatch.setattr(tasks, "_in_thread", in_thread)
     today = merchant.local_today()
     cards = ("4111111111111111", CARD_B, DECLINE_05)
     txs = [
@@ -226,7 +218,7 @@ def test_chunks_charged_in_threads_beside_single_charges_equal_a_rebuild(merchan
     try:
         steps = {}
         for first in range(0, len(chunked), 80):
-            steps |= tasks._charge_concurrently(chunked[first : first + 80], threads=6)
+            steps |= tasks.charge_chunk(chunked[first : first + 80], threads=6)
     finally:
         single_thread.join()
 

@@ -185,8 +185,8 @@ def test_unique_billings_count_a_billing_once_and_drop_it_when_its_last_charge_l
     assert Billing.objects.count() == 0  # single payments name billing numbers without billings
 
 
-# A chunk of charges (tasks.charge_many): every answer written in one database transaction, the rollup
-# deltas of all of them summed per row and written once per table before the commit.
+# A chunk of charges (tasks.charge_many): each answer written in its own database transaction with its
+# rollup deltas.
 
 ISSUER_UNAVAILABLE_91 = "4844010000000910"  # transient: back to scheduled for a new attempt, not counted
 
@@ -238,27 +238,7 @@ def test_rollups_equal_a_rebuild_after_a_chunk_settled_with_mixed_outcomes(
     assert rollup_state() == incremental
 
 
-def test_a_chunks_deltas_are_written_in_one_statement_per_rollup_table(merchant, frozen, settings):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from payments import tasks
-
-    settings.CHARGE_THREADS = 1
-    rows = chunk_of_mixed_outcomes(merchant)
-
-    with CaptureQueriesContext(connection) as queries:
-        tasks.charge_many([tx.pk for tx in rows])
-
-    writes = {table: 0 for table in ("reports_dailyrollup", "reports_billingperiod", "reports_periodtotal")}
-    for query in queries.captured_queries:
-        for table in writes:
-            writes[table] += query["sql"].startswith(f'INSERT INTO "{table}"')
-    assert writes == {"reports_dailyrollup": 1, "reports_billingperiod": 1, "reports_periodtotal": 1}
-    assert sum(count for count, _ in rollup_state()["daily"].values()) == 13
-
-
-def test_a_chunk_that_fails_to_record_keeps_no_outcome_and_no_delta_and_is_charged_once_later(
+def test_a_charge_whose_rollup_write_fails_keeps_no_outcome_and_no_delta_and_is_charged_once_later(
     merchant, frozen, settings, monkeypatch
 ):
     from payments import tasks
@@ -267,11 +247,11 @@ def test_a_chunk_that_fails_to_record_keeps_no_outcome_and_no_delta_and_is_charg
     settings.CHARGE_THREADS = 1
     rows = [make_transaction(merchant, billing_number=f"GYM-{number}") for number in range(4)]
 
-    def fail(self):
+    def fail(tx, old_status):
         raise RuntimeError("the database went away at the commit")
 
     with monkeypatch.context() as patched:
-        patched.setattr(rollups.Deltas, "flush", fail)
+        patched.setattr(rollups, "apply_change", fail)
         patched.setattr(tasks.charge, "apply_async", lambda args, countdown: None)
         assert tasks.charge_many([tx.pk for tx in rows]) == {"retry_same_key": 4}
 
