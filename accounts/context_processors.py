@@ -2,18 +2,15 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.urls import get_script_prefix, reverse
 
 from .menus import MENUS
 
 
 @cache
-def _menu_url(url_name: str, script_prefix: str) -> str | None:
+def _menu_url(url_name: str, script_prefix: str) -> str:
     """A menu's address, reversed once per process (and script prefix), not on every page."""
-    try:
-        return reverse(url_name)
-    except NoReverseMatch:
-        return None  # a menu whose pages are not built yet
+    return reverse(url_name)
 
 
 def navigation(request) -> dict:
@@ -26,7 +23,5 @@ def navigation(request) -> dict:
         if not user.has_menu(menu.code):
             continue
         url = _menu_url(menu.url_name, get_script_prefix())
-        if url is None:
-            continue
         items.append({"menu": menu, "url": url, "active": request.path.startswith(url)})
     return {"nav_items": items}

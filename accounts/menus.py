@@ -11,20 +11,19 @@ class Menu:
     label: str
     url_name: str
     icon: str
-    old_name: str
     admin_only: bool = False
 
 
 # Order is the navigation order. Setting Account and Log Out are icons in the header, open to everyone.
 MENUS: tuple[Menu, ...] = (
-    Menu("manage_user", "Manage User", "accounts:users", "users", "Manage Users", admin_only=True),
-    Menu("batch_transaction", "Batch Transaction", "batch:single_payment", "upload", "Upload Trx File"),
-    Menu("registration", "Registration", "recurring:registrations", "clipboard", "Upload Recur Registration"),
-    Menu("void_transaction", "Void Transaction", "payments:void", "undo", "Void Trx"),
-    Menu("manage_recurring", "Manage Recurring", "recurring:billings", "repeat", "Manage Billing"),
-    Menu("user_activity", "User Activity", "accounts:activity", "activity", "User Activity Report"),
-    Menu("batch_report", "Batch Report", "reports:batches", "layers", "Upload Trx Report"),
-    Menu("all_report", "All Report", "reports:all", "table", "All Trx Report"),
+    Menu("manage_user", "Manage User", "accounts:users", "users", admin_only=True),
+    Menu("batch_transaction", "Batch Transaction", "batch:single_payment", "upload"),
+    Menu("registration", "Registration", "recurring:registrations", "clipboard"),
+    Menu("void_transaction", "Void Transaction", "payments:void", "undo"),
+    Menu("manage_recurring", "Manage Recurring", "recurring:billings", "repeat"),
+    Menu("user_activity", "User Activity", "accounts:activity", "activity"),
+    Menu("batch_report", "Batch Report", "reports:batches", "layers"),
+    Menu("all_report", "All Report", "reports:all", "table"),
 )
 MENUS_BY_CODE = {menu.code: menu for menu in MENUS}
 # What an admin may grant a staff user (Manage User stays with merchant admins).

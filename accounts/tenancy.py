@@ -1,5 +1,5 @@
 """Tenancy and access: every view reaches merchant rows through ``merchant_rows`` / ``get_merchant_row``
-and checks its menu with ``menu_required`` (a decorator) or ``MenuRequiredMixin`` (the same check)."""
+and checks its menu with ``menu_required`` (a decorator)."""
 
 from __future__ import annotations
 
@@ -56,16 +56,6 @@ def menu_required(code: str):
         return wrapped
 
     return decorator
-
-
-class MenuRequiredMixin:
-    """The class-based form of ``menu_required``: set ``menu_code`` on the view."""
-
-    menu_code: str
-
-    def dispatch(self, request, *args, **kwargs):
-        check_menu(request, self.menu_code)
-        return super().dispatch(request, *args, **kwargs)
 
 
 def admin_required(view):

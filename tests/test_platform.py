@@ -213,3 +213,11 @@ def test_a_task_messages_argument_repr_is_cut_short_and_its_arguments_are_whole(
     argsrepr = message.headers["argsrepr"]
     assert len(argsrepr) < 200 < len(repr(ids)) and argsrepr.startswith("([1000000, 1000001, ")
     assert message.body[0] == (ids,)
+
+
+def test_the_file_broker_keeps_every_folder_under_var(settings):
+    """The embedded default's broker writes nothing into the working directory (kombu's control folder
+    defaults to ./control): every folder it uses is under VAR_DIR."""
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    folders = [options[name] for name in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")]
+    assert all(Path(folder).is_relative_to(settings.VAR_DIR) for folder in folders)
