@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Merchant
-from payments.models import MONEY
+from billing_bo.lib.money import MONEY
 
 from .columns import pack, unpack
 

@@ -1,27 +1,8 @@
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-
 from django import forms
 
-
-def parse_rupiah(value: str) -> Decimal:
-    """``1.250.000``, ``1250000`` or ``Rp 1.250.000`` -> Decimal("1250000"); anything else is refused."""
-    text = re.sub(r"^\s*(rp\.?)?\s*", "", str(value), flags=re.IGNORECASE).strip()
-    if not re.fullmatch(r"\d{1,3}(\.\d{3})+|\d+", text):
-        raise forms.ValidationError("Enter a whole Rupiah amount, e.g. 1250000 or 1.250.000.")
-    return Decimal(text.replace(".", ""))
-
-
-class RupiahField(forms.Field):
-    """Whole Rupiah typed the way people write it; cleans to a Decimal."""
-
-    widget = forms.TextInput(attrs={"inputmode": "numeric"})
-
-    def to_python(self, value):
-        value = (value or "").strip()
-        return parse_rupiah(value) if value else None
+from billing_bo.lib.money import RupiahField
 
 
 class TransactionSearchForm(forms.Form):

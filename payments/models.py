@@ -7,9 +7,9 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Merchant
+from billing_bo.lib.money import MONEY
 
 # Whole Rupiah: 14 digits is enough for any single card charge.
-MONEY = {"max_digits": 14, "decimal_places": 0}
 
 
 class CardSnapshot(models.Model):

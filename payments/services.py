@@ -23,7 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import audit
-from billing_bo.lib.cards import fingerprint
+from billing_bo.lib.cards import card_fingerprint
 
 from .acquirer import AcquirerTimeout, AcquirerUnavailable, Outcome, get_acquirer
 from .acquirer.base import TRANSIENT_CODES
@@ -43,18 +43,13 @@ def tokenize_card(
     return {
         "card_token": card.token,
         "card_masked": card.masked,
-        "card_fingerprint": fingerprint(pan, settings.CARD_FINGERPRINT_KEY),
+        "card_fingerprint": card_fingerprint(pan),
         "card_expiry": card.expiry,
         "card_issuer": card.issuer,
         "card_brand": card.brand,
         "holder_name": holder_name,
         "holder_phone": holder_phone,
     }
-
-
-def card_fingerprint(pan: str) -> str:
-    """What to match ``card_fingerprint`` against when staff search by a full card number."""
-    return fingerprint(pan, settings.CARD_FINGERPRINT_KEY)
 
 
 class Step(enum.Enum):

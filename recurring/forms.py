@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 from django import forms
 
-from payments.forms import RupiahField
+from billing_bo.lib.money import RupiahField
 
 from .models import Billing
 from .schedule import DATE, DAY, FULL_DATE, KIND_LABELS, MONTH_NAMES, WEEKDAY_NAMES, Schedule, ScheduleError

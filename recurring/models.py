@@ -5,7 +5,8 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import Merchant
-from payments.models import MONEY, CardSnapshot
+from billing_bo.lib.money import MONEY
+from payments.models import CardSnapshot
 
 from .schedule import Schedule
 

@@ -33,11 +33,9 @@ from django.utils.html import format_html
 
 from accounts.tenancy import merchant_rows
 from batch.models import Batch
-from billing_bo.lib.cards import luhn_valid, mask_pan
-from billing_bo.lib.money import format_rupiah
-from payments.forms import RupiahField
+from billing_bo.lib.cards import card_fingerprint, luhn_valid, mask_pan
+from billing_bo.lib.money import RupiahField, format_rupiah
 from payments.models import Transaction
-from payments.services import card_fingerprint
 from recurring.models import Billing
 
 CARD_TOKEN_SALT = "reports.all-report.card"

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import re
 
+from django.conf import settings
+
 PAN_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 
@@ -39,3 +41,9 @@ def normalise_pan(number: str) -> str:
 
 def fingerprint(number: str, key: str) -> str:
     return hmac.new(key.encode(), normalise_pan(number).encode(), hashlib.sha256).hexdigest()
+
+
+def card_fingerprint(number: str) -> str:
+    """The keyed fingerprint the back office keeps of a card number, and what a search by full card number
+    matches: HMAC-SHA256 with ``CARD_FINGERPRINT_KEY``, a key kept out of the database (DESIGN "Card data")."""
+    return fingerprint(number, settings.CARD_FINGERPRINT_KEY)

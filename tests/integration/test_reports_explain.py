@@ -23,7 +23,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from batch.models import Batch
-from payments.services import card_fingerprint
+from billing_bo.lib.cards import card_fingerprint
 from recurring.models import Billing
 from recurring.schedule import Schedule
 from reports.filters import AllReportFilter

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from billing_bo.lib.cards import card_fingerprint
 from payments import services, tasks
 from payments.models import Transaction
 from payments.services import Step
@@ -330,6 +331,6 @@ def test_the_card_is_kept_as_token_mask_and_keyed_fingerprint_only(merchant):
     tx = make_transaction(merchant)
     assert tx.card_masked == "411111******1111"
     assert tx.card_token.startswith("tok_")
-    assert tx.card_fingerprint == services.card_fingerprint("4111 1111 1111 1111")
+    assert tx.card_fingerprint == card_fingerprint("4111 1111 1111 1111")
     assert APPROVE not in " ".join(str(v) for v in Transaction.objects.filter(pk=tx.pk).values().first().values())
 

@@ -12,11 +12,10 @@ import pytest
 from django.test import RequestFactory
 
 from accounts.models import Merchant
-from billing_bo.lib.cards import mask_pan
+from billing_bo.lib.cards import card_fingerprint, mask_pan
 from payments import services as payments
 from payments.acquirer.simulated import brand_for, issuer_for
 from payments.models import Transaction
-from payments.services import card_fingerprint
 from reports.models import BillingPeriod, DailyRollup, PeriodTotal
 from tests.payments.conftest import charged, make_transaction
 from tests.recurring.conftest import make_billing
