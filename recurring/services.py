@@ -236,6 +236,8 @@ def register_hosted(
         )
         billing.schedule = schedule
         refresh_next_date(billing)
+        if billing.next_execute_date is None:  # a link's fixed Full Dates that have all passed
+            raise RecurringError("The schedule of this link has no date left to run: ask the merchant for a new link.")
         billing.save()
         locked.used_at = timezone.now()
         locked.billing = billing

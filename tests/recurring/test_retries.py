@@ -67,7 +67,7 @@ def test_each_execution_is_retried_on_the_policys_days_at_most_once_each_then_st
         RetryPolicy.objects.create(merchant=merchant, retry_codes=[SOFT], retry_after_days=days)
         execute_dates = [START + timedelta(days=n) for n in range(executions)]
         with time_machine.travel(at_jakarta(START), tick=False):
-            billing = make_billing(merchant, Schedule.full_dates(execute_dates, today=START))
+            billing = make_billing(merchant, Schedule.full_dates(execute_dates, first_day=START))
         for offset in range(executions + max(days) + 1):
             today = START + timedelta(days=offset)
             with time_machine.travel(at_jakarta(today), tick=False):

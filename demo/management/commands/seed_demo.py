@@ -205,7 +205,7 @@ class Command(BaseCommand):
                 "Rina Kusuma",
                 "4005010000000006",
                 1_250_000,
-                Schedule.full_dates([today + timedelta(days=d) for d in (3, 33, 63)], today=today),
+                Schedule.full_dates([today + timedelta(days=d) for d in (3, 33, 63)], first_day=today),
                 "recurring",
                 "hosted",
             ),
