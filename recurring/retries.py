@@ -10,6 +10,7 @@ retry date. The billing shows its earliest pending retry (attempt and day), reco
 from __future__ import annotations
 
 import copy
+from datetime import date
 
 from django.dispatch import receiver
 
@@ -26,19 +27,26 @@ PENDING = (Status.SCHEDULED, Status.PROCESSING)
 def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, batch=None, **kwargs) -> None:
     if transaction.billing_id is None or transaction.status not in (Status.SUCCESS, Status.FAILED):
         return
-    retry_day = None
-    if transaction.status == Status.FAILED:
-        policy = RetryPolicy.for_merchant(transaction.merchant)
-        if transaction.response_code in policy.retry_codes:
-            tried = max(transaction.due_date, transaction.merchant.local_today())
-            retry_day = policy.next_retry(transaction.execute_date, after=tried)
+    tried = max(transaction.due_date, transaction.merchant.local_today())
+    if schedule_retry(transaction, tried=tried, batch=batch) is None and transaction.next_retry_date is not None:
+        # A retried execution ended: no next retry to show.
+        Transaction.objects.filter(
+            merchant_id=transaction.merchant_id, pk=transaction.pk, status=transaction.status
+        ).update(next_retry_date=None)
+        show_pending_retry(transaction.billing_id)
+
+
+def schedule_retry(transaction: Transaction, *, tried: date, batch=None) -> date | None:
+    """Put a failed execution of a billing, whose attempt was made on ``tried``, back to scheduled for its
+    policy's next retry day; that day, or None when the decline is hard or the policy's days are spent."""
+    if transaction.billing_id is None or transaction.status != Status.FAILED:
+        return None
+    policy = RetryPolicy.for_merchant(transaction.merchant)
+    if transaction.response_code not in policy.retry_codes:
+        return None
+    retry_day = policy.next_retry(transaction.execute_date, after=tried)
     if retry_day is None:
-        if transaction.next_retry_date is not None:  # a retried execution ended: no next retry to show
-            Transaction.objects.filter(
-                merchant_id=transaction.merchant_id, pk=transaction.pk, status=transaction.status
-            ).update(next_retry_date=None)
-            show_pending_retry(transaction.billing_id)
-        return
+        return None
     flipped = Transaction.objects.filter(
         merchant_id=transaction.merchant_id, pk=transaction.pk, status=Status.FAILED
     ).update(status=Status.SCHEDULED, next_retry_date=retry_day, queued_at=None)
@@ -50,6 +58,7 @@ def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, bat
         retried.status, retried.next_retry_date, retried.queued_at = Status.SCHEDULED, retry_day, None
         # In the outer change's batch, if any (its receivers gather this change with the others).
         transaction_changed.send(sender=Transaction, transaction=retried, old_status=Status.FAILED, batch=batch)
+    return retry_day
 
 
 def show_pending_retry(billing_id: int) -> None:
