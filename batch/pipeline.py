@@ -61,10 +61,13 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
 
 def validation_limits(batch: Batch, keys: pd.Series) -> dict:
     """The keyword arguments of ``validation.validate`` for ``batch`` whose key column is ``keys``: the
-    merchant's today, charge limits, and stored keys (still being fetched)."""
+    merchant's today, charge limits, and stored keys (still being fetched). For a registration file "today"
+    is the first day a schedule may still run (``next_schedulable_day``: tomorrow once today's run is over),
+    as processing uses it: a Full Date before it is invalid, not a row that fails at Process."""
     merchant = batch.merchant
+    registration = batch.kind == Batch.Kind.REGISTRATION
     return {
-        "today": merchant.local_today(),
+        "today": next_schedulable_day(merchant) if registration else merchant.local_today(),
         "min_amount": merchant.min_charge_amount,
         "max_amount": merchant.max_charge_amount,
         "stored_keys": _stored_keys(batch, keys),
@@ -569,8 +572,16 @@ def _card(row) -> dict:
 def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: date) -> None:
     records = rows.to_dict("records")
     positions = range(offset, offset + len(rows))
-    cards, outcomes = {}, {}
+    cards, outcomes, schedules = {}, {}, {}
     for position, row in zip(positions, records, strict=True):
+        if batch.kind == Batch.Kind.REGISTRATION:
+            # Validated before; a Full Date of a day whose run ended since then no longer runs: this row fails.
+            schedules[position], _, reason = validation.parse_schedule(
+                *(row[c] for c in validation.SCHEDULE_COLUMNS), today=first_day
+            )
+            if schedules[position] is None:
+                outcomes[position] = reason
+                continue
         try:
             cards[position] = _card(row)
         except (CardRejected, AcquirerError) as refusal:
@@ -584,7 +595,7 @@ def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: dat
         created = []
         for position, row, execute_date in zip(positions, records, execute_dates, strict=True):
             if position in cards:
-                created.append(_build(batch, row, cards[position], first_day, execute_date))
+                created.append(_build(batch, row, cards[position], first_day, execute_date, schedules.get(position)))
                 outcomes[position] = "created"
         model = Billing if batch.kind == Batch.Kind.REGISTRATION else Transaction
         model.objects.bulk_create(created)
@@ -597,7 +608,7 @@ def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: dat
         renew_lease(batch, chunks_done=F("chunks_done") + 1, rows_done=offset + len(rows))
 
 
-def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: date | None = None):
+def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: date | None, schedule: dict | None):
     amount = Decimal(row["amount"].replace(".", ""))
     if batch.kind == Batch.Kind.REGISTRATION:
         billing = Billing(
@@ -613,7 +624,6 @@ def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: d
             source=Billing.Source.BATCH,
             **card,
         )
-        schedule = validation.parse_schedule(*(row[c] for c in validation.SCHEDULE_COLUMNS), today=first_day)[0]
         billing.schedule = Schedule.from_dict(schedule)
         billing.next_execute_date = billing.schedule.next_date(first_day)
         return billing

@@ -1086,7 +1086,7 @@ def parse_schedule(
             parsed = parse_dates(pd.Series(_split(dates), dtype=str))
             if parsed.isna().any():
                 return None, "schedule_dates", "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."
-            return Schedule.full_dates([d.date() for d in parsed], today=today).to_dict(), "", ""
+            return Schedule.full_dates([d.date() for d in parsed], first_day=today).to_dict(), "", ""
     except ScheduleError as error:
         text = str(error)
         column = (

@@ -7,7 +7,7 @@ class RecurringConfig(AppConfig):
     def ready(self) -> None:
         from accounts.audit import register_actions
 
-        from . import services  # noqa: F401  (connects the retry receiver)
+        from . import retries  # noqa: F401  (connects the retry receiver)
 
         register_actions(
             {

@@ -57,11 +57,12 @@ class ScheduleForm(forms.Form):
         help_text="YYYY-MM-DD, separated by commas or new lines.",
     )
 
-    def __init__(self, *args, today: date, **kwargs):
+    def __init__(self, *args, first_day: date, **kwargs):
+        """``first_day``: the first day a schedule may still run (``scheduler.next_schedulable_day``)."""
         super().__init__(*args, **kwargs)
-        self.today = today
-        # The placeholder's example dates are ahead of the merchant's today, as a valid entry must be.
-        soon, later = today + timedelta(days=7), today + timedelta(days=45)
+        self.first_day = first_day
+        # The placeholder's example dates are ahead of the first day, as a valid entry must be.
+        soon, later = first_day + timedelta(days=7), first_day + timedelta(days=45)
         self.fields["dates"].widget.attrs["placeholder"] = f"{soon:%Y-%m-%d}, {later:%Y-%m-%d}"
 
     @classmethod
@@ -85,7 +86,9 @@ class ScheduleForm(forms.Form):
             elif kind == DAY:
                 cleaned["schedule"] = Schedule.by_day(cleaned.get("weekdays") or [], cleaned.get("months") or [])
             elif kind == FULL_DATE:
-                cleaned["schedule"] = Schedule.full_dates(parse_dates(cleaned.get("dates", "")), today=self.today)
+                cleaned["schedule"] = Schedule.full_dates(
+                    parse_dates(cleaned.get("dates", "")), first_day=self.first_day
+                )
         except ScheduleError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return cleaned

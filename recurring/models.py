@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -161,6 +163,15 @@ class RetryPolicy(models.Model):
     def for_merchant(cls, merchant: Merchant) -> RetryPolicy:
         policy = cls.objects.filter(merchant=merchant).first()
         return policy or cls(merchant=merchant, retry_codes=cls.DEFAULT_CODES, retry_after_days=cls.DEFAULT_DAYS)
+
+    def next_retry(self, execute_date: date, *, after: date) -> date | None:
+        """The day of an execution's next retry: the first of the policy's days after ``execute_date`` that
+        comes after ``after`` (the day of the attempt that failed); None once they are spent."""
+        for days in sorted({int(days) for days in self.retry_after_days}):
+            day = execute_date + timedelta(days=days)
+            if day > after:
+                return day
+        return None
 
 
 class RegistrationLink(models.Model):

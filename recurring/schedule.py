@@ -84,11 +84,15 @@ class Schedule:
         return cls(DAY, weekdays=_tuple(weekdays, "Weekdays"), months=_tuple(months, "Months"))
 
     @classmethod
-    def full_dates(cls, dates: Iterable[date], *, today: date | None = None) -> Schedule:
-        """With `today` (the merchant's local date), dates before it are refused: they would never run."""
+    def full_dates(cls, dates: Iterable[date], *, first_day: date | None = None) -> Schedule:
+        """With `first_day` (the first day a schedule may still run: the merchant's today, or tomorrow once
+        today's run is over), dates before it are refused: they would never run."""
         schedule = cls(FULL_DATE, dates=_tuple(dates, "Full Dates"))
-        if today is not None and schedule.dates[0] < today:
-            raise ScheduleError(f"A Full Date cannot be in the past: {schedule.dates[0].isoformat()}.")
+        if first_day is not None and schedule.dates[0] < first_day:
+            raise ScheduleError(
+                f"A Full Date cannot be before {first_day.isoformat()}, the first day that can still run: "
+                f"{schedule.dates[0].isoformat()} is."
+            )
         return schedule
 
     # Queries --------------------------------------------------------------------------------------

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import secrets
 from datetime import date, timedelta
 
 from django.core import signing
 from django.db import transaction as db
-from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
 from payments import callbacks
 from payments.models import Transaction
-from payments.signals import transaction_changed
 
-from .models import Billing, CancelledExecution, RegistrationLink, RetryPolicy
+from .models import Billing, CancelledExecution, RegistrationLink
 from .schedule import Schedule
 from .scheduler import invoice_number, next_schedulable_day
 
@@ -170,42 +167,6 @@ def cancel_execution(request, billing: Billing, execute_date: date, invoice: str
     return cancelled
 
 
-@receiver(transaction_changed, dispatch_uid="recurring.services.retry_on_soft_decline")
-def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, batch=None, **kwargs) -> None:
-    """R10: a soft decline of a billing's charge is tried again on the merchant's retry days."""
-    if transaction.billing_id is None:
-        return
-    billing = Billing.objects.filter(merchant_id=transaction.merchant_id, pk=transaction.billing_id).first()
-    if billing is None:
-        return
-    if transaction.status == Transaction.Status.SUCCESS:
-        if billing.retry_attempts or billing.next_retry_date:
-            Billing.objects.filter(pk=billing.pk).update(retry_attempts=0, next_retry_date=None)
-        return
-    if transaction.status != Transaction.Status.FAILED:
-        return
-    policy = RetryPolicy.for_merchant(transaction.merchant)
-    # Retries already made for this execution: none on its first failure.
-    attempt = 0 if transaction.next_retry_date is None else billing.retry_attempts
-    if transaction.response_code not in policy.retry_codes or attempt >= len(policy.retry_after_days):
-        Billing.objects.filter(pk=billing.pk).update(retry_attempts=0, next_retry_date=None)
-        return
-    retry_day = transaction.execute_date + timedelta(days=policy.retry_after_days[attempt])
-    flipped = Transaction.objects.filter(
-        merchant_id=transaction.merchant_id, pk=transaction.pk, status=Transaction.Status.FAILED
-    ).update(status=Transaction.Status.SCHEDULED, next_retry_date=retry_day, queued_at=None)
-    Billing.objects.filter(pk=billing.pk).update(retry_attempts=attempt + 1, next_retry_date=retry_day)
-    if flipped:
-        # Announce the change like any other, so listeners that count by status (reports) stay exact.
-        # A copy: the other receivers of the outer signal must still see the failed attempt.
-        retried = copy.copy(transaction)
-        retried.status, retried.next_retry_date, retried.queued_at = Transaction.Status.SCHEDULED, retry_day, None
-        # In the outer change's batch, if any (its receivers gather this change with the others).
-        transaction_changed.send(
-            sender=Transaction, transaction=retried, old_status=Transaction.Status.FAILED, batch=batch
-        )
-
-
 # Hosted registration (R9)
 
 LINK_SALT = "recurring.registration-link"
@@ -275,6 +236,8 @@ def register_hosted(
         )
         billing.schedule = schedule
         refresh_next_date(billing)
+        if billing.next_execute_date is None:  # a link's fixed Full Dates that have all passed
+            raise RecurringError("The schedule of this link has no date left to run: ask the merchant for a new link.")
         billing.save()
         locked.used_at = timezone.now()
         locked.billing = billing

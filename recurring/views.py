@@ -46,6 +46,16 @@ def _search(request, rows):
     return form, rows
 
 
+def _schedule_and_next(billing: Billing) -> str:
+    """The saved schedule and the first date it runs (the same rule as the scheduler's)."""
+    when = billing.next_execute_date
+    if billing.status != Billing.Status.ACTIVE:
+        return f"{billing.schedule.describe()}. The billing is inactive: nothing runs until it is activated."
+    if when is None:
+        return f"{billing.schedule.describe()}. No execute date is left to run."
+    return f"{billing.schedule.describe()}. Next execute date: {when:%Y-%m-%d}."
+
+
 def _live_billing(request, pk: int) -> Billing:
     billing = get_merchant_row(request, Billing, pk=pk)
     if billing.is_deleted:
@@ -72,8 +82,8 @@ def billing_schedule(request, pk: int):
     billing = _live_billing(request, pk)
     if billing.is_deleted:
         return redirect("recurring:billings")
-    today = billing.merchant.local_today()
-    form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), today=today)
+    first_day = next_schedulable_day(billing.merchant)
+    form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), first_day=first_day)
     if request.method == "POST" and form.is_valid():
         try:
             billing = services.change_schedule(request, billing, form.cleaned_data["schedule"])
@@ -81,10 +91,10 @@ def billing_schedule(request, pk: int):
             messages.error(request, str(refusal))
         else:
             messages.success(
-                request, f"The schedule of {billing.billing_number} is saved: {billing.schedule.describe()}."
+                request, f"The schedule of {billing.billing_number} is saved: {_schedule_and_next(billing)}"
             )
         return redirect("recurring:billings")
-    preview = billing.schedule.next_dates(next_schedulable_day(billing.merchant) - timedelta(days=1), 12)
+    preview = billing.schedule.next_dates(first_day - timedelta(days=1), 12)
     return render(request, "recurring/billing_schedule.html", {"billing": billing, "form": form, "preview": preview})
 
 
@@ -165,7 +175,7 @@ def _preview(request, merchant):
     data = request.GET.copy()
     for name in ("days", "weekdays", "months"):
         data.setlist(name, [v for value in request.GET.getlist(name) for v in value.split(",") if v.strip()])
-    form = ScheduleForm(data, today=merchant.local_today())
+    form = ScheduleForm(data, first_day=next_schedulable_day(merchant))
     if not form.is_valid():
         errors = [error for field_errors in form.errors.values() for error in field_errors]
         return JsonResponse({"error": " ".join(errors)}, status=400)
@@ -270,9 +280,9 @@ def registration_list(request):
 @admin_required
 def registration_link(request):
     """R9: a merchant admin creates a signed, expiring link for a cardholder."""
-    today = request.user.merchant.local_today()
+    first_day = next_schedulable_day(request.user.merchant)
     form = RegistrationLinkForm(request.POST or None)
-    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", today=today, initial={"kind": "date"})
+    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", first_day=first_day, initial={"kind": "date"})
     url = None
     if request.method == "POST" and form.is_valid():
         fixed = form.cleaned_data["fix_schedule"]
@@ -304,7 +314,7 @@ def hosted_register(request, token: str):
     schedule_form = None
     if link.schedule is None:
         schedule_form = ScheduleForm(
-            request.POST or None, prefix="schedule", today=merchant.local_today(), initial={"kind": "date"}
+            request.POST or None, prefix="schedule", first_day=next_schedulable_day(merchant), initial={"kind": "date"}
         )
     if request.method == "POST" and form.is_valid() and (schedule_form is None or schedule_form.is_valid()):
         data = form.cleaned_data

@@ -538,7 +538,7 @@ def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends
     charged = [
         make_billing(merchant, EVERY_DAY, next_execute_date=day),
         make_billing(merchant, weekly, next_execute_date=day),
-        make_billing(merchant, Schedule.full_dates([day], today=day), next_execute_date=day),  # runs out
+        make_billing(merchant, Schedule.full_dates([day], first_day=day), next_execute_date=day),  # runs out
     ]
     if monthly.is_execute_date(day):
         charged.append(make_billing(merchant, monthly, next_execute_date=day))

@@ -126,12 +126,12 @@ def test_constructors_normalise(case: tuple[Schedule, dict]) -> None:
 
 @PROPERTY
 @given(st.lists(dates, min_size=1, max_size=20), dates)
-def test_full_dates_refuse_the_past_only(chosen: list[date], today: date) -> None:
-    if min(chosen) < today:
-        with pytest.raises(ScheduleError, match="cannot be in the past"):
-            Schedule.full_dates(chosen, today=today)
+def test_full_dates_refuse_only_dates_before_the_first_day_that_can_run(chosen: list[date], first_day: date) -> None:
+    if min(chosen) < first_day:
+        with pytest.raises(ScheduleError, match="the first day that can still run"):
+            Schedule.full_dates(chosen, first_day=first_day)
     else:
-        assert Schedule.full_dates(chosen, today=today).dates[0] == min(chosen)
+        assert Schedule.full_dates(chosen, first_day=first_day).dates[0] == min(chosen)
 
 
 # Named examples ---------------------------------------------------------------------------------
@@ -268,8 +268,8 @@ TOO_MANY = [date(2026, 1, 1) + timedelta(days=i) for i in range(MAX_FULL_DATES +
         (lambda: Schedule.by_date([1], [13]), "Months must be 1 to 12: 13 is not."),
         (lambda: Schedule.by_day([0], [0]), "Months must be 1 to 12: 0 is not."),
         (
-            lambda: Schedule.full_dates([date(2026, 2, 1), date(2026, 1, 5)], today=TODAY),
-            "A Full Date cannot be in the past: 2026-01-05.",
+            lambda: Schedule.full_dates([date(2026, 2, 1), date(2026, 1, 5)], first_day=TODAY),
+            f"A Full Date cannot be before {TODAY}, the first day that can still run: 2026-01-05 is.",
         ),
         (lambda: Schedule.full_dates(TOO_MANY), "A Full Date schedule can have at most 366 dates, not 367."),
         (lambda: Schedule.by_date(["1"], [1]), "Execute days must be whole numbers from 1 to 28: '1' is not."),

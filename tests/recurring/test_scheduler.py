@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.models import Merchant
 from payments import services as payments
 from payments.models import CallbackDelivery, Transaction
 from recurring import scheduler
@@ -271,6 +272,26 @@ def test_run_scheduler_refuses_a_bad_date(db, value):
 
     with pytest.raises(CommandError, match="YYYY-MM-DD"):
         call_command("run_scheduler", "--date", value, stdout=StringIO())
+
+
+def test_run_scheduler_refuses_a_day_after_the_merchants_today_and_records_nothing(merchant, queued, monday):
+    make_billing(merchant)
+    tomorrow = f"{MONDAY + timedelta(days=1):%Y-%m-%d}"
+    with pytest.raises(CommandError, match=f"{tomorrow} has not begun for alpha"):
+        call_command("run_scheduler", "--date", tomorrow, "--merchant", "alpha", stdout=StringIO())
+    assert not SchedulerRun.objects.exists() and not Transaction.objects.exists() and queued == []
+
+
+def test_run_scheduler_without_a_merchant_refuses_a_day_not_begun_in_one_merchants_zone(merchant, queued):
+    """At 20:00 UTC on 30 November it is 1 December in Jakarta but still 30 November in New York: the
+    1st is refused for every merchant (nothing runs), the 30th runs for both."""
+    Merchant.objects.create(name="West Gym", code="west", time_zone="America/New_York")
+    with time_machine.travel(datetime(2026, 11, 30, 20, 0, tzinfo=ZoneInfo("UTC")), tick=False):
+        with pytest.raises(CommandError, match="2026-12-01 has not begun for west"):
+            call_command("run_scheduler", "--date", "2026-12-01", stdout=StringIO())
+        assert not SchedulerRun.objects.exists()
+        call_command("run_scheduler", "--date", "2026-11-30", stdout=StringIO())
+    assert SchedulerRun.objects.filter(day=date(2026, 11, 30), finished_at__isnull=False).count() == 2
 
 
 def test_a_chunk_moves_each_billing_to_its_own_schedules_next_date(merchant, queued, monday, alice):

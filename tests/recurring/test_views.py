@@ -73,7 +73,7 @@ def test_edit_date_saves_the_schedule_recomputes_the_next_date_and_audits_it(mer
         ),
         ({"kind": "date", "days": ["1"], "months": []}, "month"),
         ({"kind": "day", "weekdays": [], "months": ["12"]}, "weekday"),
-        ({"kind": "full_date", "dates": "2026-11-01"}, "cannot be in the past"),
+        ({"kind": "full_date", "dates": "2026-11-01"}, "the first day that can still run"),
         ({"kind": "full_date", "dates": "2026-12-40"}, "is not a date"),
         ({"kind": "weekly"}, "Select a valid choice"),
     ],

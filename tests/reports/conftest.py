@@ -163,10 +163,9 @@ def mixed_history(merchant: Merchant, other_merchant: Merchant, admin, other_adm
         billing=billing,
         billing_number=billing.billing_number,
         kind=Transaction.Kind.RECURRING,
-        execute_date=today - 3 * day,
+        execute_date=today - day,
     )
-    for _ in range(2):
-        payments.charge(retried.pk)  # fails twice; the policy's last retry is still due
+    payments.charge(retried.pk)  # fails; the policy's retry still to come (3 days after its date) is due
     make_transaction(merchant, billing_number="GYM-6", execute_date=today + 2 * day)  # scheduled, not counted
     payments.void(request_as(admin), voided.pk, "Duplicate")
     payments.refund(request_as(admin), refunded.pk, Decimal("50000"), "Partial")

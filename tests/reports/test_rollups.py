@@ -79,14 +79,15 @@ def test_a_soft_decline_retried_until_the_policy_ends_counts_one_failure(merchan
         billing=billing,
         billing_number=billing.billing_number,
         kind=Transaction.Kind.RECURRING,
-        execute_date=TODAY - timedelta(days=3),
+        execute_date=TODAY,
     )
     payments.charge(tx.pk)  # failed, then back to scheduled for the first retry (R10)
     tx.refresh_from_db()
     assert tx.status == Status.SCHEDULED
     assert sum(r.count for r in DailyRollup.objects.filter(merchant=merchant)) == 0
-    payments.charge(tx.pk)  # the first retry fails: scheduled again
-    payments.charge(tx.pk)  # the last retry fails for good
+    for retry_day in (1, 3):  # the first retry fails: scheduled again; the last fails for good
+        with time_machine.travel(NOW + timedelta(days=retry_day), tick=False):
+            payments.charge(tx.pk)
     tx.refresh_from_db()
     assert tx.status == Status.FAILED
     counted = [(r.status, r.response_code, r.count) for r in DailyRollup.objects.filter(merchant=merchant) if r.count]
@@ -213,7 +214,7 @@ def chunk_of_mixed_outcomes(merchant):
             billing=billing,
             billing_number=billing.billing_number,
             kind=Transaction.Kind.RECURRING,
-            execute_date=TODAY - timedelta(days=3),
+            execute_date=TODAY,  # retried tomorrow (R10)
         )
     )
     return rows

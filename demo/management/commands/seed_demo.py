@@ -1,14 +1,17 @@
 """The demo merchant of the embedded default: created once, kept on every later run (``make run``).
 
-Its transactions are charged through the simulated bank like any other, so the demo shows real
-approvals, declines with the bank's messages and issuers.
+Its history is made by the product's rules, day by day over the last two months: each billing is charged
+only on its schedule's execute dates (``recurring/schedule.py``) from the day it was registered, a soft
+decline is retried on the merchant's retry policy days (``recurring/retries.py``), and every charge goes
+through the simulated bank like any other, so the demo shows real approvals, declines with the bank's
+messages and issuers. Each day is recorded as a scheduler run, so the scheduler starts after today.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand
@@ -21,8 +24,10 @@ from accounts.services import create_device
 from payments import services as payments
 from payments.acquirer import CardRejected
 from payments.models import Transaction
-from recurring.models import Billing
+from recurring.models import Billing, SchedulerRun
+from recurring.retries import schedule_retry
 from recurring.schedule import Schedule
+from recurring.scheduler import invoice_number
 from recurring.services import refresh_next_date
 
 # Test cards of the simulated bank (docs/simulated-bank.md): holders are invented.
@@ -42,6 +47,21 @@ DEMO_CARDS = (
     ("4700010000000145", "Lina Marlina"),
 )
 DECLINING = ["4511010000000052", "4622010000000512", "4788010000000546", "4700010000000145"]
+HISTORY_DAYS = 62  # two months of charges before today
+
+
+def demo_phone(rng: random.Random) -> str:
+    """An invented Indonesian mobile number: +628 and 9-10 more digits."""
+    return (
+        "+628"
+        + str(rng.choice([11, 12, 13, 21, 22, 52, 53, 57, 77, 78, 81, 95, 96]))
+        + str(rng.randrange(10**6, 10**8))
+    )
+
+
+def at(merchant: Merchant, day: date, rng: random.Random, hour: int = 6):
+    return timezone.make_aware(datetime.combine(day, time(hour, rng.randint(0, 59))), merchant.tzinfo)
+
 
 CARD_FIELDS = (
     "card_token",
@@ -95,7 +115,7 @@ class Command(BaseCommand):
             self.seed_billings(merchant)
         if not Transaction.objects.filter(merchant=merchant).exists():
             logging.getLogger("payments").setLevel(logging.WARNING)  # one line per charge is noise here
-            created = self.seed_transactions(merchant)
+            created = self.seed_history(merchant)
             self.stdout.write(f"Demo transactions: {created} charged through the simulated bank.")
 
         self.stdout.write(self.style.SUCCESS(f"Demo merchant: {merchant.name}"))
@@ -104,66 +124,110 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<6} password {password:<16} ({role})")
         self.stdout.write("  Current code: .venv/bin/python manage.py totp_code USERNAME")
 
-    def seed_transactions(self, merchant: Merchant) -> int:
-        """Two months of charges, mostly approved, with each kind of decline; a few due in the coming days."""
+    def seed_history(self, merchant: Merchant) -> int:
+        """Each day of the last two months as the scheduler would have run it, then a few single payments
+        due in the coming days. Returns the number of transactions."""
         rng = random.Random(20261125)
-        cards = {}
         expiry_year = merchant.local_today().year + CARD_YEARS
+        cards = {}
         for pan, holder in DEMO_CARDS:
             try:
-                cards[pan] = payments.tokenize_card(
-                    pan, 12, expiry_year, "1234" if pan.startswith("37") else "123", holder, "+6281298765432"
-                )
+                cvv = "1234" if pan.startswith("37") else "123"
+                cards[pan] = payments.tokenize_card(pan, 12, expiry_year, cvv, holder, demo_phone(rng))
             except CardRejected:  # pragma: no cover - the table holds valid cards
                 continue
-        approving = [pan for pan in cards if pan not in DECLINING]
         today = merchant.local_today()
-        tz = merchant.tzinfo
-        count = 0
         billings = list(Billing.objects.filter(merchant=merchant, billing_type=Billing.Type.RECURRING))
-        used: set[tuple[int, object]] = set()
-        for days_ago in range(62, -4, -1):
-            day = today - timedelta(days=days_ago)
-            # today's first two are a decline and an approval, so "this month" has both even on the 1st
-            forced = {0: True, 1: False} if day == today else {}
-            for n in range(rng.randint(3, 7)):
-                count += 1
-                declines = forced.get(n, rng.random() < 0.22)
-                pan = rng.choice(DECLINING if declines else approving)
-                billing = rng.choice(billings) if n % 3 and day <= today and n not in forced else None
-                if billing is not None and (billing.pk, day) in used:
-                    billing = None
-                kind = Transaction.Kind.RECURRING if billing else Transaction.Kind.SINGLE_PAYMENT
-                member = rng.randint(100, 140)
-                if billing is not None:
-                    used.add((billing.pk, day))
-                tx = Transaction.objects.create(
-                    merchant=merchant,
-                    invoice_number=f"{billing.billing_number}-{day:%Y%m%d}"
-                    if billing
-                    else f"INV-{day:%Y%m%d}-{n + 1:03d}",
-                    billing=billing,
-                    billing_number=billing.billing_number if billing else f"GYM-{member:04d}",
-                    customer_id=billing.customer_id if billing else f"CUST-{member:04d}",
-                    kind=kind,
-                    description="Monthly membership" if billing else "Personal training pack",
-                    amount=billing.amount
-                    if billing
-                    else Decimal(rng.choice([150_000, 250_000, 350_000, 499_000, 1_250_000])),
-                    execute_date=day,
-                    **(card_of(billing) if billing else cards[pan]),
-                )
-                if day > today:
-                    continue  # scheduled: the scheduler charges it on its day
-                payments.charge(tx.pk)
-                moment = timezone.make_aware(datetime.combine(day, time(6, rng.randint(0, 59))), tz)
-                Transaction.objects.filter(pk=tx.pk).update(created_at=moment, claimed_at=moment, processed_at=moment)
-        return count
+        for offset in range(HISTORY_DAYS, -1, -1):
+            self.run_past_day(merchant, today - timedelta(days=offset), billings, cards, rng)
+        for ahead in range(1, 4):  # scheduled: the scheduler charges them on their day
+            for n in range(rng.randint(1, 3)):
+                self.single_payment(merchant, today + timedelta(days=ahead), n, cards, rng, declines=False)
+        for billing in Billing.objects.filter(merchant=merchant):
+            refresh_next_date(billing)  # today's run is recorded: from the next execute date on
+            billing.save(update_fields=["next_execute_date", "updated_at"])
+        return Transaction.objects.filter(merchant=merchant).count()
+
+    def run_past_day(self, merchant: Merchant, day: date, billings, cards: dict, rng: random.Random) -> None:
+        """What the scheduler does on ``day``: the executions of the billings due that day (registered by
+        then), the day's single payments, the retries due that day; all charged, and the run recorded."""
+        executions = [
+            self.execution(billing, day)
+            for billing in billings
+            if billing.schedule.is_execute_date(day) and billing.created_at.astimezone(merchant.tzinfo).date() <= day
+        ]
+        # today's first two single payments are a decline and an approval, so "this month" has both on the 1st
+        forced = [True, False] if day == merchant.local_today() else []
+        singles = [
+            self.single_payment(merchant, day, n, cards, rng, declines=forced[n] if n < len(forced) else None)
+            for n in range(rng.randint(2, 5))
+        ]
+        retries = list(
+            Transaction.objects.filter(merchant=merchant, status=Transaction.Status.SCHEDULED, next_retry_date=day)
+        )
+        for tx in executions + singles + retries:
+            self.charge_on(merchant, tx, day, rng)
+        moment = at(merchant, day, rng)
+        SchedulerRun.objects.create(
+            merchant=merchant,
+            day=day,
+            started_at=moment,
+            finished_at=moment + timedelta(seconds=1),
+            due=len(executions),
+            charged=len(executions),
+            single_payments=len(singles),
+            retries=len(retries),
+        )
+
+    def execution(self, billing: Billing, day: date) -> Transaction:
+        """The billing's execution on ``day``, as the scheduler inserts it."""
+        return Transaction.objects.create(
+            merchant_id=billing.merchant_id,
+            billing=billing,
+            invoice_number=invoice_number(billing.billing_number, day),
+            billing_number=billing.billing_number,
+            customer_id=billing.customer_id,
+            kind=Transaction.Kind.RECURRING,
+            description=f"Recurring {billing.billing_number} {day:%Y-%m-%d}",
+            amount=billing.amount,
+            execute_date=day,
+            **card_of(billing),
+        )
+
+    def single_payment(self, merchant, day: date, n: int, cards: dict, rng: random.Random, declines) -> Transaction:
+        declines = rng.random() < 0.22 if declines is None else declines
+        pan = rng.choice([pan for pan in cards if (pan in DECLINING) == declines])
+        member = rng.randint(100, 140)
+        return Transaction.objects.create(
+            merchant=merchant,
+            invoice_number=f"INV-{day:%Y%m%d}-{n + 1:03d}",
+            billing_number=f"GYM-{member:04d}",
+            customer_id=f"CUST-{member:04d}",
+            kind=Transaction.Kind.SINGLE_PAYMENT,
+            description="Personal training pack",
+            amount=Decimal(rng.choice([150_000, 250_000, 350_000, 499_000, 1_250_000])),
+            execute_date=day,
+            **cards[pan],
+        )
+
+    def charge_on(self, merchant: Merchant, tx: Transaction, day: date, rng: random.Random) -> None:
+        """Charge ``tx`` through the bank as on ``day``; a soft decline gets its retry by the merchant's policy
+        as it would have on that day (the receiver, on today's date, leaves a past failure failed)."""
+        retry = tx.next_retry_date is not None
+        payments.charge(tx.pk)
+        moment = at(merchant, day, rng)
+        stamps = {"claimed_at": moment, "processed_at": moment} | ({} if retry else {"created_at": moment})
+        Transaction.objects.filter(pk=tx.pk).update(**stamps)
+        tx.refresh_from_db()
+        schedule_retry(tx, tried=day)
 
     def seed_billings(self, merchant: Merchant) -> None:
-        """Registrations of every schedule type and both types, so Manage Recurring shows real next dates."""
+        """Registrations of every schedule type and both types, registered over the last months, so Manage
+        Recurring shows real next dates and the history starts at each one's registration."""
         today = merchant.local_today()
+        rng = random.Random(20261124)
         plans = [
+            # number, holder, card, amount, schedule, type, source, registered this many days ago
             (
                 "GYM-0001",
                 "Andi Wijaya",
@@ -172,6 +236,7 @@ class Command(BaseCommand):
                 Schedule.by_date([1], range(1, 13)),
                 "recurring",
                 "batch",
+                150,
             ),
             (
                 "GYM-0002",
@@ -181,6 +246,7 @@ class Command(BaseCommand):
                 Schedule.by_date([5, 20], range(1, 13)),
                 "recurring",
                 "batch",
+                120,
             ),
             (
                 "GYM-0003",
@@ -190,24 +256,27 @@ class Command(BaseCommand):
                 Schedule.by_day([0], range(1, 13)),
                 "recurring",
                 "hosted",
+                75,
             ),
             (
                 "GYM-0004",
                 "Dewi Lestari",
                 "5266010000000007",
                 250_000,
-                Schedule.by_day([1, 4], [1, 4, 7, 10]),
+                Schedule.by_day([1, 4], range(1, 13)),
                 "recurring",
                 "batch",
+                45,
             ),
             (
                 "GYM-0005",
                 "Rina Kusuma",
                 "4005010000000006",
                 1_250_000,
-                Schedule.full_dates([today + timedelta(days=d) for d in (3, 33, 63)], today=today),
+                Schedule.full_dates([today + timedelta(days=d) for d in (-20, 3, 33)]),
                 "recurring",
                 "hosted",
+                30,
             ),
             (
                 "GYM-0006",
@@ -217,6 +286,7 @@ class Command(BaseCommand):
                 Schedule.by_date([15], range(1, 13)),
                 "reminder",
                 "batch",
+                95,
             ),
             (
                 "GYM-0007",
@@ -226,29 +296,33 @@ class Command(BaseCommand):
                 Schedule.by_day([2], range(1, 13)),
                 "recurring",
                 "batch",
+                60,
             ),
             (
                 "GYM-0008",
                 "Joko Susilo",
                 "4511010000000052",
                 150_000,
-                Schedule.by_date([28], [2, 5, 8, 11]),
+                Schedule.by_date([28], range(1, 13)),
                 "recurring",
                 "hosted",
+                40,
             ),
         ]
-        for number, name, pan, amount, schedule, billing_type, source in plans:
+        for number, name, pan, amount, schedule, billing_type, source, days_ago in plans:
+            phone = demo_phone(rng)
             billing = Billing(
                 merchant=merchant,
                 billing_number=number,
                 customer_id=number.replace("GYM", "CUST"),
                 customer_name=name,
                 email=f"{name.split()[0].lower()}@example.com",
-                phone="+6281298765432",
+                phone=phone,
                 amount=Decimal(amount),
                 billing_type=billing_type,
                 source=source,
-                **payments.tokenize_card(pan, 12, today.year + CARD_YEARS, "123", name, "+6281298765432"),
+                created_at=at(merchant, today - timedelta(days=days_ago), rng, hour=10),
+                **payments.tokenize_card(pan, 12, today.year + CARD_YEARS, "123", name, phone),
             )
             billing.schedule = schedule
             refresh_next_date(billing)

@@ -1,4 +1,5 @@
-"""O2: run the scheduler for one merchant-local day by hand. A day that ran already is a no-op."""
+"""O2: run the scheduler for one merchant-local day by hand. A day that ran already is a no-op; a day after a
+merchant's local today is refused (for all merchants at once: nothing runs)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ class Command(BaseCommand):
             merchants = merchants.filter(code=merchant)
             if not merchants:
                 raise CommandError(f"No merchant with code {merchant!r}.")
+        # A day that has not begun in a merchant's zone would be recorded as run with nothing due: refused.
+        early = [each.code for each in merchants if day > each.local_today()]
+        if early:
+            raise CommandError(f"{day} has not begun for {', '.join(early)}: run a day up to the merchant's today.")
         for each in merchants:
             existed = each.pk and _finished(each, day)
             run = run_day(each, day)
