@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from .columns import names
+from .columns import COLUMNS, names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -176,7 +176,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         del raw
     frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
     expected = names(kind)
-    missing = [c for c in expected if c not in frame.columns]
+    missing = [c.name for c in COLUMNS[kind] if c.required and c.name not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
     if missing or extra:
         parts = []
@@ -187,6 +187,9 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         raise FileRejected(
             f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
         )
+    for column in expected:  # an optional column may be left out: its cells are empty
+        if column not in frame.columns:
+            frame[column] = pd.Series("", index=frame.index, dtype=frame.dtypes.iloc[0] if len(frame.columns) else str)
     frame = _stripped_rows(frame[expected].astype(str))
     if frame.empty:
         raise FileRejected("The file has a header but no rows.")

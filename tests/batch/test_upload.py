@@ -17,7 +17,7 @@ from batch.models import Batch, BatchRow
 from payments.models import Transaction
 from recurring import scheduler
 from recurring.models import Billing
-from tests.batch.conftest import PAYMENT_ROW, csv_bytes, rows_of, upload_file
+from tests.batch.conftest import PAYMENT_ROW, REGISTRATION_ROW, csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona, verified_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -246,7 +246,7 @@ def zip_bomb() -> bytes:
             b"invoice_number,billing_number,customer_id,card_number,expiry,holder_name,holder_phone,amount,execute_date,description\n",
             "header but no rows",
         ),
-        ("missing.csv", b"invoice_number,amount\nINV-1,1000\n", "missing column(s): billing_number"),
+        ("missing.csv", b"invoice_number,amount\nINV-1,1000\n", "missing column(s): card_number"),
         ("latin1.csv", "invoice_number,description\nINV-1,Caf\u00e9\n".encode("latin-1"), "not UTF-8"),
         ("image.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "not a CSV file"),
         ("sheet.csv", b"PK\x03\x04" + b"\x00" * 100, "Excel workbook renamed .csv"),
@@ -421,3 +421,30 @@ def test_a_batch_whose_worker_died_is_resumed_by_the_janitor_and_a_second_worker
     batch.refresh_from_db()
     assert batch.status == "done" and batch.lease_until is None
     assert Billing.objects.filter(batch=batch).count() == 5
+
+
+def test_optional_columns_may_be_absent_from_the_header_and_read_as_empty(uploader, today):
+    client = verified_client(uploader)
+    payment_columns = [c for c in PAYMENT_ROW if c not in ("customer_id", "holder_phone", "description")]
+    upload(
+        client,
+        "single_payment",
+        "p.csv",
+        csv_bytes(rows_of("single_payment", 2), kind="single_payment", columns=payment_columns),
+    )
+    batch = last_batch()
+    assert (batch.status, batch.invalid_rows) == ("validated", 0), batch.message
+    assert BatchRow.objects.filter(batch=batch).first().data["description"] == ""
+
+    optional = ("email", "phone", "holder_phone", "schedule_weekdays", "schedule_dates")
+    registration_columns = [c for c in REGISTRATION_ROW if c not in optional]
+    content = csv_bytes(rows_of("registration", 2), kind="registration", columns=registration_columns)
+    upload(client, "registration", "r.csv", content)
+    assert (last_batch().status, last_batch().invalid_rows) == ("validated", 0), last_batch().message
+
+
+def test_a_header_without_a_required_column_is_refused_naming_only_the_required_ones(uploader, today):
+    upload(verified_client(uploader), "single_payment", "m.csv", b"invoice_number,amount\nINV-1,1000\n")
+    assert last_batch().message.startswith(
+        "The header does not match the template (missing column(s): card_number, expiry, holder_name, execute_date)."
+    )
