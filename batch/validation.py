@@ -181,14 +181,35 @@ def _lengths_and_first_bytes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]
     return lengths, first
 
 
+# The columns whose cells are free text (kept as typed and shown in exports): a leading - starts a formula
+# there too. In the other columns - is just a bad value (a negative amount is not a whole Rupiah amount).
+TEXT_COLUMNS = (
+    "billing_number",
+    "invoice_number",
+    "customer_id",
+    "customer_name",
+    "email",
+    "holder_name",
+    "description",
+)
 FORMULA_STARTS = np.array([ord(c) for c in "=+@\t\r"], dtype=np.uint8)
+TEXT_FORMULA_STARTS = np.array([ord(c) for c in "=+-@\t\r"], dtype=np.uint8)
 PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a phone may start with +
+FORMULA_REASON = "Formulas are not accepted: remove the leading = + - @ or tab."
 
 
-def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
-    """Cells starting with = + @ tab or carriage return (a phone's + excepted)."""
+def formula_starts(column: str) -> np.ndarray:
+    """The first bytes that make a cell of ``column`` a formula: = + @ tab or carriage return, and - in a
+    text column (a phone's + excepted)."""
+    if column in TEXT_COLUMNS:
+        return TEXT_FORMULA_STARTS
+    return PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS
+
+
+def _starts_a_formula(column: pd.Series, name: str) -> np.ndarray:
+    """The cells of column ``name`` that start a formula."""
     lengths, first = _lengths_and_first_bytes(column)
-    return (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if phone else FORMULA_STARTS)
+    return (lengths > 0) & np.isin(first, formula_starts(name))
 
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
@@ -611,13 +632,14 @@ def _matches(column: pd.Series, pattern: str) -> np.ndarray:
 
 
 # The plain form of each registration cell: a cell in this form passes every rule of its own column
-# (the formula rule included: none starts with = + @ or a tab, except the + of a phone).
-TEXT = r"[^=+@\t\r][\s\S]*"
+# (the formula rule included: none starts with = + @ or a tab, except the + of a phone, nor a text cell
+# with -).
+TEXT = r"[^-=+@\t\r][\s\S]*"
 PLAIN = {
     "billing_number": REFERENCE,
     "customer_id": TEXT,
     "customer_name": TEXT,
-    "email": r"(?:[^=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
+    "email": r"(?:[^-=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
     "phone": r"(?:\+?[0-9]{8,15})?",
     "expiry": r"(?:0[1-9]|1[0-2])/[0-9]{2}",
     "holder_name": TEXT,
@@ -676,7 +698,7 @@ LETTERS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 def _plain_text(column: pd.Series) -> np.ndarray:
     """TEXT: not empty, not starting a formula."""
     lengths, first = _lengths_and_first_bytes(column)
-    return (lengths > 0) & ~np.isin(first, FORMULA_STARTS)
+    return (lengths > 0) & ~np.isin(first, TEXT_FORMULA_STARTS)
 
 
 def _plain_reference(column: pd.Series) -> np.ndarray:
@@ -746,7 +768,7 @@ def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount
         plain &= _matches(frame[column], pattern)
     for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
         lengths, _ = _lengths_and_first_bytes(frame[column])
-        plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
+        plain &= (lengths > 0) & ~_starts_a_formula(frame[column], column)
     plain &= _plain_cards(frame["card_number"])
     plain_schedules = _plain_schedules(frame, today)
     plain &= plain_schedules
@@ -807,8 +829,7 @@ def _validate_cells(
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
     for column, (lengths, first) in shapes.items():
-        starts = (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS)
-        flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
+        flags.flag(column, (lengths > 0) & np.isin(first, formula_starts(column)), FORMULA_REASON)
 
     for spec in COLUMNS[kind]:
         if spec.required and spec.name in frame:

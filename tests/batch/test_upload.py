@@ -97,6 +97,9 @@ def test_single_payment_rows_are_charged_on_their_execute_date_and_not_before(up
         ("schedule_days", "31", "1 to 28"),
         ("schedule_months", "", "month"),
         ("customer_name", '=HYPERLINK("http://evil.example","x")', "Formulas are not accepted"),
+        ("customer_name", "-2+3+cmd|' /C calc'!A0", "Formulas are not accepted: remove the leading = + - @"),
+        ("holder_name", "-SUM(A1)", "Formulas are not accepted"),
+        ("customer_id", "-1", "Formulas are not accepted"),
     ],
 )
 def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, today, column, value, reason):
@@ -121,6 +124,8 @@ def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, tod
         ("execute_date", "31/02/2027", "Not a date"),
         ("invoice_number", "", "Required."),
         ("billing_number", "", "Give a billing_number or a customer_id."),
+        ("description", "-HYPERLINK(1)", "Formulas are not accepted"),
+        ("amount", "-499000", "Not a whole Rupiah amount"),
     ],
 )
 def test_single_payment_rules(uploader, today, column, value, reason):
