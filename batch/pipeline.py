@@ -624,7 +624,7 @@ def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: d
         billing_number=row["billing_number"],
         customer_id=row["customer_id"],
         kind=Transaction.Kind.SINGLE_PAYMENT,
-        description=mask_pans_in_text(row["description"])[:255],
+        description=mask_pans_in_text(row["description"]),  # at most 255: validated
         amount=amount,
         execute_date=execute_date,
         **card,

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,9 @@ PHONE = r"\+?[0-9]{8,15}"
 EMAIL = r"[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+"
 AMOUNT = r"[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+"
 REFERENCE = r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}"
-WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A weekday cell names a day by its first three letters or in full (not any word that starts like one).
+WEEKDAY_NAMES = {name: number for number, day in enumerate(DAY_NAMES) for name in (day[:3], day)}
 TEXT_COLUMNS_WITH_PAN = ("customer_name", "holder_name", "description")
 
 
@@ -196,6 +198,71 @@ FORMULA_STARTS = np.array([ord(c) for c in "=+@\t\r"], dtype=np.uint8)
 TEXT_FORMULA_STARTS = np.array([ord(c) for c in "=+-@\t\r"], dtype=np.uint8)
 PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a phone may start with +
 FORMULA_REASON = "Formulas are not accepted: remove the leading = + - @ or tab."
+
+
+CONTROL_REASON = "Holds a control character (such as NUL, tab or a line break): remove it."
+LINE_BREAKS_ALLOWED = ("description",)  # a description may run over several lines
+
+
+@cache
+def max_lengths(kind: str) -> dict[str, int]:
+    """Per column of ``kind`` stored in a text field: the field's length (the billing's for a registration,
+    the transaction's for a single payment), which PostgreSQL enforces."""
+    from django.core.exceptions import FieldDoesNotExist
+    from django.db.models import CharField
+
+    from payments.models import Transaction
+    from recurring.models import Billing
+
+    from .columns import names
+
+    model = Billing if kind == "registration" else Transaction
+    found = {}
+    for column in names(kind):
+        try:
+            field = model._meta.get_field(column)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(field, CharField) and field.max_length:
+            found[column] = field.max_length
+    return found
+
+
+def _control_characters(column: pd.Series, line_breaks: bool = False) -> np.ndarray:
+    """The cells holding a control character (C0, DEL or C1; line feed and carriage return excepted
+    when ``line_breaks``), by bytes over the Arrow buffer (a C1 character is the UTF-8 pair C2 80-9F)."""
+    if pa is None:
+        pattern = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]" if line_breaks else r"[\x00-\x1f\x7f-\x9f]"
+        return _bool(column.str.contains(pattern, regex=True))
+    bounds, raw = _buffers(column)
+    text = raw[bounds[0] : bounds[-1]]
+    hits = (text < 32) | (text == 127)
+    if line_breaks:
+        hits &= (text != ord("\n")) & (text != ord("\r"))
+    lead = text[:-1] == 0xC2
+    if lead.any():
+        hits[:-1] |= lead & (text[1:] >= 0x80) & (text[1:] <= 0x9F)
+    return _counts_per_cell(hits, bounds) > 0
+
+
+def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
+    """A text cell holds no control character, and no cell is longer than the field that stores it (in
+    characters: an Arrow kernel per column)."""
+    for column in frame.columns:
+        if column in TEXT_COLUMNS:
+            flags.flag(column, _control_characters(frame[column], column in LINE_BREAKS_ALLOWED), CONTROL_REASON)
+    for column, most in max_lengths(kind).items():
+        if column in frame:
+            text = frame[column]
+            lengths = np.asarray(pc.utf8_length(_text(text))) if pa is not None else text.str.len().to_numpy()
+            flags.flag(column, lengths > most, f"At most {most} characters.")
+
+
+def _plain_free_text(column: pd.Series, name: str) -> np.ndarray:
+    """A registration text cell of column ``name`` that passes ``_text_rules`` for sure: no control
+    character, and no more bytes than its field has characters."""
+    lengths, _ = _lengths_and_first_bytes(column)
+    return (lengths <= max_lengths("registration")[name]) & ~_control_characters(column, name in LINE_BREAKS_ALLOWED)
 
 
 def formula_starts(column: str) -> np.ndarray:
@@ -658,13 +725,16 @@ def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Dec
         "schedules": partial(_plain_schedules, frame, today),
         "card_number": partial(_plain_cards, frame["card_number"]),
         "amount": partial(_plain_amounts, frame["amount"], min_amount, max_amount),
-        "email": partial(_matches, frame["email"], PLAIN["email"]),
+        "email": partial(_plain_email, frame["email"]),
         "billing_number": partial(_plain_reference, frame["billing_number"]),
         "phone": partial(_plain_phone, frame["phone"]),
         "holder_phone": partial(_plain_phone, frame["holder_phone"]),
         "expiry": partial(_plain_expiry, frame["expiry"], today),
         "type": partial(_plain_type, frame["type"]),
-        **{column: partial(_plain_text, frame[column]) for column in ("customer_id", "customer_name", "holder_name")},
+        **{
+            column: partial(_plain_text, frame[column], column)
+            for column in ("customer_id", "customer_name", "holder_name")
+        },
     }
     return {name: pool.submit(check) for name, check in checks.items()}
 
@@ -695,10 +765,14 @@ DIGITS = b"0123456789"
 LETTERS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _plain_text(column: pd.Series) -> np.ndarray:
-    """TEXT: not empty, not starting a formula."""
+def _plain_text(column: pd.Series, name: str) -> np.ndarray:
+    """TEXT: not empty, not starting a formula; and ``_plain_free_text``."""
     lengths, first = _lengths_and_first_bytes(column)
-    return (lengths > 0) & ~np.isin(first, TEXT_FORMULA_STARTS)
+    return (lengths > 0) & ~np.isin(first, TEXT_FORMULA_STARTS) & _plain_free_text(column, name)
+
+
+def _plain_email(column: pd.Series) -> np.ndarray:
+    return _matches(column, PLAIN["email"]) & _plain_free_text(column, "email")
 
 
 def _plain_reference(column: pd.Series) -> np.ndarray:
@@ -769,6 +843,8 @@ def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount
     for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
         lengths, _ = _lengths_and_first_bytes(frame[column])
         plain &= (lengths > 0) & ~_starts_a_formula(frame[column], column)
+    for column in ("customer_id", "customer_name", "holder_name", "email"):
+        plain &= _plain_free_text(frame[column], column)
     plain &= _plain_cards(frame["card_number"])
     plain_schedules = _plain_schedules(frame, today)
     plain &= plain_schedules
@@ -830,6 +906,7 @@ def _validate_cells(
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
     for column, (lengths, first) in shapes.items():
         flags.flag(column, (lengths > 0) & np.isin(first, formula_starts(column)), FORMULA_REASON)
+    _text_rules(frame, flags, kind)
 
     for spec in COLUMNS[kind]:
         if spec.required and spec.name in frame:
@@ -1101,7 +1178,7 @@ def parse_schedule(
         if kind == "date":
             return Schedule.by_date([int(d) for d in _split(days)], month_values).to_dict(), "", ""
         if kind == "day":
-            values = [WEEKDAYS[w.lower()[:3]] if not w.isdigit() else int(w) for w in _split(weekdays)]
+            values = [WEEKDAY_NAMES[w.lower()] if not w.isdigit() else int(w) for w in _split(weekdays)]
             return Schedule.by_day(values, month_values).to_dict(), "", ""
         if kind == "full_date":
             parsed = parse_dates(pd.Series(_split(dates), dtype=str))

@@ -453,3 +453,50 @@ def test_a_header_without_a_required_column_is_refused_naming_only_the_required_
     assert last_batch().message.startswith(
         "The header does not match the template (missing column(s): card_number, expiry, holder_name, execute_date)."
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "value", "reason"),
+    [
+        ("registration", "customer_id", "C" * 71, "At most 64 characters."),
+        ("registration", "holder_name", "A" * 306, "At most 120 characters."),
+        ("registration", "customer_name", "Andi" + "é" * 117, "At most 120 characters."),
+        ("registration", "email", "a" * 250 + "@example.com", "At most 254 characters."),
+        ("single_payment", "description", "x" * 256, "At most 255 characters."),
+        ("single_payment", "customer_id", "C" * 65, "At most 64 characters."),
+        ("registration", "customer_name", "Andi\x00Wijaya", "control character"),
+        ("registration", "customer_id", "CUST\t501", "control character"),
+        ("registration", "holder_name", "ANDI\u0085WIJAYA", "control character"),
+        ("registration", "email", "andi\x00@example.com", "control character"),
+        ("single_payment", "description", "Pack\x00", "control character"),
+        ("single_payment", "holder_name", "SITI\nRAHMAWATI", "control character"),
+    ],
+)
+def test_text_cells_longer_than_their_column_or_holding_control_characters_are_invalid(
+    uploader, today, kind, column, value, reason
+):
+    rows = rows_of(kind, 2)
+    rows[1][column] = value
+    upload(verified_client(uploader), kind, "long.csv", csv_bytes(rows, kind=kind))
+    batch = last_batch()
+    assert (batch.status, batch.invalid_rows) == ("invalid", 1), batch.message
+    assert reason in BatchRow.objects.get(batch=batch, status="invalid").errors[column]
+
+
+def test_text_cells_at_their_columns_length_and_a_description_over_several_lines_are_valid(uploader, today):
+    rows = rows_of("registration", 1, customer_id="C" * 64, holder_name="é" * 120, customer_name="N" * 120)
+    upload(verified_client(uploader), "registration", "max.csv", csv_bytes(rows, kind="registration"))
+    assert (last_batch().status, last_batch().invalid_rows) == ("validated", 0)
+    rows = rows_of("single_payment", 1, description="Line one\r\nline two " + "x" * 235)
+    upload(verified_client(uploader), "single_payment", "max.csv", csv_bytes(rows, kind="single_payment"))
+    assert (last_batch().status, last_batch().invalid_rows) == ("validated", 0)
+
+
+@pytest.mark.parametrize("weekdays", ["monkey|sunshine", "mon|sunshine", "Mondays", "tu"])
+def test_a_weekday_is_a_day_name_or_its_three_letters_not_any_word_starting_like_one(uploader, today, weekdays):
+    rows = rows_of("registration", 2, schedule_type="day", schedule_days="", schedule_weekdays="Monday|fri")
+    rows[1]["schedule_weekdays"] = weekdays
+    upload(verified_client(uploader), "registration", "days.csv", csv_bytes(rows, kind="registration"))
+    batch = last_batch()
+    assert (batch.status, batch.invalid_rows) == ("invalid", 1)
+    assert "schedule_weekdays" in BatchRow.objects.get(batch=batch, status="invalid").errors

@@ -77,8 +77,22 @@ VARIANTS = [
     ("card_number", "4111 1111 1111 111"),
     ("card_number", "٤١١١١١١١١١١١١١١١"),
     ("schedule_days", "1\x1f15"),  # the separator the schedule pass joins cells with
+    # text cells: control characters and the stored field's length (in characters, not bytes)
+    ("customer_name", "Andi\x00Wijaya"),
+    ("customer_id", "CUST\n501"),
+    ("holder_name", "ANDI\u0085"),
+    ("email", "a\x7f@b.co"),
+    ("customer_id", "C" * 65),
+    ("customer_id", "é" * 64),
+    ("holder_name", "A" * 121),
+    ("email", "a" * 243 + "@example.com"),
 ]
-DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
+DAY_VARIANTS = [
+    ("schedule_weekdays", "Monday|FRI"),
+    ("schedule_weekdays", "7"),
+    ("schedule_weekdays", "funday"),
+    ("schedule_weekdays", "monkey|sunshine"),
+]
 FULL_DATE_VARIANTS = [
     ("schedule_dates", "2027-01-15|15/02/2027"),
     ("schedule_dates", "2026-11-29"),

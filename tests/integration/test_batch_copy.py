@@ -53,8 +53,12 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
         assert stored[number].reference == row["billing_number"]
         assert stored[number].outcome == ""
     assert stored[2].amount == Decimal(250_000)
-    assert [stored[n].status for n in range(2, 6)] == ["valid"] * 4 and stored[6].status == "invalid"
-    assert all(stored[n].errors == {} for n in range(2, 6))
+    # A tab, a line break and a C0 character are control characters in a name: those cells are invalid.
+    assert [stored[n].status for n in range(2, 7)] == ["invalid", "invalid", "invalid", "valid", "invalid"]
+    for number in (2, 3, 4):
+        assert set(stored[number].errors) == {"customer_name"}
+        assert "control character" in stored[number].errors["customer_name"]
+    assert stored[5].errors == {}
     assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
 
 
@@ -248,3 +252,20 @@ def test_the_store_threads_share_at_most_copy_connections_connections_and_close_
 
     assert opened == [2]
     assert sorted(BatchRow.objects.filter(batch=batch).values_list("row_number", flat=True)) == list(range(2, 42))
+
+
+def test_a_nul_byte_or_an_overlong_text_cell_is_an_invalid_cell_stored_with_its_reason_on_postgresql(merchant, uploads):
+    rows = rows_of("registration", 3)
+    rows[0]["customer_name"] = "Andi\x00Wijaya"
+    rows[1]["holder_name"] = "A" * 306
+    rows[2]["customer_id"] = "C" * 71
+    batch = upload(merchant, "nul", "n.csv", rows)
+
+    assert pipeline.validate(batch.pk) == "invalid"
+
+    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
+    assert [stored[n].status for n in (2, 3, 4)] == ["invalid"] * 3
+    assert "control character" in stored[2].errors["customer_name"]
+    assert stored[3].errors == {"holder_name": "At most 120 characters."}
+    assert stored[4].errors == {"customer_id": "At most 64 characters."}
+    assert stored[3].data["holder_name"] == "A" * 306
