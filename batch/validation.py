@@ -1155,8 +1155,7 @@ def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarra
         if len(parts) != len(SCHEDULE_COLUMNS):  # a cell holds the separator: take the row's own cells
             row = positions[np.argmax(codes == number)]
             parts = [str(frame[column].iloc[row]) for column in SCHEDULE_COLUMNS]
-        _, column, reason = parse_schedule(*parts, today=today)
-        if column:
+        for column, reason in parse_schedule(*parts, today=today)[1]:
             faults.setdefault((column, reason), []).append(number)
     for (column, reason), members in faults.items():
         mask = np.zeros(len(frame), dtype=bool)
@@ -1168,40 +1167,54 @@ def _split(cell: str) -> list[str]:
     return [part for part in re.split(r"[|;,\s]+", cell.strip()) if part]
 
 
+NOT_A_LIST = "Not a list of numbers or names separated by |."
+NOT_DATES = "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."
+
+
+def _numbers(cell: str, names: dict[str, int] | None = None) -> list[int]:
+    """The cell's |-separated numbers (or ``names``); ValueError / KeyError when a part is neither."""
+    return [int(part) if part.isdigit() or not names else names[part.lower()] for part in _split(cell)]
+
+
+def _months(cell: str) -> list[int]:
+    return list(range(1, 13)) if cell.strip().lower() == "all" else _numbers(cell)
+
+
+def _full_dates(cell: str) -> list[date]:
+    parsed = parse_dates(pd.Series(_split(cell), dtype=str))
+    if parsed.isna().any():
+        raise ValueError(NOT_DATES)
+    return [day.date() for day in parsed]
+
+
 def parse_schedule(
     kind: str, days: str, weekdays: str, months: str, dates: str, *, today: date
-) -> tuple[dict | None, str, str]:
-    """(Schedule.to_dict(), "", "") or (None, column at fault, reason)."""
+) -> tuple[dict | None, list[tuple[str, str]]]:
+    """(Schedule.to_dict(), []) or (None, [(column at fault, reason), ...]): every cell of the schedule
+    type's columns is checked on its own (with Schedule's own rules), so each bad cell gets its reason.
+    The cells of another type's columns are ignored."""
     kind = kind.strip().lower()
-    try:
-        month_values = list(range(1, 13)) if months.strip().lower() == "all" else [int(m) for m in _split(months)]
-        if kind == "date":
-            return Schedule.by_date([int(d) for d in _split(days)], month_values).to_dict(), "", ""
-        if kind == "day":
-            values = [WEEKDAY_NAMES[w.lower()] if not w.isdigit() else int(w) for w in _split(weekdays)]
-            return Schedule.by_day(values, month_values).to_dict(), "", ""
-        if kind == "full_date":
-            parsed = parse_dates(pd.Series(_split(dates), dtype=str))
-            if parsed.isna().any():
-                return None, "schedule_dates", "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."
-            return Schedule.full_dates([d.date() for d in parsed], today=today).to_dict(), "", ""
-    except ScheduleError as error:
-        text = str(error)
-        column = (
-            "schedule_months"
-            if "month" in text.lower()
-            else "schedule_weekdays"
-            if "weekday" in text.lower()
-            else "schedule_dates"
-            if "date" in text.lower() and kind == "full_date"
-            else "schedule_days"
-        )
-        return None, column, text
-    except (ValueError, KeyError):  # not numbers / unknown weekday names
-        column = {"date": "schedule_days", "day": "schedule_weekdays"}.get(kind, "schedule_type")
-        if any(not m.isdigit() for m in _split(months)) and months.strip().lower() != "all":
-            column = "schedule_months"
-        return None, column, "Not a list of numbers or names separated by |."
-    if not kind:
-        return None, "schedule_type", "Required."
-    return None, "schedule_type", "Use date, day or full_date."
+    if kind not in ("date", "day", "full_date"):
+        return None, [("schedule_type", "Use date, day or full_date." if kind else "Required.")]
+    cells = {  # per column used by this type: a Schedule built with that cell (others known to be good)
+        "full_date": {"schedule_dates": lambda: Schedule.full_dates(_full_dates(dates), today=today)},
+        "date": {"schedule_days": lambda: Schedule.by_date(_numbers(days), [1])},
+        "day": {"schedule_weekdays": lambda: Schedule.by_day(_numbers(weekdays, WEEKDAY_NAMES), [1])},
+    }[kind]
+    if kind != "full_date":
+        cells["schedule_months"] = lambda: Schedule.by_date([1], _months(months))
+    faults = []
+    for column, build in cells.items():
+        try:
+            build()
+        except ScheduleError as error:
+            faults.append((column, str(error)))
+        except (ValueError, KeyError):
+            faults.append((column, NOT_DATES if column == "schedule_dates" else NOT_A_LIST))
+    if faults:
+        return None, faults
+    if kind == "full_date":
+        return Schedule.full_dates(_full_dates(dates), today=today).to_dict(), []
+    if kind == "date":
+        return Schedule.by_date(_numbers(days), _months(months)).to_dict(), []
+    return Schedule.by_day(_numbers(weekdays, WEEKDAY_NAMES), _months(months)).to_dict(), []

@@ -500,3 +500,27 @@ def test_a_weekday_is_a_day_name_or_its_three_letters_not_any_word_starting_like
     batch = last_batch()
     assert (batch.status, batch.invalid_rows) == ("invalid", 1)
     assert "schedule_weekdays" in BatchRow.objects.get(batch=batch, status="invalid").errors
+
+
+@pytest.mark.parametrize(
+    ("changes", "reasons"),
+    [
+        (
+            {"schedule_type": "day", "schedule_days": "", "schedule_weekdays": "xyz", "schedule_months": "13"},
+            {"schedule_weekdays": "Not a list", "schedule_months": "1 to 12"},
+        ),
+        ({"schedule_days": "31", "schedule_months": "jan"}, {"schedule_days": "1 to 28", "schedule_months": "Not a list"}),
+        (
+            {"schedule_days": "0|5", "schedule_months": "", "amount": "5", "email": "nope"},
+            {"schedule_days": "1 to 28", "schedule_months": "month", "amount": "between", "email": "email"},
+        ),
+    ],
+)
+def test_every_invalid_cell_of_a_row_gets_its_own_reason(uploader, today, changes, reasons):
+    rows = rows_of("registration", 2)
+    rows[1].update(changes)
+    upload(verified_client(uploader), "registration", "many.csv", csv_bytes(rows, kind="registration"))
+    errors = BatchRow.objects.get(batch=last_batch(), status="invalid").errors
+    assert set(errors) == set(reasons), errors
+    for column, reason in reasons.items():
+        assert reason in errors[column]
