@@ -200,6 +200,7 @@ PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a
 FORMULA_REASON = "Formulas are not accepted: remove the leading = + - @ or tab."
 
 
+UNKNOWN_BILLING = "No billing has this number: correct it, or leave it empty and give the customer_id."
 CONTROL_REASON = "Holds a control character (such as NUL, tab or a line break): remove it."
 LINE_BREAKS_ALLOWED = ("description",)  # a description may run over several lines
 
@@ -402,17 +403,19 @@ def validate(
     min_amount: Decimal,
     max_amount: Decimal,
     stored_keys: Iterable[str],
+    billings: Iterable[str] | None = None,
 ) -> Result:
     """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
     Series (a Series of a million keys is matched without a Python string per key), or a Future of
-    those (still being fetched: awaited only when the first pass needs them).
+    those (still being fetched: awaited only when the first pass needs them). ``billings`` (single
+    payments): the merchant's billing numbers, in the same forms; a row's billing_number must be one.
 
     Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
     cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
     with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
     """
     limits = {"today": today, "min_amount": min_amount, "max_amount": max_amount, "stored_keys": stored_keys}
-    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), **limits))[2]
+    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), billings=billings, **limits))[2]
 
 
 def validate_in_chunks(
@@ -424,6 +427,7 @@ def validate_in_chunks(
     max_amount: Decimal,
     stored_keys: Iterable[str],
     rows: int,
+    billings: Iterable[str] | None = None,
 ) -> Iterator[tuple[int, int, Result]]:
     """``validate`` by ``rows`` rows at a time: (start, end, the Result of rows start ... end). The
     duplicates are found over the whole file first (the stored keys are matched once, when the first
@@ -443,6 +447,18 @@ def validate_in_chunks(
             found["used"], found["duplicated"] = present & used, present & duplicated
         return found["duplicated"][start:end], found["used"][start:end]
 
+    def unknown_billings(start: int, end: int) -> np.ndarray:
+        """The rows (start ... end) whose billing_number is not one of ``billings`` (single payments)."""
+        if not unknown:
+            named = billings.result() if isinstance(billings, Future) else billings
+            named = named if isinstance(named, pd.Series) else pd.Series(list(named or ()), dtype=str)
+            column = frame["billing_number"]
+            given = np.diff(_buffers(column)[0]) > 0 if pa is not None else _bool(column != "")
+            unknown.append(given & ~_isin(column, named))
+        return unknown[0][start:end]
+
+    unknown: list[np.ndarray] = []
+
     # Arrow kernels and numpy release the GIL: two threads share the column checks, while this thread
     # asks for the stored keys (a query: the server is another process) and finds the duplicates.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-validate") as pool:
@@ -451,7 +467,9 @@ def validate_in_chunks(
             part = frame.iloc[start:end]
             limits = (today, min_amount, max_amount)
             if kind != "registration":
-                result = _validate_cells(part, kind, *limits, *key_rows(start, end))
+                result = _validate_cells(
+                    part, kind, *limits, *key_rows(start, end), unknown_billings=unknown_billings(start, end)
+                )
             else:
                 result = _validate_registrations(part, *limits, partial(key_rows, start, end), pool)
             yield start, end, result
@@ -893,9 +911,11 @@ def _validate_cells(
     duplicated: np.ndarray,
     used: np.ndarray,
     plain_schedules: np.ndarray | None = None,
+    unknown_billings: np.ndarray | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
-    ``used``: the rows whose key repeats in the whole file, or is stored already. A registration frame
+    ``used``: the rows whose key repeats in the whole file, or is stored already; ``unknown_billings``
+    (single payments): the rows naming a billing the merchant does not have. A registration frame
     may hold some of the columns only (the schedule ones together): the rules of those run."""
     from .columns import COLUMNS
 
@@ -972,6 +992,7 @@ def _validate_cells(
             ~empty["billing_number"] & ~_matches(frame["billing_number"], REFERENCE),
             "Use letters, digits, - _ . / (at most 64).",
         )
+        flags.flag("billing_number", unknown_billings, UNKNOWN_BILLING)
         execute_dates = parse_dates(frame["execute_date"])
         flags.flag(
             "execute_date", execute_dates.isna() & ~empty["execute_date"], "Not a date: YYYY-MM-DD or DD/MM/YYYY."

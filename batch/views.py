@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
+from recurring.models import Billing
 
 from . import services
 from .columns import COLUMNS, example_rows, names
@@ -118,7 +119,11 @@ def template(request, kind: str, file_format: str):
         raise Http404
     check_menu(request, MENU_OF[kind])
     header = names(kind)
-    examples = example_rows(kind, request.user.merchant.local_today())
+    billing_number = ""
+    if kind == Batch.Kind.SINGLE_PAYMENT:  # the first example row charges the merchant's first billing
+        first = merchant_rows(request, Billing).order_by("billing_number").values_list("billing_number", flat=True)
+        billing_number = first.first()
+    examples = example_rows(kind, request.user.merchant.local_today(), billing_number or "")
     filename = f"{kind}-template.{file_format}"
     if file_format == "csv":
         buffer = io.StringIO()

@@ -123,7 +123,7 @@ def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, tod
         ("execute_date", "2026-11-29", "This date is in the past."),
         ("execute_date", "31/02/2027", "Not a date"),
         ("invoice_number", "", "Required."),
-        ("billing_number", "", "Give a billing_number or a customer_id."),
+        ("customer_id", "", "Give a billing_number or a customer_id."),
         ("description", "-HYPERLINK(1)", "Formulas are not accepted"),
         ("amount", "-499000", "Not a whole Rupiah amount"),
     ],
@@ -133,7 +133,7 @@ def test_single_payment_rules(uploader, today, column, value, reason):
     rows[0][column] = value
     upload(verified_client(uploader), "single_payment", "pay.csv", csv_bytes(rows, kind="single_payment"))
     row = BatchRow.objects.get(batch=last_batch(), status="invalid")
-    assert reason in row.errors[column]
+    assert reason in row.errors["billing_number" if reason.startswith("Give a billing_number") else column]
 
 
 def test_dates_in_both_formats_and_amounts_with_dots_are_accepted(uploader, today):
@@ -428,15 +428,14 @@ def test_a_batch_whose_worker_died_is_resumed_by_the_janitor_and_a_second_worker
     assert Billing.objects.filter(batch=batch).count() == 5
 
 
-def test_optional_columns_may_be_absent_from_the_header_and_read_as_empty(uploader, today):
+def test_optional_columns_may_be_absent_from_the_header_and_read_as_empty(uploader, today, merchant):
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-1001")
     client = verified_client(uploader)
     payment_columns = [c for c in PAYMENT_ROW if c not in ("customer_id", "holder_phone", "description")]
-    upload(
-        client,
-        "single_payment",
-        "p.csv",
-        csv_bytes(rows_of("single_payment", 2), kind="single_payment", columns=payment_columns),
-    )
+    rows = rows_of("single_payment", 2, billing_number="GYM-1001")
+    upload(client, "single_payment", "p.csv", csv_bytes(rows, kind="single_payment", columns=payment_columns))
     batch = last_batch()
     assert (batch.status, batch.invalid_rows) == ("validated", 0), batch.message
     assert BatchRow.objects.filter(batch=batch).first().data["description"] == ""
@@ -509,7 +508,10 @@ def test_a_weekday_is_a_day_name_or_its_three_letters_not_any_word_starting_like
             {"schedule_type": "day", "schedule_days": "", "schedule_weekdays": "xyz", "schedule_months": "13"},
             {"schedule_weekdays": "Not a list", "schedule_months": "1 to 12"},
         ),
-        ({"schedule_days": "31", "schedule_months": "jan"}, {"schedule_days": "1 to 28", "schedule_months": "Not a list"}),
+        (
+            {"schedule_days": "31", "schedule_months": "jan"},
+            {"schedule_days": "1 to 28", "schedule_months": "Not a list"},
+        ),
         (
             {"schedule_days": "0|5", "schedule_months": "", "amount": "5", "email": "nope"},
             {"schedule_days": "1 to 28", "schedule_months": "month", "amount": "between", "email": "email"},
@@ -524,3 +526,44 @@ def test_every_invalid_cell_of_a_row_gets_its_own_reason(uploader, today, change
     assert set(errors) == set(reasons), errors
     for column, reason in reasons.items():
         assert reason in errors[column]
+
+
+def test_a_single_payments_billing_number_must_name_a_billing_of_the_merchant(
+    uploader, today, merchant, other_merchant
+):
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-7", status="inactive")
+    make_billing(other_merchant, billing_number="GYM-8")
+    rows = rows_of("single_payment", 5)
+    for row, billing_number in zip(rows, ("GYM-7", "GYM-8", "GYM-404", "", "GYM-7"), strict=True):
+        row["billing_number"] = billing_number
+    rows[3]["customer_id"] = ""
+    rows[4]["customer_id"] = ""
+    upload(verified_client(uploader), "single_payment", "bills.csv", csv_bytes(rows, kind="single_payment"))
+    errors = {row.row_number: row.errors for row in BatchRow.objects.filter(batch=last_batch())}
+    unknown = "No billing has this number: correct it, or leave it empty and give the customer_id."
+    assert errors == {
+        2: {},
+        3: {"billing_number": unknown},  # another merchant's billing is not this merchant's
+        4: {"billing_number": unknown},
+        5: {"billing_number": "Give a billing_number or a customer_id."},
+        6: {},
+    }
+
+
+def test_the_single_payment_template_names_the_merchants_first_billing_or_else_a_customer_id(uploader, today, merchant):
+    """A new merchant (no billing yet) and the demo merchant (billings GYM-0001...) can both upload the
+    template unchanged."""
+    from tests.recurring.conftest import make_billing
+
+    client = verified_client(uploader)
+    url = reverse("batch:template", args=["single_payment", "csv"])
+    for billings, first_row in (((), ("", "CUST-501")), (("GYM-0002", "GYM-0001"), ("GYM-0001", ""))):
+        for billing_number in billings:
+            make_billing(merchant, billing_number=billing_number)
+        content = client.get(url).content
+        example = content.decode("utf-8-sig").splitlines()[1].split(",")
+        assert tuple(example[1:3]) == first_row
+        upload(client, "single_payment", f"template-{len(billings)}.csv", content)
+        assert (last_batch().status, last_batch().invalid_rows) == ("validated", 0)

@@ -15,6 +15,7 @@ from batch import pipeline, services
 from batch.models import BatchRow
 from tests.batch.conftest import csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona
+from tests.dates import card_expiry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,6 +116,25 @@ def test_a_large_files_key_stored_by_the_merchant_is_reported_and_one_stored_by_
     result = validation.validate(frame, "registration", **pipeline.validation_limits(batch, frame["billing_number"]))
 
     assert result.errors == {7: {"billing_number": "Registered already."}}
+
+
+def test_a_large_single_payment_file_names_only_the_merchants_billings(merchant, other_merchant):
+    from batch import validation
+    from batch.models import Batch
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-7")
+    make_billing(other_merchant, billing_number="GYM-8")
+    today = merchant.local_today().isoformat()
+    frame = pd.DataFrame(rows_of("single_payment", 2500, execute_date=today, expiry=card_expiry()), dtype=str)
+    frame["billing_number"] = [f"GYM-{n}" if n < 10 else "" for n in range(len(frame))]
+    batch = Batch(merchant=merchant, kind=Batch.Kind.SINGLE_PAYMENT)
+
+    limits = pipeline.validation_limits(batch, frame["invoice_number"], frame["billing_number"])
+    result = validation.validate(frame, "single_payment", **limits)
+
+    assert set(result.errors) == set(range(10)) - {7}
+    assert {error["billing_number"] for error in result.errors.values()} == {validation.UNKNOWN_BILLING}
 
 
 def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
