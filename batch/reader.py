@@ -12,7 +12,9 @@ import codecs
 import csv
 import importlib.util
 import io
+import math
 import zipfile
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -143,6 +145,21 @@ def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _cell_text(value) -> str:
+    """An XLSX cell as the text a user typed: Excel keeps a typed date as a date cell and a typed number
+    as a number cell. A date (at midnight) reads YYYY-MM-DD, a whole number its digits (250000, not
+    250000.0 or 2.5E+05); a date with a time of day and any other value read as Python writes them."""
+    if isinstance(value, datetime) and value.time() == time(0):
+        return f"{value:%Y-%m-%d}"
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     """All cells as stripped strings (empty for blank), columns by name in the template's order."""
     import pandas as pd
@@ -152,9 +169,10 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     if file_format == "xlsx":
         check_xlsx(path)
         try:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            frame = pd.read_excel(path, dtype=object, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
             raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
+        frame = frame.apply(lambda column: column.map(_cell_text))  # openpyxl made a Python object per cell
     else:
         raw = path.read_bytes()
         try:

@@ -133,6 +133,7 @@ def template(request, kind: str, file_format: str):
         response = HttpResponse(buffer.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8")
     else:
         from openpyxl import Workbook
+        from openpyxl.utils import get_column_letter
 
         workbook = Workbook()
         sheet = workbook.active
@@ -140,9 +141,13 @@ def template(request, kind: str, file_format: str):
         sheet.append(header)
         for example in examples:
             sheet.append(example)
+        # Text, the whole columns and the cells written: Excel must not turn card numbers, amounts or dates
+        # that a user types into numbers or dates.
+        for index in range(1, len(header) + 1):
+            sheet.column_dimensions[get_column_letter(index)].number_format = "@"
         for cells in sheet.iter_rows():
             for cell in cells:
-                cell.number_format = "@"  # text: Excel must not turn card numbers or dates into numbers
+                cell.number_format = "@"
         buffer = io.BytesIO()
         workbook.save(buffer)
         response = HttpResponse(

@@ -567,3 +567,69 @@ def test_the_single_payment_template_names_the_merchants_first_billing_or_else_a
         assert tuple(example[1:3]) == first_row
         upload(client, "single_payment", f"template-{len(billings)}.csv", content)
         assert (last_batch().status, last_batch().invalid_rows) == ("validated", 0)
+
+
+def test_an_xlsx_with_date_and_number_cells_is_read_as_their_dates_and_digits(uploader, today):
+    """Excel turns a typed date into a date cell and a typed number into a number cell."""
+    from openpyxl import Workbook
+
+    from batch.columns import names
+
+    rows = rows_of("single_payment", 3)
+    typed = [
+        {"execute_date": datetime(2026, 12, 7), "amount": 499000, "card_number": 5555555555554444},
+        {"execute_date": date(2026, 12, 8), "amount": 1250000.0, "holder_phone": 6281234567890},
+        {"execute_date": datetime(2026, 12, 9, 0, 0), "amount": "250.000", "invoice_number": 20261209},
+    ]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(names("single_payment"))
+    for row, cells in zip(rows, typed, strict=True):
+        sheet.append([cells.get(column, row[column]) for column in names("single_payment")])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+
+    upload(verified_client(uploader), "single_payment", "typed.xlsx", buffer.getvalue())
+    batch = last_batch()
+    assert (batch.status, batch.invalid_rows, batch.total_amount) == ("validated", 0, 499_000 + 1_250_000 + 250_000)
+    data = [row.data for row in BatchRow.objects.filter(batch=batch).order_by("row_number")]
+    assert [row["execute_date"] for row in data] == ["2026-12-07", "2026-12-08", "2026-12-09"]
+    assert [row["amount"] for row in data] == ["499000", "1250000", "250.000"]
+    assert (data[0]["card_number"], data[1]["holder_phone"], data[2]["invoice_number"]) == (
+        "555555******4444",
+        "6281234567890",
+        "20261209",
+    )
+
+
+def test_a_date_cell_with_a_time_of_day_is_not_taken_for_a_date(uploader, today):
+    from openpyxl import Workbook
+
+    from batch.columns import names
+
+    row = rows_of("single_payment", 1)[0]
+    row["execute_date"] = datetime(2026, 12, 7, 13, 30)
+    workbook = Workbook()
+    workbook.active.append(names("single_payment"))
+    workbook.active.append([row[column] for column in names("single_payment")])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    upload(verified_client(uploader), "single_payment", "timed.xlsx", buffer.getvalue())
+    errors = BatchRow.objects.get(batch=last_batch()).errors
+    assert errors == {"execute_date": "Not a date: YYYY-MM-DD or DD/MM/YYYY."}
+
+
+@pytest.mark.parametrize("kind", ["registration", "single_payment"])
+def test_the_xlsx_template_formats_its_whole_columns_as_text(uploader, kind):
+    """Text format on the columns, not only on the example cells: what a user types in a new row stays
+    text (Excel would turn 4111111111111111 into 4.11111E+15 and 12/28 into a date)."""
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    from batch.columns import names
+
+    content = verified_client(uploader).get(reverse("batch:template", args=[kind, "xlsx"])).content
+    sheet = load_workbook(io.BytesIO(content)).active
+    letters = [get_column_letter(index) for index in range(1, len(names(kind)) + 1)]
+    assert [sheet.column_dimensions[letter].number_format for letter in letters] == ["@"] * len(letters)
+    assert {cell.number_format for cells in sheet.iter_rows() for cell in cells} == {"@"}
