@@ -232,6 +232,32 @@ def test_validate_fetches_stored_keys_given_as_still_to_fetch_once_on_the_valida
     assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
 
 
+def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a_set_a_series_or_a_future():
+    from concurrent.futures import Future
+
+    from tests.batch.conftest import PAYMENT_ROW
+
+    numbers = ["GYM-1", "GYM-2", "", "NOPE", "GYM-2"]
+    frame = pd.DataFrame(
+        [{**PAYMENT_ROW, "invoice_number": f"INV-{n}", "billing_number": b} for n, b in enumerate(numbers)]
+    )
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000), "stored_keys": set()}
+    fetched: Future = Future()
+    fetched.set_result(pd.Series(["GYM-2", "GYM-1"], dtype=str))
+
+    for billings in ({"GYM-1", "GYM-2"}, pd.Series(["GYM-1", "GYM-2", "OTHER"], dtype=str), fetched):
+        result = validation.validate(frame.astype(str), "single_payment", billings=billings, **limits)
+        assert result.invalid.tolist() == [False, False, False, True, False]
+        assert result.errors == {3: {"billing_number": validation.UNKNOWN_BILLING}}
+    assert validation.validate(frame.astype(str), "single_payment", **limits).invalid.tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]  # no billings given: the merchant has none
+
+
 def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():
     plain = pd.Series(["4111 1111-1111 1111", "5555555555554444", ""], dtype="string[pyarrow]")
     assert validation.card_digits(plain).tolist() == ["4111111111111111", "5555555555554444", ""]
