@@ -65,8 +65,9 @@ REGISTRATION = (
 
 SINGLE_PAYMENT = (
     Column("invoice_number", True, "Unique per merchant", _invoice_numbers),
-    Column("billing_number", False, "Billing number (this or customer_id)", ("GYM-1001", "")),
-    Column("customer_id", False, "Customer ID (this or billing_number)", ("", "CUST-502")),
+    # The first row names the merchant's first billing when it has one (``example_rows``).
+    Column("billing_number", False, "One of your billings' numbers (this or customer_id)", ("", "")),
+    Column("customer_id", False, "Customer ID (this or billing_number)", ("CUST-501", "CUST-502")),
     *CARD,
     Column("amount", True, "Whole Rupiah: 250000 or 250.000", ("499000", "1.250.000")),
     Column("execute_date", True, "YYYY-MM-DD or DD/MM/YYYY, today or later", _execute_dates),
@@ -80,10 +81,15 @@ def names(kind: str) -> list[str]:
     return [column.name for column in COLUMNS[kind]]
 
 
-def example_rows(kind: str, today: date) -> list[list[str]]:
-    """The template's two example rows of a kind, valid on ``today`` (the merchant's local date)."""
-    cells = [column.examples(today) for column in COLUMNS[kind]]
-    return [[pair[i] for pair in cells] for i in (0, 1)]
+def example_rows(kind: str, today: date, billing_number: str = "") -> list[list[str]]:
+    """The template's two example rows of a kind, valid on ``today`` (the merchant's local date) for a
+    merchant whose billings include ``billing_number``: the single payment template's first row names it
+    (a billing_number must be one of the merchant's billings); without one, that row gives a customer_id."""
+    cells = {column.name: column.examples(today) for column in COLUMNS[kind]}
+    if kind == "single_payment" and billing_number:
+        cells["billing_number"] = (billing_number, "")
+        cells["customer_id"] = ("", cells["customer_id"][1])
+    return [[pair[i] for pair in cells.values()] for i in (0, 1)]
 
 
 def pack(cells: dict[str, str]) -> list[str] | dict[str, str]:

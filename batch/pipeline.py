@@ -59,34 +59,37 @@ except ImportError:  # pragma: no cover - then the rows go through bulk_create, 
     pa = pc = None
 
 
-def validation_limits(batch: Batch, keys: pd.Series) -> dict:
+def validation_limits(batch: Batch, keys: pd.Series, billing_numbers: pd.Series | None = None) -> dict:
     """The keyword arguments of ``validation.validate`` for ``batch`` whose key column is ``keys``: the
-    merchant's today, charge limits, and stored keys (still being fetched). For a registration file "today"
-    is the first day a schedule may still run (``next_schedulable_day``: tomorrow once today's run is over),
-    as processing uses it: a Full Date before it is invalid, not a row that fails at Process."""
+    merchant's today, charge limits, stored keys (still being fetched) and, for a single payment file
+    whose billing_number column is ``billing_numbers``, the merchant's billings it may name. For a
+    registration file "today" is the first day a schedule may still run (``next_schedulable_day``: tomorrow
+    once today's run is over), as processing uses it: a Full Date before it is invalid, not a row that fails
+    at Process."""
     merchant = batch.merchant
     registration = batch.kind == Batch.Kind.REGISTRATION
-    return {
+    limits = {
         "today": next_schedulable_day(merchant) if registration else merchant.local_today(),
         "min_amount": merchant.min_charge_amount,
         "max_amount": merchant.max_charge_amount,
         "stored_keys": _stored_keys(batch, keys),
     }
+    if billing_numbers is not None:
+        limits["billings"] = _stored_keys(batch, billing_numbers, "billing_number")
+    return limits
 
 
-def _stored_keys(batch: Batch, candidates: pd.Series) -> set[str] | pd.Series | Future:
-    """The merchant's billing (or invoice) numbers that the file may repeat: the candidates themselves
+def _stored_keys(batch: Batch, candidates: pd.Series, field: str | None = None) -> set[str] | pd.Series | Future:
+    """The merchant's billing (or invoice) numbers that the file may repeat (``field``: the batch's key
+    unless given; billing_number reads the billings): the candidates themselves
     when the file is small; else every key of the merchant, on PostgreSQL as one text value
     (``string_agg``) split by Arrow (no Python string per key), as a Future that runs the query on this
     thread's connection when validation first asks for it: ``validation.validate`` asks while its pool
     runs the first pass, so the server's work overlaps it, and no connection or thread is opened for it
     (inside a transaction the query sees what the transaction wrote)."""
-    if batch.kind == Batch.Kind.REGISTRATION:
-        rows = Billing.objects.filter(merchant_id=batch.merchant_id)
-        field = "billing_number"
-    else:
-        rows = Transaction.objects.filter(merchant_id=batch.merchant_id)
-        field = "invoice_number"
+    field = field or ("billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number")
+    model = Billing if field == "billing_number" else Transaction
+    rows = model.objects.filter(merchant_id=batch.merchant_id)
     if len(candidates) <= 2000:
         return set(rows.filter(**{f"{field}__in": list(candidates)}).values_list(field, flat=True))
     if connection.vendor == "postgresql" and pa is not None:
@@ -155,7 +158,8 @@ def validate(batch_id: int) -> str:
     renew_lease(batch)  # reading a large file takes a while
     clock.done("read")
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
-    limits = validation_limits(batch, frame[key])
+    billing_numbers = frame["billing_number"] if batch.kind == Batch.Kind.SINGLE_PAYMENT else None
+    limits = validation_limits(batch, frame[key], billing_numbers)
     clock.done("stored_keys")
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
     total_rows = len(frame)
@@ -576,11 +580,11 @@ def _process_chunk(batch: Batch, rows: pd.DataFrame, offset: int, first_day: dat
     for position, row in zip(positions, records, strict=True):
         if batch.kind == Batch.Kind.REGISTRATION:
             # Validated before; a Full Date of a day whose run ended since then no longer runs: this row fails.
-            schedules[position], _, reason = validation.parse_schedule(
+            schedules[position], faults = validation.parse_schedule(
                 *(row[c] for c in validation.SCHEDULE_COLUMNS), today=first_day
             )
             if schedules[position] is None:
-                outcomes[position] = reason
+                outcomes[position] = "; ".join(reason for _, reason in faults)
                 continue
         try:
             cards[position] = _card(row)
@@ -634,7 +638,7 @@ def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: d
         billing_number=row["billing_number"],
         customer_id=row["customer_id"],
         kind=Transaction.Kind.SINGLE_PAYMENT,
-        description=mask_pans_in_text(row["description"])[:255],
+        description=mask_pans_in_text(row["description"]),  # at most 255: validated
         amount=amount,
         execute_date=execute_date,
         **card,

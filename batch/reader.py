@@ -12,13 +12,15 @@ import codecs
 import csv
 import importlib.util
 import io
+import math
 import zipfile
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from .columns import names
+from .columns import COLUMNS, names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,6 +145,21 @@ def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _cell_text(value) -> str:
+    """An XLSX cell as the text a user typed: Excel keeps a typed date as a date cell and a typed number
+    as a number cell. A date (at midnight) reads YYYY-MM-DD, a whole number its digits (250000, not
+    250000.0 or 2.5E+05); a date with a time of day and any other value read as Python writes them."""
+    if isinstance(value, datetime) and value.time() == time(0):
+        return f"{value:%Y-%m-%d}"
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
 def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     """All cells as stripped strings (empty for blank), columns by name in the template's order."""
     import pandas as pd
@@ -152,9 +169,10 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
     if file_format == "xlsx":
         check_xlsx(path)
         try:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            frame = pd.read_excel(path, dtype=object, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
             raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
+        frame = frame.apply(lambda column: column.map(_cell_text))  # openpyxl made a Python object per cell
     else:
         raw = path.read_bytes()
         try:
@@ -176,7 +194,7 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         del raw
     frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
     expected = names(kind)
-    missing = [c for c in expected if c not in frame.columns]
+    missing = [c.name for c in COLUMNS[kind] if c.required and c.name not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
     if missing or extra:
         parts = []
@@ -187,6 +205,9 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         raise FileRejected(
             f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
         )
+    for column in expected:  # an optional column may be left out: its cells are empty
+        if column not in frame.columns:
+            frame[column] = pd.Series("", index=frame.index, dtype=frame.dtypes.iloc[0] if len(frame.columns) else str)
     frame = _stripped_rows(frame[expected].astype(str))
     if frame.empty:
         raise FileRejected("The file has a header but no rows.")

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,9 @@ PHONE = r"\+?[0-9]{8,15}"
 EMAIL = r"[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+"
 AMOUNT = r"[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+"
 REFERENCE = r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}"
-WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A weekday cell names a day by its first three letters or in full (not any word that starts like one).
+WEEKDAY_NAMES = {name: number for number, day in enumerate(DAY_NAMES) for name in (day[:3], day)}
 TEXT_COLUMNS_WITH_PAN = ("customer_name", "holder_name", "description")
 
 
@@ -181,14 +183,101 @@ def _lengths_and_first_bytes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]
     return lengths, first
 
 
+# The columns whose cells are free text (kept as typed and shown in exports): a leading - starts a formula
+# there too. In the other columns - is just a bad value (a negative amount is not a whole Rupiah amount).
+TEXT_COLUMNS = (
+    "billing_number",
+    "invoice_number",
+    "customer_id",
+    "customer_name",
+    "email",
+    "holder_name",
+    "description",
+)
 FORMULA_STARTS = np.array([ord(c) for c in "=+@\t\r"], dtype=np.uint8)
+TEXT_FORMULA_STARTS = np.array([ord(c) for c in "=+-@\t\r"], dtype=np.uint8)
 PHONE_FORMULA_STARTS = np.array([ord(c) for c in "=@\t\r"], dtype=np.uint8)  # a phone may start with +
+FORMULA_REASON = "Formulas are not accepted: remove the leading = + - @ or tab."
 
 
-def _starts_a_formula(column: pd.Series, phone: bool = False) -> np.ndarray:
-    """Cells starting with = + @ tab or carriage return (a phone's + excepted)."""
+UNKNOWN_BILLING = "No billing has this number: correct it, or leave it empty and give the customer_id."
+CONTROL_REASON = "Holds a control character (such as NUL, tab or a line break): remove it."
+LINE_BREAKS_ALLOWED = ("description",)  # a description may run over several lines
+
+
+@cache
+def max_lengths(kind: str) -> dict[str, int]:
+    """Per column of ``kind`` stored in a text field: the field's length (the billing's for a registration,
+    the transaction's for a single payment), which PostgreSQL enforces."""
+    from django.core.exceptions import FieldDoesNotExist
+    from django.db.models import CharField
+
+    from payments.models import Transaction
+    from recurring.models import Billing
+
+    from .columns import names
+
+    model = Billing if kind == "registration" else Transaction
+    found = {}
+    for column in names(kind):
+        try:
+            field = model._meta.get_field(column)
+        except FieldDoesNotExist:
+            continue
+        if isinstance(field, CharField) and field.max_length:
+            found[column] = field.max_length
+    return found
+
+
+def _control_characters(column: pd.Series, line_breaks: bool = False) -> np.ndarray:
+    """The cells holding a control character (C0, DEL or C1; line feed and carriage return excepted
+    when ``line_breaks``), by bytes over the Arrow buffer (a C1 character is the UTF-8 pair C2 80-9F)."""
+    if pa is None:
+        pattern = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]" if line_breaks else r"[\x00-\x1f\x7f-\x9f]"
+        return _bool(column.str.contains(pattern, regex=True))
+    bounds, raw = _buffers(column)
+    text = raw[bounds[0] : bounds[-1]]
+    hits = (text < 32) | (text == 127)
+    if line_breaks:
+        hits &= (text != ord("\n")) & (text != ord("\r"))
+    lead = text[:-1] == 0xC2
+    if lead.any():
+        hits[:-1] |= lead & (text[1:] >= 0x80) & (text[1:] <= 0x9F)
+    return _counts_per_cell(hits, bounds) > 0
+
+
+def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
+    """A text cell holds no control character, and no cell is longer than the field that stores it (in
+    characters: an Arrow kernel per column)."""
+    for column in frame.columns:
+        if column in TEXT_COLUMNS:
+            flags.flag(column, _control_characters(frame[column], column in LINE_BREAKS_ALLOWED), CONTROL_REASON)
+    for column, most in max_lengths(kind).items():
+        if column in frame:
+            text = frame[column]
+            lengths = np.asarray(pc.utf8_length(_text(text))) if pa is not None else text.str.len().to_numpy()
+            flags.flag(column, lengths > most, f"At most {most} characters.")
+
+
+def _plain_free_text(column: pd.Series, name: str) -> np.ndarray:
+    """A registration text cell of column ``name`` that passes ``_text_rules`` for sure: no control
+    character, and no more bytes than its field has characters."""
+    lengths, _ = _lengths_and_first_bytes(column)
+    return (lengths <= max_lengths("registration")[name]) & ~_control_characters(column, name in LINE_BREAKS_ALLOWED)
+
+
+def formula_starts(column: str) -> np.ndarray:
+    """The first bytes that make a cell of ``column`` a formula: = + @ tab or carriage return, and - in a
+    text column (a phone's + excepted)."""
+    if column in TEXT_COLUMNS:
+        return TEXT_FORMULA_STARTS
+    return PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS
+
+
+def _starts_a_formula(column: pd.Series, name: str) -> np.ndarray:
+    """The cells of column ``name`` that start a formula."""
     lengths, first = _lengths_and_first_bytes(column)
-    return (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if phone else FORMULA_STARTS)
+    return (lengths > 0) & np.isin(first, formula_starts(name))
 
 
 def luhn_ok(digits: pd.Series) -> pd.Series:
@@ -314,17 +403,19 @@ def validate(
     min_amount: Decimal,
     max_amount: Decimal,
     stored_keys: Iterable[str],
+    billings: Iterable[str] | None = None,
 ) -> Result:
     """``stored_keys``: the keys (billing or invoice numbers) the merchant has already, as a set or a
     Series (a Series of a million keys is matched without a Python string per key), or a Future of
-    those (still being fetched: awaited only when the first pass needs them).
+    those (still being fetched: awaited only when the first pass needs them). ``billings`` (single
+    payments): the merchant's billing numbers, in the same forms; a row's billing_number must be one.
 
     Two passes. The first decides, with one Arrow kernel per column, which rows are plainly valid (every
     cell in its plain form, the cross-column checks passed); the second runs every rule, cell by cell
     with its reason, on the other rows only. A file is mostly valid: the second pass sees few rows.
     """
     limits = {"today": today, "min_amount": min_amount, "max_amount": max_amount, "stored_keys": stored_keys}
-    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), **limits))[2]
+    return next(validate_in_chunks(frame, kind, rows=max(1, len(frame)), billings=billings, **limits))[2]
 
 
 def validate_in_chunks(
@@ -336,6 +427,7 @@ def validate_in_chunks(
     max_amount: Decimal,
     stored_keys: Iterable[str],
     rows: int,
+    billings: Iterable[str] | None = None,
 ) -> Iterator[tuple[int, int, Result]]:
     """``validate`` by ``rows`` rows at a time: (start, end, the Result of rows start ... end). The
     duplicates are found over the whole file first (the stored keys are matched once, when the first
@@ -355,6 +447,18 @@ def validate_in_chunks(
             found["used"], found["duplicated"] = present & used, present & duplicated
         return found["duplicated"][start:end], found["used"][start:end]
 
+    def unknown_billings(start: int, end: int) -> np.ndarray:
+        """The rows (start ... end) whose billing_number is not one of ``billings`` (single payments)."""
+        if not unknown:
+            named = billings.result() if isinstance(billings, Future) else billings
+            named = named if isinstance(named, pd.Series) else pd.Series(list(named or ()), dtype=str)
+            column = frame["billing_number"]
+            given = np.diff(_buffers(column)[0]) > 0 if pa is not None else _bool(column != "")
+            unknown.append(given & ~_isin(column, named))
+        return unknown[0][start:end]
+
+    unknown: list[np.ndarray] = []
+
     # Arrow kernels and numpy release the GIL: two threads share the column checks, while this thread
     # asks for the stored keys (a query: the server is another process) and finds the duplicates.
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="batch-validate") as pool:
@@ -363,7 +467,9 @@ def validate_in_chunks(
             part = frame.iloc[start:end]
             limits = (today, min_amount, max_amount)
             if kind != "registration":
-                result = _validate_cells(part, kind, *limits, *key_rows(start, end))
+                result = _validate_cells(
+                    part, kind, *limits, *key_rows(start, end), unknown_billings=unknown_billings(start, end)
+                )
             else:
                 result = _validate_registrations(part, *limits, partial(key_rows, start, end), pool)
             yield start, end, result
@@ -611,13 +717,14 @@ def _matches(column: pd.Series, pattern: str) -> np.ndarray:
 
 
 # The plain form of each registration cell: a cell in this form passes every rule of its own column
-# (the formula rule included: none starts with = + @ or a tab, except the + of a phone).
-TEXT = r"[^=+@\t\r][\s\S]*"
+# (the formula rule included: none starts with = + @ or a tab, except the + of a phone, nor a text cell
+# with -).
+TEXT = r"[^-=+@\t\r][\s\S]*"
 PLAIN = {
     "billing_number": REFERENCE,
     "customer_id": TEXT,
     "customer_name": TEXT,
-    "email": r"(?:[^=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
+    "email": r"(?:[^-=+@ \t\n\r\f\v][^@ \t\n\r\f\v]*@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+)?",
     "phone": r"(?:\+?[0-9]{8,15})?",
     "expiry": r"(?:0[1-9]|1[0-2])/[0-9]{2}",
     "holder_name": TEXT,
@@ -636,13 +743,16 @@ def _plain_registration_checks(frame: pd.DataFrame, today: date, min_amount: Dec
         "schedules": partial(_plain_schedules, frame, today),
         "card_number": partial(_plain_cards, frame["card_number"]),
         "amount": partial(_plain_amounts, frame["amount"], min_amount, max_amount),
-        "email": partial(_matches, frame["email"], PLAIN["email"]),
+        "email": partial(_plain_email, frame["email"]),
         "billing_number": partial(_plain_reference, frame["billing_number"]),
         "phone": partial(_plain_phone, frame["phone"]),
         "holder_phone": partial(_plain_phone, frame["holder_phone"]),
         "expiry": partial(_plain_expiry, frame["expiry"], today),
         "type": partial(_plain_type, frame["type"]),
-        **{column: partial(_plain_text, frame[column]) for column in ("customer_id", "customer_name", "holder_name")},
+        **{
+            column: partial(_plain_text, frame[column], column)
+            for column in ("customer_id", "customer_name", "holder_name")
+        },
     }
     return {name: pool.submit(check) for name, check in checks.items()}
 
@@ -673,10 +783,14 @@ DIGITS = b"0123456789"
 LETTERS_DIGITS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _plain_text(column: pd.Series) -> np.ndarray:
-    """TEXT: not empty, not starting a formula."""
+def _plain_text(column: pd.Series, name: str) -> np.ndarray:
+    """TEXT: not empty, not starting a formula; and ``_plain_free_text``."""
     lengths, first = _lengths_and_first_bytes(column)
-    return (lengths > 0) & ~np.isin(first, FORMULA_STARTS)
+    return (lengths > 0) & ~np.isin(first, TEXT_FORMULA_STARTS) & _plain_free_text(column, name)
+
+
+def _plain_email(column: pd.Series) -> np.ndarray:
+    return _matches(column, PLAIN["email"]) & _plain_free_text(column, "email")
 
 
 def _plain_reference(column: pd.Series) -> np.ndarray:
@@ -746,7 +860,9 @@ def _plain_registration_rows_pandas(frame: pd.DataFrame, today: date, min_amount
         plain &= _matches(frame[column], pattern)
     for column in (column for column, pattern in PLAIN.items() if pattern == TEXT):
         lengths, _ = _lengths_and_first_bytes(frame[column])
-        plain &= (lengths > 0) & ~_starts_a_formula(frame[column])
+        plain &= (lengths > 0) & ~_starts_a_formula(frame[column], column)
+    for column in ("customer_id", "customer_name", "holder_name", "email"):
+        plain &= _plain_free_text(frame[column], column)
     plain &= _plain_cards(frame["card_number"])
     plain_schedules = _plain_schedules(frame, today)
     plain &= plain_schedules
@@ -795,9 +911,11 @@ def _validate_cells(
     duplicated: np.ndarray,
     used: np.ndarray,
     plain_schedules: np.ndarray | None = None,
+    unknown_billings: np.ndarray | None = None,
 ) -> Result:
     """Every rule on every cell of ``frame``, each invalid cell with its reason. ``duplicated`` and
-    ``used``: the rows whose key repeats in the whole file, or is stored already. A registration frame
+    ``used``: the rows whose key repeats in the whole file, or is stored already; ``unknown_billings``
+    (single payments): the rows naming a billing the merchant does not have. A registration frame
     may hold some of the columns only (the schedule ones together): the rules of those run."""
     from .columns import COLUMNS
 
@@ -807,8 +925,8 @@ def _validate_cells(
 
     # Formula cells (=HYPERLINK(...)): refused everywhere, before any other rule names the cell.
     for column, (lengths, first) in shapes.items():
-        starts = (lengths > 0) & np.isin(first, PHONE_FORMULA_STARTS if column.endswith("phone") else FORMULA_STARTS)
-        flags.flag(column, starts, "Formulas are not accepted: remove the leading = + @ or tab.")
+        flags.flag(column, (lengths > 0) & np.isin(first, formula_starts(column)), FORMULA_REASON)
+    _text_rules(frame, flags, kind)
 
     for spec in COLUMNS[kind]:
         if spec.required and spec.name in frame:
@@ -874,6 +992,7 @@ def _validate_cells(
             ~empty["billing_number"] & ~_matches(frame["billing_number"], REFERENCE),
             "Use letters, digits, - _ . / (at most 64).",
         )
+        flags.flag("billing_number", unknown_billings, UNKNOWN_BILLING)
         execute_dates = parse_dates(frame["execute_date"])
         flags.flag(
             "execute_date", execute_dates.isna() & ~empty["execute_date"], "Not a date: YYYY-MM-DD or DD/MM/YYYY."
@@ -1057,8 +1176,7 @@ def _schedules(frame: pd.DataFrame, flags: _Flags, today: date, plain: np.ndarra
         if len(parts) != len(SCHEDULE_COLUMNS):  # a cell holds the separator: take the row's own cells
             row = positions[np.argmax(codes == number)]
             parts = [str(frame[column].iloc[row]) for column in SCHEDULE_COLUMNS]
-        _, column, reason = parse_schedule(*parts, today=today)
-        if column:
+        for column, reason in parse_schedule(*parts, today=today)[1]:
             faults.setdefault((column, reason), []).append(number)
     for (column, reason), members in faults.items():
         mask = np.zeros(len(frame), dtype=bool)
@@ -1070,40 +1188,54 @@ def _split(cell: str) -> list[str]:
     return [part for part in re.split(r"[|;,\s]+", cell.strip()) if part]
 
 
+NOT_A_LIST = "Not a list of numbers or names separated by |."
+NOT_DATES = "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."
+
+
+def _numbers(cell: str, names: dict[str, int] | None = None) -> list[int]:
+    """The cell's |-separated numbers (or ``names``); ValueError / KeyError when a part is neither."""
+    return [int(part) if part.isdigit() or not names else names[part.lower()] for part in _split(cell)]
+
+
+def _months(cell: str) -> list[int]:
+    return list(range(1, 13)) if cell.strip().lower() == "all" else _numbers(cell)
+
+
+def _full_dates(cell: str) -> list[date]:
+    parsed = parse_dates(pd.Series(_split(cell), dtype=str))
+    if parsed.isna().any():
+        raise ValueError(NOT_DATES)
+    return [day.date() for day in parsed]
+
+
 def parse_schedule(
     kind: str, days: str, weekdays: str, months: str, dates: str, *, today: date
-) -> tuple[dict | None, str, str]:
-    """(Schedule.to_dict(), "", "") or (None, column at fault, reason)."""
+) -> tuple[dict | None, list[tuple[str, str]]]:
+    """(Schedule.to_dict(), []) or (None, [(column at fault, reason), ...]): every cell of the schedule
+    type's columns is checked on its own (with Schedule's own rules), so each bad cell gets its reason.
+    The cells of another type's columns are ignored."""
     kind = kind.strip().lower()
-    try:
-        month_values = list(range(1, 13)) if months.strip().lower() == "all" else [int(m) for m in _split(months)]
-        if kind == "date":
-            return Schedule.by_date([int(d) for d in _split(days)], month_values).to_dict(), "", ""
-        if kind == "day":
-            values = [WEEKDAYS[w.lower()[:3]] if not w.isdigit() else int(w) for w in _split(weekdays)]
-            return Schedule.by_day(values, month_values).to_dict(), "", ""
-        if kind == "full_date":
-            parsed = parse_dates(pd.Series(_split(dates), dtype=str))
-            if parsed.isna().any():
-                return None, "schedule_dates", "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."
-            return Schedule.full_dates([d.date() for d in parsed], first_day=today).to_dict(), "", ""
-    except ScheduleError as error:
-        text = str(error)
-        column = (
-            "schedule_months"
-            if "month" in text.lower()
-            else "schedule_weekdays"
-            if "weekday" in text.lower()
-            else "schedule_dates"
-            if "date" in text.lower() and kind == "full_date"
-            else "schedule_days"
-        )
-        return None, column, text
-    except (ValueError, KeyError):  # not numbers / unknown weekday names
-        column = {"date": "schedule_days", "day": "schedule_weekdays"}.get(kind, "schedule_type")
-        if any(not m.isdigit() for m in _split(months)) and months.strip().lower() != "all":
-            column = "schedule_months"
-        return None, column, "Not a list of numbers or names separated by |."
-    if not kind:
-        return None, "schedule_type", "Required."
-    return None, "schedule_type", "Use date, day or full_date."
+    if kind not in ("date", "day", "full_date"):
+        return None, [("schedule_type", "Use date, day or full_date." if kind else "Required.")]
+    cells = {  # per column used by this type: a Schedule built with that cell (others known to be good)
+        "full_date": {"schedule_dates": lambda: Schedule.full_dates(_full_dates(dates), first_day=today)},
+        "date": {"schedule_days": lambda: Schedule.by_date(_numbers(days), [1])},
+        "day": {"schedule_weekdays": lambda: Schedule.by_day(_numbers(weekdays, WEEKDAY_NAMES), [1])},
+    }[kind]
+    if kind != "full_date":
+        cells["schedule_months"] = lambda: Schedule.by_date([1], _months(months))
+    faults = []
+    for column, build in cells.items():
+        try:
+            build()
+        except ScheduleError as error:
+            faults.append((column, str(error)))
+        except (ValueError, KeyError):
+            faults.append((column, NOT_DATES if column == "schedule_dates" else NOT_A_LIST))
+    if faults:
+        return None, faults
+    if kind == "full_date":
+        return Schedule.full_dates(_full_dates(dates), first_day=today).to_dict(), []
+    if kind == "date":
+        return Schedule.by_date(_numbers(days), _months(months)).to_dict(), []
+    return Schedule.by_day(_numbers(weekdays, WEEKDAY_NAMES), _months(months)).to_dict(), []

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
+from recurring.models import Billing
 
 from . import services
 from .columns import COLUMNS, example_rows, names
@@ -118,7 +119,11 @@ def template(request, kind: str, file_format: str):
         raise Http404
     check_menu(request, MENU_OF[kind])
     header = names(kind)
-    examples = example_rows(kind, request.user.merchant.local_today())
+    billing_number = ""
+    if kind == Batch.Kind.SINGLE_PAYMENT:  # the first example row charges the merchant's first billing
+        first = merchant_rows(request, Billing).order_by("billing_number").values_list("billing_number", flat=True)
+        billing_number = first.first()
+    examples = example_rows(kind, request.user.merchant.local_today(), billing_number or "")
     filename = f"{kind}-template.{file_format}"
     if file_format == "csv":
         buffer = io.StringIO()
@@ -128,6 +133,7 @@ def template(request, kind: str, file_format: str):
         response = HttpResponse(buffer.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8")
     else:
         from openpyxl import Workbook
+        from openpyxl.utils import get_column_letter
 
         workbook = Workbook()
         sheet = workbook.active
@@ -135,9 +141,13 @@ def template(request, kind: str, file_format: str):
         sheet.append(header)
         for example in examples:
             sheet.append(example)
+        # Text, the whole columns and the cells written: Excel must not turn card numbers, amounts or dates
+        # that a user types into numbers or dates.
+        for index in range(1, len(header) + 1):
+            sheet.column_dimensions[get_column_letter(index)].number_format = "@"
         for cells in sheet.iter_rows():
             for cell in cells:
-                cell.number_format = "@"  # text: Excel must not turn card numbers or dates into numbers
+                cell.number_format = "@"
         buffer = io.BytesIO()
         workbook.save(buffer)
         response = HttpResponse(

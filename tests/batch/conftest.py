@@ -35,8 +35,8 @@ REGISTRATION_ROW = {
 }
 PAYMENT_ROW = {
     "invoice_number": "INV-0001",
-    "billing_number": "GYM-1001",
-    "customer_id": "",
+    "billing_number": "",  # a billing_number must name a stored billing: tests that want one store it
+    "customer_id": "CUST-502",
     "card_number": "5555555555554444",
     "expiry": "06/29",
     "holder_name": "SITI RAHMAWATI",

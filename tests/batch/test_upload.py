@@ -97,6 +97,9 @@ def test_single_payment_rows_are_charged_on_their_execute_date_and_not_before(up
         ("schedule_days", "31", "1 to 28"),
         ("schedule_months", "", "month"),
         ("customer_name", '=HYPERLINK("http://evil.example","x")', "Formulas are not accepted"),
+        ("customer_name", "-2+3+cmd|' /C calc'!A0", "Formulas are not accepted: remove the leading = + - @"),
+        ("holder_name", "-SUM(A1)", "Formulas are not accepted"),
+        ("customer_id", "-1", "Formulas are not accepted"),
     ],
 )
 def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, today, column, value, reason):
@@ -120,7 +123,9 @@ def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, tod
         ("execute_date", "2026-11-29", "This date is in the past."),
         ("execute_date", "31/02/2027", "Not a date"),
         ("invoice_number", "", "Required."),
-        ("billing_number", "", "Give a billing_number or a customer_id."),
+        ("customer_id", "", "Give a billing_number or a customer_id."),
+        ("description", "-HYPERLINK(1)", "Formulas are not accepted"),
+        ("amount", "-499000", "Not a whole Rupiah amount"),
     ],
 )
 def test_single_payment_rules(uploader, today, column, value, reason):
@@ -128,7 +133,7 @@ def test_single_payment_rules(uploader, today, column, value, reason):
     rows[0][column] = value
     upload(verified_client(uploader), "single_payment", "pay.csv", csv_bytes(rows, kind="single_payment"))
     row = BatchRow.objects.get(batch=last_batch(), status="invalid")
-    assert reason in row.errors[column]
+    assert reason in row.errors["billing_number" if reason.startswith("Give a billing_number") else column]
 
 
 def test_dates_in_both_formats_and_amounts_with_dots_are_accepted(uploader, today):
@@ -246,7 +251,7 @@ def zip_bomb() -> bytes:
             b"invoice_number,billing_number,customer_id,card_number,expiry,holder_name,holder_phone,amount,execute_date,description\n",
             "header but no rows",
         ),
-        ("missing.csv", b"invoice_number,amount\nINV-1,1000\n", "missing column(s): billing_number"),
+        ("missing.csv", b"invoice_number,amount\nINV-1,1000\n", "missing column(s): card_number"),
         ("latin1.csv", "invoice_number,description\nINV-1,Caf\u00e9\n".encode("latin-1"), "not UTF-8"),
         ("image.csv", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "not a CSV file"),
         ("sheet.csv", b"PK\x03\x04" + b"\x00" * 100, "Excel workbook renamed .csv"),

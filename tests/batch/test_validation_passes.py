@@ -38,6 +38,11 @@ VARIANTS = [
     ("amount", "1.00.000"),
     ("customer_name", "+628123"),
     ("customer_name", "@SUM(A1)"),
+    ("customer_name", "-SUM(A1)"),
+    ("holder_name", "-1"),
+    ("customer_id", "-CUST"),
+    ("email", "-a@b.co"),
+    ("amount", "-5000"),
     ("customer_id", ""),
     ("email", "a@b"),
     ("email", "=a@b.co"),
@@ -72,8 +77,22 @@ VARIANTS = [
     ("card_number", "4111 1111 1111 111"),
     ("card_number", "٤١١١١١١١١١١١١١١١"),
     ("schedule_days", "1\x1f15"),  # the separator the schedule pass joins cells with
+    # text cells: control characters and the stored field's length (in characters, not bytes)
+    ("customer_name", "Andi\x00Wijaya"),
+    ("customer_id", "CUST\n501"),
+    ("holder_name", "ANDI\u0085"),
+    ("email", "a\x7f@b.co"),
+    ("customer_id", "C" * 65),
+    ("customer_id", "é" * 64),
+    ("holder_name", "A" * 121),
+    ("email", "a" * 243 + "@example.com"),
 ]
-DAY_VARIANTS = [("schedule_weekdays", "Monday|FRI"), ("schedule_weekdays", "7"), ("schedule_weekdays", "funday")]
+DAY_VARIANTS = [
+    ("schedule_weekdays", "Monday|FRI"),
+    ("schedule_weekdays", "7"),
+    ("schedule_weekdays", "funday"),
+    ("schedule_weekdays", "monkey|sunshine"),
+]
 FULL_DATE_VARIANTS = [
     ("schedule_dates", "2027-01-15|15/02/2027"),
     ("schedule_dates", "2026-11-29"),
@@ -211,6 +230,32 @@ def test_validate_fetches_stored_keys_given_as_still_to_fetch_once_on_the_valida
 
     assert askers == [threading.current_thread()]
     assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
+
+
+def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a_set_a_series_or_a_future():
+    from concurrent.futures import Future
+
+    from tests.batch.conftest import PAYMENT_ROW
+
+    numbers = ["GYM-1", "GYM-2", "", "NOPE", "GYM-2"]
+    frame = pd.DataFrame(
+        [{**PAYMENT_ROW, "invoice_number": f"INV-{n}", "billing_number": b} for n, b in enumerate(numbers)]
+    )
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000), "stored_keys": set()}
+    fetched: Future = Future()
+    fetched.set_result(pd.Series(["GYM-2", "GYM-1"], dtype=str))
+
+    for billings in ({"GYM-1", "GYM-2"}, pd.Series(["GYM-1", "GYM-2", "OTHER"], dtype=str), fetched):
+        result = validation.validate(frame.astype(str), "single_payment", billings=billings, **limits)
+        assert result.invalid.tolist() == [False, False, False, True, False]
+        assert result.errors == {3: {"billing_number": validation.UNKNOWN_BILLING}}
+    assert validation.validate(frame.astype(str), "single_payment", **limits).invalid.tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]  # no billings given: the merchant has none
 
 
 def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():

@@ -15,6 +15,7 @@ from batch import pipeline, services
 from batch.models import BatchRow
 from tests.batch.conftest import csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona
+from tests.dates import card_expiry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,8 +54,12 @@ def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant,
         assert stored[number].reference == row["billing_number"]
         assert stored[number].outcome == ""
     assert stored[2].amount == Decimal(250_000)
-    assert [stored[n].status for n in range(2, 6)] == ["valid"] * 4 and stored[6].status == "invalid"
-    assert all(stored[n].errors == {} for n in range(2, 6))
+    # A tab, a line break and a C0 character are control characters in a name: those cells are invalid.
+    assert [stored[n].status for n in range(2, 7)] == ["invalid", "invalid", "invalid", "valid", "invalid"]
+    for number in (2, 3, 4):
+        assert set(stored[number].errors) == {"customer_name"}
+        assert "control character" in stored[number].errors["customer_name"]
+    assert stored[5].errors == {}
     assert set(stored[6].errors) == {"amount", "email"} and "between" in stored[6].errors["amount"]
 
 
@@ -111,6 +116,25 @@ def test_a_large_files_key_stored_by_the_merchant_is_reported_and_one_stored_by_
     result = validation.validate(frame, "registration", **pipeline.validation_limits(batch, frame["billing_number"]))
 
     assert result.errors == {7: {"billing_number": "Registered already."}}
+
+
+def test_a_large_single_payment_file_names_only_the_merchants_billings(merchant, other_merchant):
+    from batch import validation
+    from batch.models import Batch
+    from tests.recurring.conftest import make_billing
+
+    make_billing(merchant, billing_number="GYM-7")
+    make_billing(other_merchant, billing_number="GYM-8")
+    today = merchant.local_today().isoformat()
+    frame = pd.DataFrame(rows_of("single_payment", 2500, execute_date=today, expiry=card_expiry()), dtype=str)
+    frame["billing_number"] = [f"GYM-{n}" if n < 10 else "" for n in range(len(frame))]
+    batch = Batch(merchant=merchant, kind=Batch.Kind.SINGLE_PAYMENT)
+
+    limits = pipeline.validation_limits(batch, frame["invoice_number"], frame["billing_number"])
+    result = validation.validate(frame, "single_payment", **limits)
+
+    assert set(result.errors) == set(range(10)) - {7}
+    assert {error["billing_number"] for error in result.errors.values()} == {validation.UNKNOWN_BILLING}
 
 
 def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
@@ -248,3 +272,20 @@ def test_the_store_threads_share_at_most_copy_connections_connections_and_close_
 
     assert opened == [2]
     assert sorted(BatchRow.objects.filter(batch=batch).values_list("row_number", flat=True)) == list(range(2, 42))
+
+
+def test_a_nul_byte_or_an_overlong_text_cell_is_an_invalid_cell_stored_with_its_reason_on_postgresql(merchant, uploads):
+    rows = rows_of("registration", 3)
+    rows[0]["customer_name"] = "Andi\x00Wijaya"
+    rows[1]["holder_name"] = "A" * 306
+    rows[2]["customer_id"] = "C" * 71
+    batch = upload(merchant, "nul", "n.csv", rows)
+
+    assert pipeline.validate(batch.pk) == "invalid"
+
+    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
+    assert [stored[n].status for n in (2, 3, 4)] == ["invalid"] * 3
+    assert "control character" in stored[2].errors["customer_name"]
+    assert stored[3].errors == {"holder_name": "At most 120 characters."}
+    assert stored[4].errors == {"customer_id": "At most 64 characters."}
+    assert stored[3].data["holder_name"] == "A" * 306
