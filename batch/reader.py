@@ -166,6 +166,11 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         first_line = _first_line(raw)
+        if b"\r" in first_line.rstrip(b"\r"):
+            raise FileRejected(
+                "The file's lines end with a carriage return only (the old Mac format). "
+                'Save it as "CSV UTF-8" and upload it again.'
+            )
         delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
         try:
             frame = _read_csv(raw, delimiter)
@@ -175,6 +180,11 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
             raise FileRejected(f"The file is not a well-formed CSV: {str(exc).splitlines()[-1]}") from exc
         del raw
     frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
+    twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if twice:
+        raise FileRejected(
+            f"The header names the column {', '.join(twice)} twice. Keep one column of each name and upload again."
+        )
     expected = names(kind)
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
