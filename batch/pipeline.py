@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
@@ -41,7 +42,7 @@ from recurring.scheduler import next_schedulable_day
 from . import reader, validation
 from .columns import names
 from .models import Batch, BatchRow
-from .services import raw_path, renew_lease, take_lease
+from .services import give_up, raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
@@ -134,13 +135,30 @@ def _reject(batch: Batch, message: str) -> None:
 
 
 def validate(batch_id: int) -> str:
-    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again."""
+    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again.
+    Whatever goes wrong ends the step with a reason (never a batch left validating)."""
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status not in (Batch.Status.UPLOADED, Batch.Status.VALIDATING):
         return batch.status
     Batch.objects.filter(pk=batch.pk, status=Batch.Status.UPLOADED).update(status=Batch.Status.VALIDATING)
     if not take_lease(batch, Batch.Status.VALIDATING):
         return "busy"  # another worker validates it
+    batch.status = Batch.Status.VALIDATING
+    try:
+        return _validate(batch)
+    except FileNotFoundError:
+        return give_up(batch, "The uploaded file is no longer on the server")
+    except Exception as error:  # noqa: BLE001 - any error: a final state and a reason, not a batch stuck validating
+        logger.error(
+            "batch check failed batch=%s error=%s\n%s",
+            batch.pk,
+            type(error).__name__,
+            mask_pans_in_text("".join(traceback.format_exception(error))),
+        )
+        return give_up(batch, f"Checking stopped on an unexpected error ({type(error).__name__}, batch {batch.pk})")
+
+
+def _validate(batch: Batch) -> str:
     Batch.objects.filter(pk=batch.pk).update(rows_done=0)
     path = raw_path(batch)
     clock = _Phases()

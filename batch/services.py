@@ -14,13 +14,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction as db
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts import audit
 
 from . import reader
-from .models import Batch
+from .models import CAN_COME_AGAIN, Batch
 
 
 class UploadRefused(Exception):
@@ -28,11 +28,12 @@ class UploadRefused(Exception):
 
 
 def take_lease(batch: Batch, status: str) -> bool:
-    """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it."""
+    """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it.
+    Each take counts as an attempt (the janitor gives up after BATCH_MAX_ATTEMPTS)."""
     now = timezone.now()
     return bool(
         Batch.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=batch.pk, status=status).update(
-            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS)
+            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS), attempts=F("attempts") + 1
         )
     )
 
@@ -45,7 +46,9 @@ def renew_lease(batch: Batch, **fields) -> None:
 
 def janitor(now=None) -> int:
     """Re-queue the steps of batches whose worker died (lease expired): validation restarts, processing
-    resumes after its committed chunks."""
+    resumes after its committed chunks. A step that BATCH_MAX_ATTEMPTS workers took without finishing
+    fails with a reason instead (a file that kills its worker would be re-queued forever). Returns the
+    number re-queued."""
     from . import tasks
 
     now = now or timezone.now()
@@ -56,11 +59,39 @@ def janitor(now=None) -> int:
         | Q(lease_until__isnull=True, queued_at__lt=now - timedelta(seconds=settings.BATCH_LEASE_SECONDS))
     )
     count = 0
-    for batch_id, status in stale.values_list("pk", "status"):
-        Batch.objects.filter(pk=batch_id).update(lease_until=None, queued_at=now)
-        (tasks.process_batch if status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch_id)
+    for batch in stale.only("pk", "merchant_id", "status", "attempts", "content_hash", "file_name"):
+        if batch.attempts >= settings.BATCH_MAX_ATTEMPTS:
+            give_up(batch, f"The worker stopped {batch.attempts} times while {_DOING[batch.status]} this file")
+            continue
+        Batch.objects.filter(pk=batch.pk, status=batch.status).update(lease_until=None, queued_at=now)
+        (tasks.process_batch if batch.status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch.pk)
         count += 1
     return count
+
+
+_DOING = {
+    Batch.Status.UPLOADED: "checking",
+    Batch.Status.VALIDATING: "checking",
+    Batch.Status.PROCESSING: "processing",
+}
+
+
+def give_up(batch: Batch, reason: str) -> str:
+    """End a batch's step for good with ``reason``: checking ends as CHECK_FAILED (the raw file goes, the
+    file may be uploaded again), processing as FAILED (committed chunks stay; Process resumes after them)."""
+    if batch.status == Batch.Status.PROCESSING:
+        status, advice = Batch.Status.FAILED, "Rows of committed chunks stay created. Process again to resume."
+    else:
+        status, advice = Batch.Status.CHECK_FAILED, "Nothing was stored: upload the file again."
+    Batch.objects.filter(pk=batch.pk, status=batch.status).update(
+        status=status, message=f"{reason}. {advice}", lease_until=None
+    )
+    if status == Batch.Status.CHECK_FAILED:
+        from .models import BatchRow
+
+        BatchRow.objects.filter(merchant_id=batch.merchant_id, batch_id=batch.pk).delete()
+        raw_path(batch).unlink(missing_ok=True)
+    return status
 
 
 def raw_path(batch: Batch) -> Path:
@@ -90,7 +121,12 @@ def upload(request, uploaded_file, kind: str) -> Batch:
         digest.update(chunk)
     content_hash = digest.hexdigest()
     merchant = request.user.merchant
-    first = Batch.objects.filter(merchant=merchant, content_hash=content_hash).select_related("uploaded_by").first()
+    first = (
+        Batch.objects.filter(merchant=merchant, content_hash=content_hash)
+        .exclude(status__in=CAN_COME_AGAIN)
+        .select_related("uploaded_by")
+        .first()
+    )
     if first is not None:
         who = first.uploaded_by.username if first.uploaded_by else "someone"
         when = timezone.localtime(first.uploaded_at, merchant.tzinfo)
@@ -134,7 +170,7 @@ def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     started = Batch.objects.filter(
         pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
-    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None, queued_at=timezone.now())
+    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None, queued_at=timezone.now(), attempts=0)
     if not started:
         return False
     audit.record(
