@@ -13,7 +13,7 @@ from payments.models import MONEY
 from .columns import pack, unpack
 
 # A file whose batch ended before any row could be processed (and never will be) may be uploaded again.
-CAN_COME_AGAIN = ["check_failed"]
+CAN_COME_AGAIN = ["check_failed", "expired"]
 
 
 class Batch(models.Model):
@@ -33,6 +33,7 @@ class Batch(models.Model):
         FAILED = "failed", "Failed"  # processing stopped with a reason; done chunks stay, the rest can be resumed
         REJECTED = "rejected", "Rejected"  # the file itself is unusable (encoding, columns, size...)
         CHECK_FAILED = "check_failed", "Check failed"  # checking stopped with a reason: upload the file again
+        EXPIRED = "expired", "Expired"  # not processed in time: the raw file is gone, upload it again
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches")
     kind = models.CharField(max_length=16, choices=Kind.choices)

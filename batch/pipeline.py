@@ -21,7 +21,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from recurring.models import Billing
 from recurring.schedule import Schedule
 from recurring.scheduler import next_schedulable_day
 
-from . import reader, validation
+from . import rawfile, reader, validation
 from .columns import names
 from .models import Batch, BatchRow
 from .services import give_up, raw_path, renew_lease, take_lease
@@ -124,9 +123,10 @@ def _fetch_keys(query: str, params) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(keys))
 
 
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(16)
+def _read(batch: Batch) -> pd.DataFrame:
+    """The batch's raw file (decrypted in memory) as a frame of text cells."""
+    raw = rawfile.load(raw_path(batch))
+    return reader.read(raw, reader.detect_format(batch.file_name, raw[:16]), batch.kind)
 
 
 def _reject(batch: Batch, message: str) -> None:
@@ -163,7 +163,7 @@ def _validate(batch: Batch) -> str:
     path = raw_path(batch)
     clock = _Phases()
     try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
+        frame = _read(batch)
     except reader.FileRejected as refusal:
         _reject(batch, str(refusal))
         return Batch.Status.REJECTED
@@ -524,8 +524,8 @@ def process(batch_id: int) -> str:
     batch.refresh_from_db()  # chunks_done as the last holder left it
     path = raw_path(batch)
     try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
-    except (OSError, reader.FileRejected) as exc:
+        frame = _read(batch)
+    except (OSError, reader.FileRejected, rawfile.Unreadable) as exc:
         Batch.objects.filter(pk=batch.pk).update(
             status=Batch.Status.FAILED, lease_until=None, message=f"The uploaded file cannot be read again: {exc}"
         )

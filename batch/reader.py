@@ -54,10 +54,10 @@ def detect_format(name: str, head: bytes) -> str:
     return "csv"
 
 
-def check_xlsx(path: Path) -> None:
+def check_xlsx(file: Path | io.BytesIO) -> None:
     """Refuse a zip bomb by its directory: too many entries, too large inflated, or too compressed."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             entries = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise FileRejected("This .xlsx file is damaged and cannot be opened.") from exc
@@ -143,20 +143,21 @@ def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
-    """All cells as stripped strings (empty for blank), columns by name in the template's order."""
+def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
+    """All cells as stripped strings (empty for blank), columns by name in the template's order; ``source``
+    is the file or its bytes."""
     import pandas as pd
 
-    if path.stat().st_size == 0:
+    raw = source.read_bytes() if isinstance(source, Path) else source
+    if not raw:
         raise FileRejected("The file is empty.")
     if file_format == "xlsx":
-        check_xlsx(path)
+        check_xlsx(io.BytesIO(raw))
         try:
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            frame = pd.read_excel(io.BytesIO(raw), dtype=str, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
             raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
     else:
-        raw = path.read_bytes()
         try:
             raw.decode("utf-8")  # only a check: the parser reads the bytes
         except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts import audit
 
-from . import reader
+from . import rawfile, reader
 from .models import CAN_COME_AGAIN, Batch
 
 
@@ -94,6 +94,30 @@ def give_up(batch: Batch, reason: str) -> str:
     return status
 
 
+def expire_unprocessed(now=None) -> int:
+    """Batches checked but not processed within BATCH_EXPIRE_DAYS of their upload (ready, or failed while
+    processing) expire: their raw file (card numbers, encrypted) is deleted and the page says to upload
+    the file again. Returns how many expired."""
+    now = now or timezone.now()
+    days = settings.BATCH_EXPIRE_DAYS
+    old = Batch.objects.filter(
+        status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED], uploaded_at__lt=now - timedelta(days=days)
+    )
+    count = 0
+    for batch in old.only("pk", "merchant_id", "status", "content_hash", "file_name", "chunks_done"):
+        done = " Rows of committed chunks stay created." if batch.chunks_done else ""
+        expired = Batch.objects.filter(pk=batch.pk, status=batch.status).update(
+            status=Batch.Status.EXPIRED,
+            lease_until=None,
+            message=f"Not processed within {days} days of the upload: the file was deleted.{done} "
+            "Upload it again to process it.",
+        )
+        if expired:
+            raw_path(batch).unlink(missing_ok=True)
+            count += 1
+    return count
+
+
 def raw_path(batch: Batch) -> Path:
     return (
         Path(settings.BATCH_UPLOAD_DIR)
@@ -144,12 +168,7 @@ def upload(request, uploaded_file, kind: str) -> Batch:
             uploaded_by=request.user,
             queued_at=timezone.now(),
         )
-        path = raw_path(batch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            for chunk in uploaded_file.chunks():
-                out.write(chunk)
-        path.chmod(0o600)
+        rawfile.store(raw_path(batch), uploaded_file.chunks())  # encrypted: no card number on disk
         audit.record(
             "batch.uploaded",
             request=request,

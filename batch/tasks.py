@@ -21,4 +21,5 @@ def process_batch(batch_id: int) -> str:
 
 @shared_task(name="batch.janitor")
 def janitor() -> int:
+    services.expire_unprocessed()
     return services.janitor()

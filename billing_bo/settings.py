@@ -237,6 +237,7 @@ BATCH_CHUNK = env.int("BATCH_CHUNK", default=1000)  # rows per database transact
 BATCH_UPLOAD_DIR = VAR_DIR / "uploads"  # raw files wait here for processing, then are deleted
 BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)  # a silent worker's batch is re-queued after
 BATCH_MAX_ATTEMPTS = env.int("BATCH_MAX_ATTEMPTS", default=3)  # workers lost on one step: then it fails with a reason
+BATCH_EXPIRE_DAYS = env.int("BATCH_EXPIRE_DAYS", default=7)  # a checked file not processed by then is deleted
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
