@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
+from billing_bo.uploads import file_too_large_message
 
 from . import services
 from .columns import COLUMNS, example_rows, names
@@ -22,7 +23,10 @@ TITLE_OF = {Batch.Kind.SINGLE_PAYMENT: "Batch Transaction", Batch.Kind.REGISTRAT
 
 def _upload_page(request, kind: str):
     form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if getattr(request, "upload_over_limit", False):  # dropped while it streamed in (billing_bo/uploads.py)
+        form.is_valid()
+        form.errors["file"] = form.error_class([file_too_large_message()])
+    elif request.method == "POST" and form.is_valid():
         try:
             batch = services.upload(request, form.cleaned_data["file"], kind)
         except services.UploadRefused as refusal:

@@ -46,3 +46,19 @@ def test_web_worker_and_beat_share_one_named_volume_at_var_dir_where_uploads_and
     result = manage("shell", "-c", code, env={**PRODUCTION_ENV, "VAR_DIR": str(tmp_path)})
     uploads, bank = result.stdout.split()[-2:]
     assert Path(uploads).is_relative_to(tmp_path) and Path(bank).is_relative_to(tmp_path)
+
+
+def test_every_gunicorn_command_caps_the_request_line_and_headers():
+    """gunicorn's --limit-request-* bound the request line and headers (it has no body limit: the body is
+    capped by billing_bo.uploads and, in front, by the proxy: README "Configuration")."""
+    commands = [
+        line
+        for name in ("Procfile", "Dockerfile", "docker-compose.yml")
+        for line in (ROOT / name).read_text().splitlines()
+        if "gunicorn" in line and "billing_bo.wsgi" in line
+    ]
+    assert len(commands) == 3
+    for line in commands:
+        flat = line.replace('", "', " ")
+        for flag in ("--limit-request-line 4094", "--limit-request-fields 50", "--limit-request-field_size 8190"):
+            assert flag in flat, line
