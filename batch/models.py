@@ -24,7 +24,7 @@ class Batch(models.Model):
         SINGLE_PAYMENT = "single_payment", "Single Payment"
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded", "Uploaded"
+        UPLOADED = "uploaded", "Waiting to be checked"  # queued for a worker
         VALIDATING = "validating", "Validating"
         INVALID = "invalid", "Invalid"  # some cells are invalid: fix and upload again
         VALIDATED = "validated", "Ready to process"

@@ -167,7 +167,7 @@ def _validate(batch: Batch) -> str:
     except reader.FileRejected as refusal:
         _reject(batch, str(refusal))
         return Batch.Status.REJECTED
-    renew_lease(batch)  # reading a large file takes a while
+    renew_lease(batch, total_rows=len(frame))  # reading a large file takes a while; the progress has a total
     clock.done("read")
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
     limits = validation_limits(batch, frame[key])

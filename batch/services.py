@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction as db
 from django.db.models import F, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts import audit
@@ -83,8 +84,9 @@ def give_up(batch: Batch, reason: str) -> str:
         status, advice = Batch.Status.FAILED, "Rows of committed chunks stay created. Process again to resume."
     else:
         status, advice = Batch.Status.CHECK_FAILED, "Nothing was stored: upload the file again."
+    counts = {"total_rows": 0, "rows_done": 0} if status == Batch.Status.CHECK_FAILED else {}
     Batch.objects.filter(pk=batch.pk, status=batch.status).update(
-        status=status, message=f"{reason}. {advice}", lease_until=None
+        status=status, message=f"{reason}. {advice}", lease_until=None, **counts
     )
     if status == Batch.Status.CHECK_FAILED:
         from .models import BatchRow
@@ -187,9 +189,17 @@ def upload(request, uploaded_file, kind: str) -> Batch:
 
 def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
+    done = Least(F("chunks_done") * settings.BATCH_CHUNK, F("total_rows"))  # the progress starts there
     started = Batch.objects.filter(
         pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
-    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None, queued_at=timezone.now(), attempts=0)
+    ).update(
+        status=Batch.Status.PROCESSING,
+        message="",
+        lease_until=None,
+        queued_at=timezone.now(),
+        attempts=0,
+        rows_done=done,
+    )
     if not started:
         return False
     audit.record(

@@ -82,6 +82,7 @@ def detail(request, pk: int):
         "page": page,
         "only_invalid": only_invalid,
         "title": TITLE_OF[batch.kind],
+        "percent": min(100, 100 * batch.rows_done // batch.total_rows) if batch.total_rows else 0,
     }
     return render(request, "batch/detail.html", context)
 
