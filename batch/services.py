@@ -106,7 +106,7 @@ def expire_unprocessed(now=None) -> int:
         status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED], uploaded_at__lt=now - timedelta(days=days)
     )
     count = 0
-    for batch in old.only("pk", "merchant_id", "status", "content_hash", "file_name", "chunks_done"):
+    for batch in old.select_related("merchant"):
         done = " Rows of committed chunks stay created." if batch.chunks_done else ""
         expired = Batch.objects.filter(pk=batch.pk, status=batch.status).update(
             status=Batch.Status.EXPIRED,
@@ -116,6 +116,12 @@ def expire_unprocessed(now=None) -> int:
         )
         if expired:
             raw_path(batch).unlink(missing_ok=True)
+            audit.record(
+                "batch.expired",
+                merchant=batch.merchant,
+                target=batch,
+                data={"file_name": batch.file_name, "days": days},
+            )
             count += 1
     return count
 

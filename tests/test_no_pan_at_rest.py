@@ -195,6 +195,7 @@ def test_a_file_never_processed_expires_its_raw_file_goes_and_it_may_be_uploaded
 
     from django.utils import timezone
 
+    from accounts.models import AuditEntry
     from batch import services, tasks
     from batch.models import Batch
 
@@ -207,6 +208,8 @@ def test_a_file_never_processed_expires_its_raw_file_goes_and_it_may_be_uploaded
     batch.refresh_from_db()
     assert batch.status == Batch.Status.EXPIRED and "Not processed within 3 days" in batch.message
     assert not services.raw_path(batch).exists()
+    entry = AuditEntry.objects.get(action="batch.expired")
+    assert (entry.merchant_id, entry.target_id) == (batch.merchant_id, str(batch.pk))
     client.post(reverse("batch:process", args=[batch.pk]))
     assert Batch.objects.get(pk=batch.pk).status == Batch.Status.EXPIRED
     again = upload_cards(client, CARDS[:2])
