@@ -63,6 +63,11 @@ def store(path: Path, chunks: Iterable[bytes]) -> None:
         piece(pending, number, last=True)
 
 
+def is_encrypted(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(MAGIC)) == MAGIC
+
+
 def load(path: Path) -> bytes:
     """The file's bytes as uploaded; ``FileNotFoundError`` when it is gone, ``Unreadable`` when damaged."""
     data = memoryview(path.read_bytes())

@@ -9,6 +9,7 @@ process) and report progress in ``rows_done``. A lease lets one worker at a time
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,6 +125,46 @@ def expire_unprocessed(now=None) -> int:
             )
             count += 1
     return count
+
+
+WAITING_FOR_THE_FILE = [
+    Batch.Status.UPLOADED,
+    Batch.Status.VALIDATING,
+    Batch.Status.VALIDATED,
+    Batch.Status.PROCESSING,
+    Batch.Status.FAILED,
+]
+
+
+def sweep_raw_files() -> int:
+    """Delete the raw files no batch waits for (left by a crash or a failed delete: no file with card
+    numbers stays for ever), and encrypt in place those of waiting batches written before files were
+    encrypted. Files younger than a lease are left alone (an upload may be writing one and not have
+    committed its batch yet). Returns how many files were deleted."""
+    root = Path(settings.BATCH_UPLOAD_DIR)
+    settled = time.time() - settings.BATCH_LEASE_SECONDS
+    files = {
+        path: path.name.split("-", 1)[0]
+        for path in root.glob("*/*")
+        if path.is_file() and path.stat().st_mtime < settled
+    }
+    ids = [int(pk) for pk in files.values() if pk.isdigit()]
+    waiting = {
+        raw_path(batch)
+        for batch in Batch.objects.filter(pk__in=ids, status__in=WAITING_FOR_THE_FILE).only(
+            "pk", "merchant_id", "content_hash", "file_name"
+        )
+    }
+    deleted = 0
+    for path in files:
+        if path not in waiting:
+            path.unlink(missing_ok=True)
+            deleted += 1
+        elif not rawfile.is_encrypted(path):
+            encrypted = path.with_name(f".{path.name}.new")
+            rawfile.store(encrypted, [path.read_bytes()])
+            encrypted.replace(path)  # at once: a worker reading it gets one file or the other
+    return deleted
 
 
 def raw_path(batch: Batch) -> Path:

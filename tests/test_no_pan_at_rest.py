@@ -4,7 +4,9 @@ finds the row through the keyed fingerprint."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -214,3 +216,31 @@ def test_a_file_never_processed_expires_its_raw_file_goes_and_it_may_be_uploaded
     assert Batch.objects.get(pk=batch.pk).status == Batch.Status.EXPIRED
     again = upload_cards(client, CARDS[:2])
     assert again.pk != batch.pk and again.status == "validated"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_janitor_deletes_raw_files_no_batch_waits_for_and_encrypts_old_plain_ones(
+    alice, tmp_path, settings, inline_batches
+):
+    from batch import rawfile, services, tasks
+
+    client = verified_client(alice)
+    waiting = upload_cards(client, CARDS[:2])
+    done = upload_cards(client, CARDS[2:])
+    client.post(reverse("batch:process", args=[done.pk]))
+    plain = b"billing_number,card_number\nGYM-1," + CARDS[0].encode() + b"\n"
+    services.raw_path(waiting).write_bytes(plain)  # written before files were encrypted
+    services.raw_path(done).write_bytes(plain)  # its delete failed
+    orphan = services.raw_path(waiting).with_name(f"{waiting.pk + 100}-0123456789abcdef.csv")  # a crashed upload
+    orphan.write_bytes(plain)
+    writing = orphan.with_name(f"{waiting.pk + 101}-0123456789abcdef.csv")  # an upload not committed yet
+    writing.write_bytes(plain)
+    settled = time.time() - settings.BATCH_LEASE_SECONDS - 1
+    for path in (services.raw_path(waiting), services.raw_path(done), orphan):
+        os.utime(path, (settled, settled))
+
+    tasks.janitor()
+    left = sorted(path for path in (tmp_path / "uploads").rglob("*") if path.is_file())
+    assert left == sorted([services.raw_path(waiting), writing])
+    assert luhn_runs(services.raw_path(waiting).read_bytes().decode("latin-1")) == []
+    assert rawfile.load(services.raw_path(waiting)) == plain
