@@ -149,13 +149,14 @@ def validate(batch_id: int) -> str:
     except FileNotFoundError:
         return give_up(batch, "The uploaded file is no longer on the server")
     except Exception as error:  # noqa: BLE001 - any error: a final state and a reason, not a batch stuck validating
-        logger.error(
-            "batch check failed batch=%s error=%s\n%s",
-            batch.pk,
-            type(error).__name__,
-            mask_pans_in_text("".join(traceback.format_exception(error))),
-        )
+        _log_failure("batch check failed", batch, error)
         return give_up(batch, f"Checking stopped on an unexpected error ({type(error).__name__}, batch {batch.pk})")
+
+
+def _log_failure(what: str, batch: Batch, error: Exception) -> None:
+    """The error and its traceback, card numbers masked (a message may quote a cell)."""
+    trace = mask_pans_in_text("".join(traceback.format_exception(error)))
+    logger.error("%s batch=%s error=%s\n%s", what, batch.pk, type(error).__name__, trace)
 
 
 def _validate(batch: Batch) -> str:
@@ -516,12 +517,22 @@ def _copy_in(links: _CopyConnections, payload: memoryview, rows: int) -> int:
 
 
 def process(batch_id: int) -> str:
+    """Create the billings or transactions chunk by chunk; whatever goes wrong ends the step with a reason
+    (FAILED: Process resumes after the committed chunks)."""
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status != Batch.Status.PROCESSING:
         return batch.status
     if not take_lease(batch, Batch.Status.PROCESSING):
         return "busy"  # another worker processes it
     batch.refresh_from_db()  # chunks_done as the last holder left it
+    try:
+        return _process(batch)
+    except Exception as error:  # noqa: BLE001 - any error: a final state and a reason, not a batch stuck processing
+        _log_failure("batch processing failed", batch, error)
+        return give_up(batch, f"Processing stopped on an unexpected error ({type(error).__name__}, batch {batch.pk})")
+
+
+def _process(batch: Batch) -> str:
     path = raw_path(batch)
     try:
         frame = _read(batch)
@@ -546,7 +557,7 @@ def process(batch_id: int) -> str:
             )
             return Batch.Status.FAILED
         except Exception as exc:  # a clear final state whatever happened; the chunk rolled back
-            logger.exception("batch processing failed batch=%s chunk=%s", batch.pk, index)
+            _log_failure(f"batch processing failed chunk={index}", batch, exc)
             Batch.objects.filter(pk=batch.pk).update(
                 status=Batch.Status.FAILED,
                 lease_until=None,

@@ -127,3 +127,21 @@ def test_the_janitor_stops_requeueing_processing_after_the_limit_and_process_aga
     client.post(reverse("batch:process", args=[batch.pk]))  # a person resumes it: a fresh count
     batch.refresh_from_db()
     assert (batch.status, batch.attempts) == (Batch.Status.DONE, 1)
+
+
+def test_an_unexpected_error_while_processing_fails_the_batch_with_a_reason_and_process_again_resumes(
+    uploader, today, monkeypatch
+):
+    client = verified_client(uploader)
+    upload(client, csv_bytes(rows_of("registration", 2), kind="registration"))
+    batch = last_batch()
+    real = pipeline.next_schedulable_day
+    monkeypatch.setattr(pipeline, "next_schedulable_day", lambda merchant: 1 / 0)
+    client.post(reverse("batch:process", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert (batch.status, batch.lease_until) == (Batch.Status.FAILED, None)
+    assert "ZeroDivisionError" in batch.message and "Process again to resume" in batch.message
+
+    monkeypatch.setattr(pipeline, "next_schedulable_day", real)
+    client.post(reverse("batch:process", args=[batch.pk]))
+    assert Batch.objects.get(pk=batch.pk).status == Batch.Status.DONE
