@@ -20,6 +20,7 @@ from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts import audit
+from billing_bo.uploads import file_too_large_message
 
 from . import rawfile, reader
 from .models import CAN_COME_AGAIN, Batch
@@ -178,9 +179,7 @@ def raw_path(batch: Batch) -> Path:
 def upload(request, uploaded_file, kind: str) -> Batch:
     """Store the file and its Batch, refusing a file too large, of the wrong type or seen before (B7, B8)."""
     if uploaded_file.size > settings.BATCH_MAX_BYTES:
-        raise UploadRefused(
-            f"The file is {uploaded_file.size / 1_048_576:.1f} MB; at most {settings.BATCH_MAX_BYTES // 1_048_576} MB are accepted."
-        )
+        raise UploadRefused(file_too_large_message())  # the web's upload handler drops it before (billing_bo.uploads)
     if uploaded_file.size == 0:
         raise UploadRefused("The file is empty.")
     head = uploaded_file.read(16)
