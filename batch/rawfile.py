@@ -54,13 +54,14 @@ def store(path: Path, chunks: Iterable[bytes]) -> None:
             sealed = cipher.encrypt(nonce, data, header)
             out.write(_LENGTH.pack(len(sealed)) + sealed)
 
-        pending, number = b"", 0
+        pending, number = bytearray(), 0
         for chunk in chunks:
             pending += chunk
             while len(pending) > PIECE:
-                piece(pending[:PIECE], number, last=False)
-                pending, number = pending[PIECE:], number + 1
-        piece(pending, number, last=True)
+                piece(bytes(pending[:PIECE]), number, last=False)
+                del pending[:PIECE]
+                number += 1
+        piece(bytes(pending), number, last=True)
 
 
 def is_encrypted(path: Path) -> bool:
