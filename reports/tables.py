@@ -16,7 +16,8 @@ from django_tables2.utils import AttributeDict, signature
 
 from batch.models import Batch, BatchRow
 from billing_bo.lib.cards import mask_pans_in_text
-from billing_bo.lib.money import format_number, format_rupiah
+from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.numbers import format_number
 
 from .services import COLUMNS, SORTS, display
 

@@ -8,7 +8,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from billing_bo.lib.money import format_number, format_rupiah
+from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.numbers import format_number
 
 register = template.Library()
 
