@@ -8,4 +8,4 @@ COPY . .
 RUN useradd --system --home /app billing && mkdir -p $VAR_DIR && chown billing $VAR_DIR
 USER billing
 EXPOSE 8000
-CMD ["gunicorn", "billing_bo.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "billing_bo.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--limit-request-line", "4094", "--limit-request-fields", "50", "--limit-request-field_size", "8190", "--access-logfile", "-"]

@@ -12,6 +12,9 @@ from billing_bo.lib.money import MONEY
 
 from .columns import pack, unpack
 
+# A file whose batch ended before any row could be processed (and never will be) may be uploaded again.
+CAN_COME_AGAIN = ["check_failed", "expired"]
+
 
 class Batch(models.Model):
     """An uploaded file (B1-B8): validated, then processed into billings or scheduled transactions."""
@@ -21,14 +24,16 @@ class Batch(models.Model):
         SINGLE_PAYMENT = "single_payment", "Single Payment"
 
     class Status(models.TextChoices):
-        UPLOADED = "uploaded", "Uploaded"
+        UPLOADED = "uploaded", "Waiting to be checked"  # queued for a worker
         VALIDATING = "validating", "Validating"
         INVALID = "invalid", "Invalid"  # some cells are invalid: fix and upload again
         VALIDATED = "validated", "Ready to process"
         PROCESSING = "processing", "Processing"
         DONE = "done", "Done"
-        FAILED = "failed", "Failed"  # stopped with a reason; done chunks stay, the rest can be resumed
+        FAILED = "failed", "Failed"  # processing stopped with a reason; done chunks stay, the rest can be resumed
         REJECTED = "rejected", "Rejected"  # the file itself is unusable (encoding, columns, size...)
+        CHECK_FAILED = "check_failed", "Check failed"  # checking stopped with a reason: upload the file again
+        EXPIRED = "expired", "Expired"  # not processed in time: the raw file is gone, upload it again
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="batches")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -50,12 +55,16 @@ class Batch(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds the running step until then.")
     queued_at = models.DateTimeField(null=True, blank=True, help_text="When the running step was last queued.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Workers that took the running step; the janitor gives up at BATCH_MAX_ATTEMPTS."
+    )
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "content_hash"],
+                condition=~models.Q(status__in=CAN_COME_AGAIN),
                 name="batch_file_once_per_merchant",
                 violation_error_message="This file was uploaded already.",
             ),

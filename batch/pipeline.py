@@ -16,11 +16,11 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,10 +38,10 @@ from recurring.models import Billing
 from recurring.schedule import Schedule
 from recurring.scheduler import next_schedulable_day
 
-from . import reader, validation
+from . import rawfile, reader, validation
 from .columns import names
 from .models import Batch, BatchRow
-from .services import raw_path, renew_lease, take_lease
+from .services import give_up, raw_path, renew_lease, take_lease
 
 logger = logging.getLogger(__name__)
 # Rows per store step (a progress update between steps): bulk_create on SQLite, COPY on PostgreSQL.
@@ -129,9 +129,10 @@ def _fetch_keys(query: str, params) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(keys))
 
 
-def _head(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        return handle.read(16)
+def _read(batch: Batch) -> pd.DataFrame:
+    """The batch's raw file (decrypted in memory) as a frame of text cells."""
+    raw = rawfile.load(raw_path(batch))
+    return reader.read(raw, reader.detect_format(batch.file_name, raw[:16]), batch.kind)
 
 
 def _reject(batch: Batch, message: str) -> None:
@@ -140,22 +141,40 @@ def _reject(batch: Batch, message: str) -> None:
 
 
 def validate(batch_id: int) -> str:
-    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again."""
+    """Read and check every cell; store the rows (cards masked) with their errors. Safe to run again.
+    Whatever goes wrong ends the step with a reason (never a batch left validating)."""
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status not in (Batch.Status.UPLOADED, Batch.Status.VALIDATING):
         return batch.status
     Batch.objects.filter(pk=batch.pk, status=Batch.Status.UPLOADED).update(status=Batch.Status.VALIDATING)
     if not take_lease(batch, Batch.Status.VALIDATING):
         return "busy"  # another worker validates it
+    batch.status = Batch.Status.VALIDATING
+    try:
+        return _validate(batch)
+    except FileNotFoundError:
+        return give_up(batch, "The uploaded file is no longer on the server")
+    except Exception as error:  # noqa: BLE001 - any error: a final state and a reason, not a batch stuck validating
+        _log_failure("batch check failed", batch, error)
+        return give_up(batch, f"Checking stopped on an unexpected error ({type(error).__name__}, batch {batch.pk})")
+
+
+def _log_failure(what: str, batch: Batch, error: Exception) -> None:
+    """The error and its traceback, card numbers masked (a message may quote a cell)."""
+    trace = mask_pans_in_text("".join(traceback.format_exception(error)))
+    logger.error("%s batch=%s error=%s\n%s", what, batch.pk, type(error).__name__, trace)
+
+
+def _validate(batch: Batch) -> str:
     Batch.objects.filter(pk=batch.pk).update(rows_done=0)
     path = raw_path(batch)
     clock = _Phases()
     try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
+        frame = _read(batch)
     except reader.FileRejected as refusal:
         _reject(batch, str(refusal))
         return Batch.Status.REJECTED
-    renew_lease(batch)  # reading a large file takes a while
+    renew_lease(batch, total_rows=len(frame))  # reading a large file takes a while; the progress has a total
     clock.done("read")
     key = "billing_number" if batch.kind == Batch.Kind.REGISTRATION else "invoice_number"
     billing_numbers = frame["billing_number"] if batch.kind == Batch.Kind.SINGLE_PAYMENT else None
@@ -505,16 +524,26 @@ def _copy_in(links: _CopyConnections, payload: memoryview, rows: int) -> int:
 
 
 def process(batch_id: int) -> str:
+    """Create the billings or transactions chunk by chunk; whatever goes wrong ends the step with a reason
+    (FAILED: Process resumes after the committed chunks)."""
     batch = Batch.objects.select_related("merchant").get(pk=batch_id)
     if batch.status != Batch.Status.PROCESSING:
         return batch.status
     if not take_lease(batch, Batch.Status.PROCESSING):
         return "busy"  # another worker processes it
     batch.refresh_from_db()  # chunks_done as the last holder left it
+    try:
+        return _process(batch)
+    except Exception as error:  # noqa: BLE001 - any error: a final state and a reason, not a batch stuck processing
+        _log_failure("batch processing failed", batch, error)
+        return give_up(batch, f"Processing stopped on an unexpected error ({type(error).__name__}, batch {batch.pk})")
+
+
+def _process(batch: Batch) -> str:
     path = raw_path(batch)
     try:
-        frame = reader.read(path, reader.detect_format(batch.file_name, _head(path)), batch.kind)
-    except (OSError, reader.FileRejected) as exc:
+        frame = _read(batch)
+    except (OSError, reader.FileRejected, rawfile.Unreadable) as exc:
         Batch.objects.filter(pk=batch.pk).update(
             status=Batch.Status.FAILED, lease_until=None, message=f"The uploaded file cannot be read again: {exc}"
         )
@@ -535,7 +564,7 @@ def process(batch_id: int) -> str:
             )
             return Batch.Status.FAILED
         except Exception as exc:  # a clear final state whatever happened; the chunk rolled back
-            logger.exception("batch processing failed batch=%s chunk=%s", batch.pk, index)
+            _log_failure(f"batch processing failed chunk={index}", batch, exc)
             Batch.objects.filter(pk=batch.pk).update(
                 status=Batch.Status.FAILED,
                 lease_until=None,

@@ -56,10 +56,10 @@ def detect_format(name: str, head: bytes) -> str:
     return "csv"
 
 
-def check_xlsx(path: Path) -> None:
+def check_xlsx(file: Path | io.BytesIO) -> None:
     """Refuse a zip bomb by its directory: too many entries, too large inflated, or too compressed."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(file) as archive:
             entries = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise FileRejected("This .xlsx file is damaged and cannot be opened.") from exc
@@ -160,21 +160,22 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
-    """All cells as stripped strings (empty for blank), columns by name in the template's order."""
+def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
+    """All cells as stripped strings (empty for blank), columns by name in the template's order; ``source``
+    is the file or its bytes."""
     import pandas as pd
 
-    if path.stat().st_size == 0:
+    raw = source.read_bytes() if isinstance(source, Path) else source
+    if not raw:
         raise FileRejected("The file is empty.")
     if file_format == "xlsx":
-        check_xlsx(path)
+        check_xlsx(io.BytesIO(raw))
         try:
-            frame = pd.read_excel(path, dtype=object, keep_default_na=False, engine="openpyxl")
+            frame = pd.read_excel(io.BytesIO(raw), dtype=object, keep_default_na=False, engine="openpyxl")
         except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
             raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
         frame = frame.apply(lambda column: column.map(_cell_text))  # openpyxl made a Python object per cell
     else:
-        raw = path.read_bytes()
         try:
             raw.decode("utf-8")  # only a check: the parser reads the bytes
         except UnicodeDecodeError as exc:
@@ -184,6 +185,11 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
         if raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         first_line = _first_line(raw)
+        if b"\r" in first_line.rstrip(b"\r"):
+            raise FileRejected(
+                "The file's lines end with a carriage return only (the old Mac format). "
+                'Save it as "CSV UTF-8" and upload it again.'
+            )
         delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
         try:
             frame = _read_csv(raw, delimiter)
@@ -193,6 +199,11 @@ def read(path: Path, file_format: str, kind: str) -> pd.DataFrame:
             raise FileRejected(f"The file is not a well-formed CSV: {str(exc).splitlines()[-1]}") from exc
         del raw
     frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
+    twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
+    if twice:
+        raise FileRejected(
+            f"The header names the column {', '.join(twice)} twice. Keep one column of each name and upload again."
+        )
     expected = names(kind)
     missing = [c.name for c in COLUMNS[kind] if c.required and c.name not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]

@@ -9,18 +9,21 @@ process) and report progress in ``rows_done``. A lease lets one worker at a time
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction as db
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts import audit
+from billing_bo.uploads import file_too_large_message
 
-from . import reader
-from .models import Batch
+from . import rawfile, reader
+from .models import CAN_COME_AGAIN, Batch
 
 
 class UploadRefused(Exception):
@@ -28,11 +31,12 @@ class UploadRefused(Exception):
 
 
 def take_lease(batch: Batch, status: str) -> bool:
-    """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it."""
+    """One worker at a time runs a batch's step; a dead worker's lease expires and the janitor re-queues it.
+    Each take counts as an attempt (the janitor gives up after BATCH_MAX_ATTEMPTS)."""
     now = timezone.now()
     return bool(
         Batch.objects.filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now), pk=batch.pk, status=status).update(
-            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS)
+            lease_until=now + timedelta(seconds=settings.BATCH_LEASE_SECONDS), attempts=F("attempts") + 1
         )
     )
 
@@ -45,7 +49,9 @@ def renew_lease(batch: Batch, **fields) -> None:
 
 def janitor(now=None) -> int:
     """Re-queue the steps of batches whose worker died (lease expired): validation restarts, processing
-    resumes after its committed chunks."""
+    resumes after its committed chunks. A step that BATCH_MAX_ATTEMPTS workers took without finishing
+    fails with a reason instead (a file that kills its worker would be re-queued forever). Returns the
+    number re-queued."""
     from . import tasks
 
     now = now or timezone.now()
@@ -56,11 +62,110 @@ def janitor(now=None) -> int:
         | Q(lease_until__isnull=True, queued_at__lt=now - timedelta(seconds=settings.BATCH_LEASE_SECONDS))
     )
     count = 0
-    for batch_id, status in stale.values_list("pk", "status"):
-        Batch.objects.filter(pk=batch_id).update(lease_until=None, queued_at=now)
-        (tasks.process_batch if status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch_id)
+    for batch in stale.only("pk", "merchant_id", "status", "attempts", "content_hash", "file_name"):
+        if batch.attempts >= settings.BATCH_MAX_ATTEMPTS:
+            give_up(batch, f"The worker stopped {batch.attempts} times while {_DOING[batch.status]} this file")
+            continue
+        Batch.objects.filter(pk=batch.pk, status=batch.status).update(lease_until=None, queued_at=now)
+        (tasks.process_batch if batch.status == Batch.Status.PROCESSING else tasks.validate_batch).delay(batch.pk)
         count += 1
     return count
+
+
+_DOING = {
+    Batch.Status.UPLOADED: "checking",
+    Batch.Status.VALIDATING: "checking",
+    Batch.Status.PROCESSING: "processing",
+}
+
+
+def give_up(batch: Batch, reason: str) -> str:
+    """End a batch's step for good with ``reason``: checking ends as CHECK_FAILED (the raw file goes, the
+    file may be uploaded again), processing as FAILED (committed chunks stay; Process resumes after them)."""
+    if batch.status == Batch.Status.PROCESSING:
+        status, advice = Batch.Status.FAILED, "Rows of committed chunks stay created. Process again to resume."
+    else:
+        status, advice = Batch.Status.CHECK_FAILED, "Nothing was stored: upload the file again."
+    counts = {"total_rows": 0, "rows_done": 0} if status == Batch.Status.CHECK_FAILED else {}
+    Batch.objects.filter(pk=batch.pk, status=batch.status).update(
+        status=status, message=f"{reason}. {advice}", lease_until=None, **counts
+    )
+    if status == Batch.Status.CHECK_FAILED:
+        from .models import BatchRow
+
+        BatchRow.objects.filter(merchant_id=batch.merchant_id, batch_id=batch.pk).delete()
+        raw_path(batch).unlink(missing_ok=True)
+    return status
+
+
+def expire_unprocessed(now=None) -> int:
+    """Batches checked but not processed within BATCH_EXPIRE_DAYS of their upload (ready, or failed while
+    processing) expire: their raw file (card numbers, encrypted) is deleted and the page says to upload
+    the file again. Returns how many expired."""
+    now = now or timezone.now()
+    days = settings.BATCH_EXPIRE_DAYS
+    old = Batch.objects.filter(
+        status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED], uploaded_at__lt=now - timedelta(days=days)
+    )
+    count = 0
+    for batch in old.select_related("merchant"):
+        done = " Rows of committed chunks stay created." if batch.chunks_done else ""
+        expired = Batch.objects.filter(pk=batch.pk, status=batch.status).update(
+            status=Batch.Status.EXPIRED,
+            lease_until=None,
+            message=f"Not processed within {days} days of the upload: the file was deleted.{done} "
+            "Upload it again to process it.",
+        )
+        if expired:
+            raw_path(batch).unlink(missing_ok=True)
+            audit.record(
+                "batch.expired",
+                merchant=batch.merchant,
+                target=batch,
+                data={"file_name": batch.file_name, "days": days},
+            )
+            count += 1
+    return count
+
+
+WAITING_FOR_THE_FILE = [
+    Batch.Status.UPLOADED,
+    Batch.Status.VALIDATING,
+    Batch.Status.VALIDATED,
+    Batch.Status.PROCESSING,
+    Batch.Status.FAILED,
+]
+
+
+def sweep_raw_files() -> int:
+    """Delete the raw files no batch waits for (left by a crash or a failed delete: no file with card
+    numbers stays for ever), and encrypt in place those of waiting batches written before files were
+    encrypted. Files younger than a lease are left alone (an upload may be writing one and not have
+    committed its batch yet). Returns how many files were deleted."""
+    root = Path(settings.BATCH_UPLOAD_DIR)
+    settled = time.time() - settings.BATCH_LEASE_SECONDS
+    files = {
+        path: path.name.split("-", 1)[0]
+        for path in root.glob("*/*")
+        if path.is_file() and path.stat().st_mtime < settled
+    }
+    ids = [int(pk) for pk in files.values() if pk.isdigit()]
+    waiting = {
+        raw_path(batch)
+        for batch in Batch.objects.filter(pk__in=ids, status__in=WAITING_FOR_THE_FILE).only(
+            "pk", "merchant_id", "content_hash", "file_name"
+        )
+    }
+    deleted = 0
+    for path in files:
+        if path not in waiting:
+            path.unlink(missing_ok=True)
+            deleted += 1
+        elif not rawfile.is_encrypted(path):
+            encrypted = path.with_name(f".{path.name}.new")
+            rawfile.store(encrypted, [path.read_bytes()])
+            encrypted.replace(path)  # at once: a worker reading it gets one file or the other
+    return deleted
 
 
 def raw_path(batch: Batch) -> Path:
@@ -74,9 +179,7 @@ def raw_path(batch: Batch) -> Path:
 def upload(request, uploaded_file, kind: str) -> Batch:
     """Store the file and its Batch, refusing a file too large, of the wrong type or seen before (B7, B8)."""
     if uploaded_file.size > settings.BATCH_MAX_BYTES:
-        raise UploadRefused(
-            f"The file is {uploaded_file.size / 1_048_576:.1f} MB; at most {settings.BATCH_MAX_BYTES // 1_048_576} MB are accepted."
-        )
+        raise UploadRefused(file_too_large_message())  # the web's upload handler drops it before (billing_bo.uploads)
     if uploaded_file.size == 0:
         raise UploadRefused("The file is empty.")
     head = uploaded_file.read(16)
@@ -90,7 +193,12 @@ def upload(request, uploaded_file, kind: str) -> Batch:
         digest.update(chunk)
     content_hash = digest.hexdigest()
     merchant = request.user.merchant
-    first = Batch.objects.filter(merchant=merchant, content_hash=content_hash).select_related("uploaded_by").first()
+    first = (
+        Batch.objects.filter(merchant=merchant, content_hash=content_hash)
+        .exclude(status__in=CAN_COME_AGAIN)
+        .select_related("uploaded_by")
+        .first()
+    )
     if first is not None:
         who = first.uploaded_by.username if first.uploaded_by else "someone"
         when = timezone.localtime(first.uploaded_at, merchant.tzinfo)
@@ -108,12 +216,7 @@ def upload(request, uploaded_file, kind: str) -> Batch:
             uploaded_by=request.user,
             queued_at=timezone.now(),
         )
-        path = raw_path(batch)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            for chunk in uploaded_file.chunks():
-                out.write(chunk)
-        path.chmod(0o600)
+        rawfile.store(raw_path(batch), uploaded_file.chunks())  # encrypted: no card number on disk
         audit.record(
             "batch.uploaded",
             request=request,
@@ -132,9 +235,17 @@ def upload(request, uploaded_file, kind: str) -> Batch:
 
 def start_processing(request, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
+    done = Least(F("chunks_done") * settings.BATCH_CHUNK, F("total_rows"))  # the progress starts there
     started = Batch.objects.filter(
         pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
-    ).update(status=Batch.Status.PROCESSING, message="", lease_until=None, queued_at=timezone.now())
+    ).update(
+        status=Batch.Status.PROCESSING,
+        message="",
+        lease_until=None,
+        queued_at=timezone.now(),
+        attempts=0,
+        rows_done=done,
+    )
     if not started:
         return False
     audit.record(

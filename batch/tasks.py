@@ -21,4 +21,6 @@ def process_batch(batch_id: int) -> str:
 
 @shared_task(name="batch.janitor")
 def janitor() -> int:
+    services.expire_unprocessed()
+    services.sweep_raw_files()
     return services.janitor()

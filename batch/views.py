@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
+from billing_bo.uploads import file_too_large_message
 from recurring.models import Billing
 
 from . import services
@@ -23,7 +24,10 @@ TITLE_OF = {Batch.Kind.SINGLE_PAYMENT: "Batch Transaction", Batch.Kind.REGISTRAT
 
 def _upload_page(request, kind: str):
     form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if getattr(request, "upload_over_limit", False):  # dropped while it streamed in (billing_bo/uploads.py)
+        form.is_valid()
+        form.errors["file"] = form.error_class([file_too_large_message()])
+    elif request.method == "POST" and form.is_valid():
         try:
             batch = services.upload(request, form.cleaned_data["file"], kind)
         except services.UploadRefused as refusal:
@@ -79,6 +83,7 @@ def detail(request, pk: int):
         "page": page,
         "only_invalid": only_invalid,
         "title": TITLE_OF[batch.kind],
+        "percent": min(100, 100 * batch.rows_done // batch.total_rows) if batch.total_rows else 0,
     }
     return render(request, "batch/detail.html", context)
 

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "billing_bo.uploads.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.middleware.SessionIdleMiddleware",
@@ -236,8 +237,18 @@ BATCH_XLSX_MAX_RATIO = 200
 BATCH_CHUNK = env.int("BATCH_CHUNK", default=1000)  # rows per database transaction when processing
 BATCH_UPLOAD_DIR = VAR_DIR / "uploads"  # raw files wait here for processing, then are deleted
 BATCH_LEASE_SECONDS = env.int("BATCH_LEASE_SECONDS", default=300)  # a silent worker's batch is re-queued after
+BATCH_MAX_ATTEMPTS = env.int("BATCH_MAX_ATTEMPTS", default=3)  # workers lost on one step: then it fails with a reason
+BATCH_EXPIRE_DAYS = env.int("BATCH_EXPIRE_DAYS", default=7)  # a checked file not processed by then is deleted
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Limits applied while a body streams in, before Django spools it (billing_bo/uploads.py): a request announcing
+# more is refused unread (413); a file stops being spooled at BATCH_MAX_BYTES.
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=BATCH_MAX_BYTES + 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "billing_bo.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
 CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
 CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)

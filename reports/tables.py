@@ -10,6 +10,7 @@ from django_tables2.data import TableData
 from batch.models import Batch, BatchRow
 from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.numbers import format_number
 
 from .services import COLUMNS, SORTS, display
 
@@ -94,6 +95,12 @@ class BatchTable(tables.Table):
 
     def render_total_amount(self, value):
         return format_rupiah(value)
+
+    def render_total_rows(self, value):
+        return format_number(value)
+
+    def render_invalid_rows(self, value):
+        return format_number(value)
 
     def render_status(self, record):
         return _status_pill(record.status, record.get_status_display())

@@ -4,11 +4,14 @@ finds the row through the keyed fingerprint."""
 from __future__ import annotations
 
 import logging
+import os
 import re
+import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from django.apps import apps
 from django.conf import settings
@@ -137,3 +140,107 @@ def test_the_pan_scan_skips_long_hex_secrets_and_still_finds_a_card_number_besid
     assert luhn_runs("reference SIM9476616551936ABC") == []
     assert luhn_runs(f"key {secret} card 4111111111111111") == ["4111111111111111"]
     assert luhn_runs("name John4111111111111111") == ["4111111111111111"]  # glued to letters: still found
+
+
+# Raw uploads (issue #16.3): a file waiting to be processed is kept encrypted, and not for ever --------
+
+
+@pytest.fixture
+def inline_batches(settings, tmp_path, monkeypatch):
+    """Batch steps run in this process; uploads and the bank in tmp_path."""
+    from batch import pipeline, tasks
+
+    settings.BATCH_UPLOAD_DIR = tmp_path / "uploads"
+    settings.SIMULATED_BANK_PATH = str(tmp_path / "bank.sqlite3")
+    monkeypatch.setattr(tasks.validate_batch, "delay", pipeline.validate)
+    monkeypatch.setattr(tasks.process_batch, "delay", pipeline.process)
+
+
+def upload_cards(client, cards: list[str]):
+    from batch.models import Batch
+    from tests.batch.conftest import csv_bytes, rows_of, upload_file
+    from tests.dates import card_expiry
+
+    rows = rows_of("registration", len(cards), expiry=card_expiry(years=2))
+    for row, pan in zip(rows, cards, strict=True):
+        row["card_number"] = pan
+    content = csv_bytes(rows, kind="registration")
+    client.post(reverse("batch:registration"), {"file": upload_file("members.csv", content)})
+    return Batch.objects.order_by("-pk").first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_validated_file_waiting_for_process_holds_no_card_number_at_rest_and_processes(
+    alice, tmp_path, inline_batches
+):
+    from batch import services
+    from recurring.models import Billing
+
+    client = verified_client(alice)
+    batch = upload_cards(client, CARDS)
+    assert batch.status == "validated" and services.raw_path(batch).exists()
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("bank.sqlite3")]
+    assert files and all(luhn_runs(file.read_bytes().decode("latin-1")) == [] for file in files)
+    assert lines_with_luhn_runs(every_stored_value()) == []
+
+    client.post(reverse("batch:process", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert batch.status == "done" and not services.raw_path(batch).exists()
+    assert sorted(Billing.objects.values_list("card_masked", flat=True)) == sorted(
+        f"{pan[:6]}{'*' * 6}{pan[-4:]}" for pan in CARDS
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_file_never_processed_expires_its_raw_file_goes_and_it_may_be_uploaded_again(alice, settings, inline_batches):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import AuditEntry
+    from batch import services, tasks
+    from batch.models import Batch
+
+    settings.BATCH_EXPIRE_DAYS = 3
+    client = verified_client(alice)
+    batch = upload_cards(client, CARDS[:2])
+    assert services.expire_unprocessed(now=timezone.now() + timedelta(days=3) - timedelta(minutes=1)) == 0
+    with time_machine.travel(timezone.now() + timedelta(days=3, minutes=1)):
+        tasks.janitor()  # beat's batch janitor expires them
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.EXPIRED and "Not processed within 3 days" in batch.message
+    assert not services.raw_path(batch).exists()
+    entry = AuditEntry.objects.get(action="batch.expired")
+    assert (entry.merchant_id, entry.target_id) == (batch.merchant_id, str(batch.pk))
+    client.post(reverse("batch:process", args=[batch.pk]))
+    assert Batch.objects.get(pk=batch.pk).status == Batch.Status.EXPIRED
+    again = upload_cards(client, CARDS[:2])
+    assert again.pk != batch.pk and again.status == "validated"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_janitor_deletes_raw_files_no_batch_waits_for_and_encrypts_old_plain_ones(
+    alice, tmp_path, settings, inline_batches
+):
+    from batch import rawfile, services, tasks
+
+    client = verified_client(alice)
+    waiting = upload_cards(client, CARDS[:2])
+    done = upload_cards(client, CARDS[2:])
+    client.post(reverse("batch:process", args=[done.pk]))
+    plain = b"billing_number,card_number\nGYM-1," + CARDS[0].encode() + b"\n"
+    services.raw_path(waiting).write_bytes(plain)  # written before files were encrypted
+    services.raw_path(done).write_bytes(plain)  # its delete failed
+    orphan = services.raw_path(waiting).with_name(f"{waiting.pk + 100}-0123456789abcdef.csv")  # a crashed upload
+    orphan.write_bytes(plain)
+    writing = orphan.with_name(f"{waiting.pk + 101}-0123456789abcdef.csv")  # an upload not committed yet
+    writing.write_bytes(plain)
+    settled = time.time() - settings.BATCH_LEASE_SECONDS - 1
+    for path in (services.raw_path(waiting), services.raw_path(done), orphan):
+        os.utime(path, (settled, settled))
+
+    tasks.janitor()
+    left = sorted(path for path in (tmp_path / "uploads").rglob("*") if path.is_file())
+    assert left == sorted([services.raw_path(waiting), writing])
+    assert luhn_runs(services.raw_path(waiting).read_bytes().decode("latin-1")) == []
+    assert rawfile.load(services.raw_path(waiting)) == plain

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.numbers import format_number
 
 register = template.Library()
 
@@ -49,3 +50,9 @@ def icon(name: str, size: int = 18) -> str:
 @register.filter
 def rupiah(amount) -> str:
     return format_rupiah(amount)
+
+
+@register.filter
+def number(value) -> str:
+    """A count with thousands dots (20.000), as Rupiah amounts are written."""
+    return format_number(value)

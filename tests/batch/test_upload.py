@@ -257,6 +257,16 @@ def zip_bomb() -> bytes:
         ("sheet.csv", b"PK\x03\x04" + b"\x00" * 100, "Excel workbook renamed .csv"),
         ("notes.txt", b"hello", "Upload a .csv or .xlsx file."),
         ("fake.xlsx", b"invoice_number\nINV-1\n", "not an Excel workbook"),
+        (
+            "twice.csv",
+            csv_bytes(rows_of("single_payment", 1), kind="single_payment").replace(b"customer_id", b"Amount", 1),
+            "The header names the column amount twice",
+        ),
+        (
+            "mac.csv",
+            csv_bytes(rows_of("single_payment", 2), kind="single_payment").replace(b"\r\n", b"\r"),
+            "lines end with a carriage return only",
+        ),
     ],
 )
 def test_a_bad_file_gets_a_clear_message_and_creates_nothing(uploader, today, name, content, message):

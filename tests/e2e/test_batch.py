@@ -80,11 +80,58 @@ def test_the_progress_bar_follows_a_running_batch_and_the_page_updates_when_it_e
     )
     fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
     page.goto(f"/batch/{batch.pk}/")
-    expect(page.locator("[data-progress-text]")).to_have_text("250 of 1,000 rows")
+    expect(page.locator("[data-progress-text]")).to_have_text("250 of 1.000 rows")
     assert page.locator("[data-progress-bar]").evaluate("el => el.style.width") == "25%"
     Batch.objects.filter(pk=batch.pk).update(rows_done=800)
-    expect(page.locator("[data-progress-text]")).to_have_text("800 of 1,000 rows")
+    expect(page.locator("[data-progress-text]")).to_have_text("800 of 1.000 rows")
     screenshot("batch-progress")
     Batch.objects.filter(pk=batch.pk).update(status="done", rows_done=1000)
     expect(page.locator("[data-progress-status]")).to_have_text("Done")
     expect(page.locator("[data-progress-bar]")).to_have_count(0)
+
+
+# Every width the progress bar is given, from the first script on (before the page's first poll).
+RECORD_WIDTHS = """
+window.__widths = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const bar = document.querySelector("[data-progress-bar]");
+  if (!bar) return;
+  window.__widths.push(bar.style.width);
+  new MutationObserver(() => window.__widths.push(bar.style.width)).observe(bar, { attributes: true });
+});
+"""
+
+
+def test_the_progress_bar_counts_up_through_checking_and_processing_and_never_jumps_back(
+    page, alice, merchant, monkeypatch, screenshot
+):
+    monkeypatch.setattr(tasks.process_batch, "delay", lambda batch_id: None)  # queued; this test plays the worker
+    batch = Batch.objects.create(
+        merchant=merchant,
+        kind="registration",
+        file_name="members.csv",
+        content_hash="d" * 64,
+        status="validating",
+        total_rows=20_000,
+        rows_done=5_000,
+        uploaded_by=alice.user,
+    )
+    page.add_init_script(RECORD_WIDTHS)
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.goto(f"/batch/{batch.pk}/")
+    expect(page.locator("[data-progress-status]")).to_have_text("Validating")
+    expect(page.locator("[data-progress-text]")).to_have_text("5.000 of 20.000 rows")
+    expect(page.get_by_test_id("total-data")).to_have_text("20.000")
+    assert page.locator("[data-progress-bar]").evaluate("el => el.style.width") == "25%"
+
+    Batch.objects.filter(pk=batch.pk).update(status="validated", rows_done=20_000)
+    page.get_by_role("button", name="Process").click()  # the page reloaded when the check ended
+    expect(page.locator("[data-progress-status]")).to_have_text("Processing")
+    expect(page.locator("[data-progress-text]")).to_have_text("0 of 20.000 rows")
+    page.wait_for_timeout(1500)  # a poll or two
+    Batch.objects.filter(pk=batch.pk).update(rows_done=2_000, chunks_done=2)
+    expect(page.locator("[data-progress-text]")).to_have_text("2.000 of 20.000 rows")
+    expect(page.locator("[data-progress-bar]")).to_have_attribute("style", "width: 10%;")
+    screenshot("batch-processing-progress")
+    widths = [int(width.rstrip("%")) for width in page.evaluate("window.__widths")]
+    assert widths == sorted(widths) and max(widths) == 10, widths  # from 0 up, never 100 first

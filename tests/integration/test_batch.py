@@ -172,6 +172,24 @@ def test_a_large_payment_file_validates_and_processes_once_across_a_sigkilled_wo
     )
 
 
+def test_a_batch_whose_raw_file_is_missing_fails_in_the_worker_with_a_reason_and_is_not_requeued(
+    merchant, alice, start_worker, worker_files
+):
+    """The web stored the upload where the worker cannot find it (no shared volume, a file deleted by hand):
+    the real worker ends the check with a reason the page shows, and the janitor leaves it there."""
+    content = payment_file(3, "GONE", merchant.local_today() + timedelta(days=1))
+    batch = services.upload(request_as(alice.user), upload_file("gone.csv", content), Batch.Kind.SINGLE_PAYMENT)
+    services.raw_path(batch).unlink()  # queued already: the worker below takes the task
+    worker = start_worker(concurrency=1, **worker_files)
+    wait_for(lambda: batch_status(batch) != Batch.Status.UPLOADED, VALIDATE_TIMEOUT, "the worker", interval=0.05)
+    wait_for(lambda: batch_status(batch) == Batch.Status.CHECK_FAILED, 30, "a final state", interval=0.05)
+    batch.refresh_from_db()
+    assert "no longer on the server" in batch.message, worker.log_text()[-3000:]
+    assert batch.lease_until is None and not BatchRow.objects.filter(batch=batch).exists()
+    assert services.janitor(now=timezone.now() + timedelta(seconds=settings.BATCH_LEASE_SECONDS + 1)) == 0
+    assert batch_status(batch) == Batch.Status.CHECK_FAILED
+
+
 # TESTING 27: noisy neighbour --------------------------------------------------------------------------
 
 

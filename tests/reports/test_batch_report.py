@@ -129,3 +129,14 @@ def test_batch_rows_page_by_row_number(files, alice, settings):
     assert [row.row_number for row in first.context["page"].rows] == [2, 3]
     second = client.get(f"/reports/batches/{files['newer'].pk}/" + first.context["links"]["next"])
     assert [row.row_number for row in second.context["page"].rows] == [4]
+
+
+def test_batch_report_counts_have_thousands_dots(merchant, alice):
+    big = upload(
+        merchant, Batch.Kind.SINGLE_PAYMENT, "big.csv", minutes_ago=1, rows=20_000, amount=10_000, invalid_rows=1_500
+    )
+    client = verified_client(alice)
+    listing = client.get("/reports/batches/").content.decode()
+    assert ">20.000<" in listing and ">1.500<" in listing
+    detail = client.get(f"/reports/batches/{big.pk}/").content.decode()
+    assert 'data-testid="batch-total-data">20.000<' in detail and "<dd>1.500</dd>" in detail
