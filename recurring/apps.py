@@ -19,5 +19,6 @@ class RecurringConfig(AppConfig):
                 "recurring.billing.deleted": "Billing deleted",
                 "recurring.execution.cancelled": "Execute date cancelled",
                 "recurring.link.created": "Registration link created",
+                "recurring.link.spent": "Registration link spent (failed card attempts)",
             }
         )

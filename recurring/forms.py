@@ -125,6 +125,13 @@ class RegistrationLinkForm(forms.Form):
         return amount
 
 
+class NotEchoedInput(forms.TextInput):
+    """A text box that never writes the submitted value back into the page (a card number)."""
+
+    def format_value(self, value):
+        return None
+
+
 class HostedRegistrationForm(forms.Form):
     """The cardholder's page (R9). Card number and CVV go to the acquirer and nowhere else."""
 
@@ -140,7 +147,7 @@ class HostedRegistrationForm(forms.Form):
         label="Card number",
         regex=r"^[0-9 -]{13,23}$",
         error_messages={"invalid": "Enter the 13 to 19 digits of the card."},
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+        widget=NotEchoedInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
     )
     expiry = forms.RegexField(
         label="Expiry (MM/YY)",

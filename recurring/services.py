@@ -235,13 +235,13 @@ def create_link(
 
 
 def link_from_token(token: str) -> RegistrationLink | None:
-    """The link of a token, if the signature holds, it has not expired and was not used; else None."""
+    """The link of a token, if the signature holds, it has not expired and was neither used nor spent; else None."""
     try:
         nonce = signing.loads(token, salt=LINK_SALT, max_age=timedelta(days=31))
     except signing.BadSignature:
         return None
     link = RegistrationLink.objects.select_related("merchant").filter(nonce=nonce).first()
-    if link is None or link.used_at is not None or link.expires_at <= timezone.now():
+    if link is None or link.used_at is not None or link.spent_at is not None or link.expires_at <= timezone.now():
         return None
     return link
 

@@ -13,12 +13,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
+from accounts.audit import client_ip
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
-from payments import services as payments
-from payments.acquirer import CardRejected
 
-from . import services
+from . import card_attempts, services
 from .forms import (
     BillingSearchForm,
     CancelSearchForm,
@@ -310,14 +309,20 @@ def hosted_register(request, token: str):
         data = form.cleaned_data
         month, year = form.expiry_parts()
         try:
-            card = payments.tokenize_card(
-                data["card_number"], month, year, data["cvv"], data["holder_name"], data["phone"]
+            card = card_attempts.tokenize_on_link(
+                link,
+                client_ip(request),
+                pan=data["card_number"],
+                expiry_month=month,
+                expiry_year=year,
+                cvv=data["cvv"],
+                holder_name=data["holder_name"],
+                holder_phone=data["phone"],
             )
-        except CardRejected as rejected:
-            form.add_error(
-                "card_number" if rejected.response_code != "N7" else "cvv",
-                f"The bank refused this card: {rejected.message}.",
-            )
+        except card_attempts.CardDeclined as declined:
+            if declined.spent:
+                return render(request, "recurring/hosted_invalid.html", {"reason": _spent_text(merchant)}, status=400)
+            form.add_error(None, str(declined))
         else:
             try:
                 billing = services.register_hosted(
@@ -338,3 +343,7 @@ def hosted_register(request, token: str):
         "recurring/hosted_register.html",
         {"merchant": merchant, "link": link, "form": form, "schedule_form": schedule_form},
     )
+
+
+def _spent_text(merchant) -> str:
+    return f"{card_attempts.DECLINED} This link cannot be used any more: ask {merchant.name} for a new one."

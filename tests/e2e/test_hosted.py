@@ -1,0 +1,69 @@
+"""The cardholder's hosted registration page in the browser: card testing, amount limits, typos."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from playwright.sync_api import expect
+
+from accounts.services import current_code
+from recurring import card_attempts
+from recurring.models import Billing
+from tests.conftest import PASSWORD
+from tests.dates import card_expiry
+from tests.e2e.test_sign_in import fill_sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()  # failed cards per client address
+    yield
+    cache.clear()
+
+
+def create_link(page, *, customer_id: str = "CUST-77", amount: str = "") -> str:
+    page.goto("/registration/link/")
+    page.get_by_label("Customer ID").fill(customer_id)
+    page.get_by_label("Amount (Rp)").fill(amount)
+    page.get_by_role("button", name="Create link").click()
+    return page.get_by_test_id("registration-url").inner_text()
+
+
+def fill_card(page, number: str, expiry: str, *, amount: str | None = None) -> None:
+    page.get_by_label("Full name").fill("Rudi Hartono")
+    page.get_by_label("Email").fill("rudi@example.com")
+    page.get_by_label("Mobile number").fill("+6281399990000")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry (MM/YY)").fill(expiry)
+    page.get_by_label("CVV").fill("321")
+    page.get_by_label("Name on the card").fill("RUDI HARTONO")
+    if amount is not None:
+        page.get_by_label("Amount (Rp)").fill(amount)
+    page.locator('[data-kinds="date"]').get_by_label("5", exact=True).check()
+    page.locator('[data-kinds="date day"]').get_by_label("Jan").check()
+
+
+def test_card_testing_gets_one_generic_decline_then_the_link_is_spent(browser, page, live_server, alice, screenshot):
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    url = create_link(page, amount="250.000")
+    tester = browser.new_context(base_url=live_server.url).new_page()
+    tester.goto(url)
+    for attempt in range(1, card_attempts.PER_LINK):
+        fill_card(tester, "4788 0100 0000 0546", "01/20")
+        tester.get_by_role("button", name="Register card").click()
+        expect(tester.get_by_role("alert")).to_have_text(card_attempts.DECLINED)
+        expect(tester.get_by_label("Card number")).to_have_value("")  # never echoed back
+        assert "Expired" not in tester.content()
+    screenshot_path = screenshot("hosted-declined").parent / "hosted-declined-cardholder.png"
+    tester.screenshot(path=str(screenshot_path), full_page=True)
+    fill_card(tester, "4788 0100 0000 0546", "01/20")
+    tester.get_by_role("button", name="Register card").click()
+    expect(tester.get_by_text("cannot be used any more")).to_be_visible()
+    tester.goto(url)
+    expect(tester.get_by_text("This registration link cannot be used")).to_be_visible()
+
+    page.goto("/registration/")
+    expect(page.get_by_role("cell", name=f"Spent: {card_attempts.PER_LINK} failed card attempts")).to_be_visible()
+    assert not Billing.objects.exists()
