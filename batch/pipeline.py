@@ -63,10 +63,11 @@ def validation_limits(batch: Batch, keys: pd.Series) -> dict:
     """The keyword arguments of ``validation.validate`` for ``batch`` whose key column is ``keys``: the
     merchant's today, charge limits, and stored keys (still being fetched)."""
     merchant = batch.merchant
+    min_amount, max_amount = merchant.charge_limits
     return {
         "today": merchant.local_today(),
-        "min_amount": merchant.min_charge_amount,
-        "max_amount": merchant.max_charge_amount,
+        "min_amount": min_amount,
+        "max_amount": max_amount,
         "stored_keys": _stored_keys(batch, keys),
     }
 

@@ -118,10 +118,14 @@ class RegistrationLinkForm(forms.Form):
     fix_schedule = forms.BooleanField(label="Fix the schedule", required=False)
     valid_days = forms.IntegerField(label="Link valid for (days)", min_value=1, max_value=30, initial=7)
 
+    def __init__(self, *args, merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")
-        if amount is not None and amount <= 0:
-            raise forms.ValidationError("The amount must be more than zero.")
+        if amount is not None and (refusal := self.merchant.charge_amount_refused_because(amount)):
+            raise forms.ValidationError(refusal)
         return amount
 
 
@@ -164,16 +168,17 @@ class HostedRegistrationForm(forms.Form):
     holder_name = forms.CharField(label="Name on the card", max_length=120)
     amount = RupiahField(label="Amount (Rp)")
 
-    def __init__(self, *args, fixed: dict, **kwargs):
+    def __init__(self, *args, fixed: dict, merchant, **kwargs):
         super().__init__(*args, **kwargs)
+        self.merchant = merchant
         for name in ("customer_id", "amount"):
             if fixed.get(name) not in (None, ""):
                 del self.fields[name]
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
-        if amount <= 0:
-            raise forms.ValidationError("The amount must be more than zero.")
+        if refusal := self.merchant.charge_amount_refused_because(amount):
+            raise forms.ValidationError(refusal)
         return amount
 
     def expiry_parts(self) -> tuple[int, int]:

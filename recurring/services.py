@@ -262,6 +262,8 @@ def register_hosted(
         locked = RegistrationLink.objects.select_for_update().get(merchant_id=link.merchant_id, pk=link.pk)
         if locked.used_at is not None:
             raise RecurringError("This registration link was used already.")
+        if refusal := link.merchant.charge_amount_refused_because(amount):
+            raise RecurringError(refusal)
         billing = Billing(
             merchant=link.merchant,
             billing_number=f"REG-{timezone.localdate(timezone=link.merchant.tzinfo):%Y%m%d}-{secrets.token_hex(3).upper()}",

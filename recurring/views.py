@@ -270,7 +270,7 @@ def registration_list(request):
 def registration_link(request):
     """R9: a merchant admin creates a signed, expiring link for a cardholder."""
     today = request.user.merchant.local_today()
-    form = RegistrationLinkForm(request.POST or None)
+    form = RegistrationLinkForm(request.POST or None, merchant=request.user.merchant)
     schedule_form = ScheduleForm(request.POST or None, prefix="schedule", today=today, initial={"kind": "date"})
     url = None
     if request.method == "POST" and form.is_valid():
@@ -298,8 +298,10 @@ def hosted_register(request, token: str):
     if link is None:
         return render(request, "recurring/hosted_invalid.html", status=400)
     merchant = link.merchant
+    if link.amount is not None and (refusal := merchant.charge_amount_refused_because(link.amount)):
+        return render(request, "recurring/hosted_invalid.html", {"reason": refusal}, status=400)
     fixed = {"customer_id": link.customer_id, "amount": link.amount}
-    form = HostedRegistrationForm(request.POST or None, fixed=fixed)
+    form = HostedRegistrationForm(request.POST or None, fixed=fixed, merchant=merchant)
     schedule_form = None
     if link.schedule is None:
         schedule_form = ScheduleForm(

@@ -50,7 +50,7 @@ def test_card_testing_gets_one_generic_decline_then_the_link_is_spent(browser, p
     url = create_link(page, amount="250.000")
     tester = browser.new_context(base_url=live_server.url).new_page()
     tester.goto(url)
-    for attempt in range(1, card_attempts.PER_LINK):
+    for _ in range(1, card_attempts.PER_LINK):
         fill_card(tester, "4788 0100 0000 0546", "01/20")
         tester.get_by_role("button", name="Register card").click()
         expect(tester.get_by_role("alert")).to_have_text(card_attempts.DECLINED)
@@ -67,3 +67,18 @@ def test_card_testing_gets_one_generic_decline_then_the_link_is_spent(browser, p
     page.goto("/registration/")
     expect(page.get_by_role("cell", name=f"Spent: {card_attempts.PER_LINK} failed card attempts")).to_be_visible()
     assert not Billing.objects.exists()
+
+
+def test_an_amount_outside_the_merchants_limits_is_refused_on_the_page(browser, page, live_server, alice):
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    url = create_link(page)
+    cardholder = browser.new_context(base_url=live_server.url).new_page()
+    cardholder.goto(url)
+    for amount in ("1", "999.999.999.999"):
+        fill_card(cardholder, "4111 1111 1111 1111", card_expiry(), amount=amount)
+        cardholder.get_by_role("button", name="Register card").click()
+        expect(cardholder.get_by_text("The amount must be between Rp 10.000 and Rp 100.000.000.")).to_be_visible()
+    fill_card(cardholder, "4111 1111 1111 1111", card_expiry(), amount="250.000")
+    cardholder.get_by_role("button", name="Register card").click()
+    expect(cardholder.get_by_text("Your card is registered")).to_be_visible()
+    assert Billing.objects.get().amount == 250_000

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEntry
 from payments import services as payments
-from recurring import card_attempts
+from recurring import card_attempts, services
 from recurring.models import Billing, RegistrationLink
+from recurring.schedule import Schedule
 from tests.conftest import verified_client
 from tests.dates import card_expiry
 from tests.recurring.test_views import create_link
@@ -107,3 +110,63 @@ def test_a_successful_card_does_not_count_against_its_address(merchant, alice, m
         done = front_desk.post(create_link(admin, **FIXED), good_card())
         assert "Your card is registered" in done.content.decode()
     assert Billing.objects.count() == 3
+
+
+# The merchant's amount limits (B2), one rule for every path that creates a billing or a charge
+
+
+def schedule_fields() -> dict:
+    return {"schedule-kind": "date", "schedule-days": ["1"], "schedule-months": [str(m) for m in range(1, 13)]}
+
+
+@pytest.mark.parametrize("amount", ["1", "9.999", "100.000.001", "999.999.999.999"])
+def test_the_hosted_page_refuses_an_amount_outside_the_merchants_limits(merchant, alice, bank_calls, amount):
+    path = create_link(verified_client(alice), customer_id="CUST-9")
+    response = Client().post(path, {**good_card(), "amount": amount, **schedule_fields()})
+    assert response.status_code == 200
+    assert "The amount must be between Rp 10.000 and Rp 100.000.000." in response.content.decode()
+    assert not Billing.objects.exists() and bank_calls == []
+
+
+@pytest.mark.parametrize("amount", ["10.000", "100.000.000"])
+def test_the_hosted_page_takes_the_limits_themselves(merchant, alice, amount):
+    path = create_link(verified_client(alice), customer_id="CUST-9")
+    done = Client().post(path, {**good_card(), "amount": amount, **schedule_fields()})
+    assert "Your card is registered" in done.content.decode()
+
+
+def test_a_registration_link_cannot_fix_an_amount_outside_the_limits(merchant, alice):
+    merchant.max_charge_amount = 500_000
+    merchant.save()
+    response = verified_client(alice).post(
+        reverse("recurring:registration_link"), {"valid_days": "7", "amount": "750.000"}
+    )
+    assert "The amount must be between Rp 10.000 and Rp 500.000." in response.content.decode()
+    assert not RegistrationLink.objects.exists()
+
+
+def test_a_link_whose_amount_the_limits_no_longer_allow_registers_nothing(merchant, alice, bank_calls):
+    path = create_link(verified_client(alice), **FIXED)  # Rp 100.000
+    merchant.min_charge_amount = 200_000
+    merchant.save()
+    response = Client().post(path, good_card())
+    assert response.status_code == 400 and "between Rp 200.000 and Rp 100.000.000" in response.content.decode()
+    assert not Billing.objects.exists() and bank_calls == []
+
+
+def test_register_hosted_itself_refuses_an_amount_outside_the_limits(merchant, alice):
+    path = create_link(verified_client(alice), customer_id="CUST-9")
+    link = RegistrationLink.objects.get()
+    card = payments.tokenize_card("4111111111111111", 12, 2000 + int(card_expiry()[-2:]), "123", "SARI DEWI")
+    with pytest.raises(services.RecurringError, match="between Rp 10.000 and Rp 100.000.000"):
+        services.register_hosted(
+            link,
+            card=card,
+            customer_id="CUST-9",
+            customer_name="Sari Dewi",
+            email="sari@example.com",
+            phone="+6281311112222",
+            amount=Decimal(5),
+            schedule=Schedule.by_date([1], [1]),
+        )
+    assert not Billing.objects.exists() and Client().get(path).status_code == 200
