@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from django import forms
 
+from billing_bo.lib.cards import luhn_valid, normalise_pan
 from payments.forms import RupiahField
 
 from .models import Billing
@@ -63,6 +64,10 @@ class ScheduleForm(forms.Form):
         # The placeholder's example dates are ahead of the merchant's today, as a valid entry must be.
         soon, later = today + timedelta(days=7), today + timedelta(days=45)
         self.fields["dates"].widget.attrs["placeholder"] = f"{soon:%Y-%m-%d}, {later:%Y-%m-%d}"
+
+    # A new schedule (registration link, hosted page): a Date schedule with every month ticked, as Edit Date
+    # shows a billing's; the cardholder picks the days (and unticks months) instead of learning on submit.
+    NEW = {"kind": DATE, "months": list(range(1, 13))}
 
     @classmethod
     def initial_for(cls, schedule: Schedule) -> dict:
@@ -167,6 +172,13 @@ class HostedRegistrationForm(forms.Form):
     )
     holder_name = forms.CharField(label="Name on the card", max_length=120)
     amount = RupiahField(label="Amount (Rp)")
+
+    def clean_card_number(self):
+        """The batch upload's rule (same message): a typo is refused here, not sent to the bank."""
+        number = normalise_pan(self.cleaned_data["card_number"])
+        if not (13 <= len(number) <= 19 and luhn_valid(number)):
+            raise forms.ValidationError("This card number fails the check digit (Luhn): a typo?")
+        return number
 
     def __init__(self, *args, fixed: dict, merchant, **kwargs):
         super().__init__(*args, **kwargs)

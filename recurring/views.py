@@ -271,7 +271,7 @@ def registration_link(request):
     """R9: a merchant admin creates a signed, expiring link for a cardholder."""
     today = request.user.merchant.local_today()
     form = RegistrationLinkForm(request.POST or None, merchant=request.user.merchant)
-    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", today=today, initial={"kind": "date"})
+    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", today=today, initial=ScheduleForm.NEW)
     url = None
     if request.method == "POST" and form.is_valid():
         fixed = form.cleaned_data["fix_schedule"]
@@ -305,7 +305,7 @@ def hosted_register(request, token: str):
     schedule_form = None
     if link.schedule is None:
         schedule_form = ScheduleForm(
-            request.POST or None, prefix="schedule", today=merchant.local_today(), initial={"kind": "date"}
+            request.POST or None, prefix="schedule", today=merchant.local_today(), initial=ScheduleForm.NEW
         )
     if request.method == "POST" and form.is_valid() and (schedule_form is None or schedule_form.is_valid()):
         data = form.cleaned_data

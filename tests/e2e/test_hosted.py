@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from accounts.services import current_code
 from recurring import card_attempts
-from recurring.models import Billing
+from recurring.models import Billing, RegistrationLink
 from tests.conftest import PASSWORD
 from tests.dates import card_expiry
 from tests.e2e.test_sign_in import fill_sign_in
@@ -42,7 +42,6 @@ def fill_card(page, number: str, expiry: str, *, amount: str | None = None) -> N
     if amount is not None:
         page.get_by_label("Amount (Rp)").fill(amount)
     page.locator('[data-kinds="date"]').get_by_label("5", exact=True).check()
-    page.locator('[data-kinds="date day"]').get_by_label("Jan").check()
 
 
 def test_card_testing_gets_one_generic_decline_then_the_link_is_spent(browser, page, live_server, alice, screenshot):
@@ -82,3 +81,28 @@ def test_an_amount_outside_the_merchants_limits_is_refused_on_the_page(browser, 
     cardholder.get_by_role("button", name="Register card").click()
     expect(cardholder.get_by_text("Your card is registered")).to_be_visible()
     assert Billing.objects.get().amount == 250_000
+
+
+def test_months_start_ticked_and_a_card_typo_is_refused_on_the_page(browser, page, live_server, alice, screenshot):
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    url = create_link(page, amount="250.000")
+    cardholder = browser.new_context(base_url=live_server.url).new_page()
+    cardholder.goto(url)
+    months = cardholder.locator('[data-kinds="date day"] input[type="checkbox"]')
+    expect(months).to_have_count(12)
+    for i in range(12):
+        expect(months.nth(i)).to_be_checked()
+    cardholder.locator('[data-kinds="date"]').get_by_label("5", exact=True).check()
+    expect(cardholder.locator("[data-preview-description]")).to_contain_text("Day 5 of every month")
+
+    fill_card(cardholder, "4111 1111 1111 1112", card_expiry())
+    cardholder.get_by_role("button", name="Register card").click()
+    expect(cardholder.get_by_text("This card number fails the check digit (Luhn): a typo?")).to_be_visible()
+    expect(cardholder.get_by_label("Card number")).to_have_value("")
+    cardholder.screenshot(path=str(screenshot("hosted-luhn").parent / "hosted-luhn-cardholder.png"), full_page=True)
+    assert RegistrationLink.objects.get().card_attempts == 0  # the bank was not asked
+
+    fill_card(cardholder, "4111 1111 1111 1111", card_expiry())
+    cardholder.get_by_role("button", name="Register card").click()
+    expect(cardholder.get_by_text("Your card is registered")).to_be_visible()
+    assert Billing.objects.get().schedule.describe() == "Day 5 of every month"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -170,3 +171,23 @@ def test_register_hosted_itself_refuses_an_amount_outside_the_limits(merchant, a
             schedule=Schedule.by_date([1], [1]),
         )
     assert not Billing.objects.exists() and Client().get(path).status_code == 200
+
+
+# Months ticked from the start, and a typo in the card number caught on the page (#15.5)
+
+
+def test_a_new_date_schedule_starts_with_every_month_ticked_as_edit_date_does(merchant, alice):
+    admin = verified_client(alice)
+    for page in (Client().get(create_link(admin)), admin.get(reverse("recurring:registration_link"))):
+        html = page.content.decode()
+        ticked = re.findall(r'<input type="checkbox" name="schedule-months" value="(\d+)"[^>]*checked', html)
+        assert ticked == [str(m) for m in range(1, 13)]
+        assert not re.search(r'name="schedule-days" value="\d+"[^>]*checked', html)
+
+
+def test_a_card_number_failing_the_luhn_check_is_refused_on_the_page(merchant, alice, bank_calls):
+    path = create_link(verified_client(alice), **FIXED)
+    response = Client().post(path, {**good_card(), "card_number": "4111 1111 1111 1112"})
+    assert response.status_code == 200
+    assert "This card number fails the check digit (Luhn): a typo?" in response.content.decode()
+    assert bank_calls == [] and RegistrationLink.objects.get().card_attempts == 0

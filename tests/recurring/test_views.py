@@ -290,7 +290,7 @@ def test_a_tampered_or_expired_link_is_refused(merchant, alice, frozen):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"card_number": "4111 1111 1111 1112"}, "The card could not be registered."),
+        ({"card_number": "4111 1111 1111 1112"}, "fails the check digit (Luhn)"),
         ({"expiry": "01/20"}, "The card could not be registered."),
         ({"expiry": "13/30"}, "Enter the expiry as MM/YY."),
         ({"cvv": "12"}, "Enter the 3 or 4 digits"),
