@@ -111,8 +111,14 @@ class CancelSearchForm(forms.Form):
     """Cancel Execute Date (P6)."""
 
     execute_date = forms.DateField(label="Execute Date", widget=forms.DateInput(attrs={"type": "date"}))
-    billing_number = forms.CharField(label="Billing Number", max_length=64)
+    billing_number = forms.CharField(label="Billing Number", max_length=64, required=False)
     invoice_number = forms.CharField(label="Invoice Number", max_length=64, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not (cleaned.get("billing_number") or cleaned.get("invoice_number")):
+            raise forms.ValidationError("Enter the Billing Number, the Invoice Number, or both.")
+        return cleaned
 
 
 class RegistrationLinkForm(forms.Form):

@@ -14,10 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_tables2 import RequestConfig
 
 from accounts.audit import client_ip
+from accounts.models import AuditEntry
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 
-from . import card_attempts, services
+from . import cancellation, card_attempts, services
 from .forms import (
     BillingSearchForm,
     CancelSearchForm,
@@ -26,7 +27,7 @@ from .forms import (
     RegistrationLinkForm,
     ScheduleForm,
 )
-from .models import Billing, CancelledExecution, RegistrationLink
+from .models import Billing, RegistrationLink
 from .scheduler import next_schedulable_day
 from .tables import BillingTable, RegistrationTable
 
@@ -194,52 +195,37 @@ def _preview(request, merchant):
 @require_http_methods(["GET", "POST"])
 @menu_required(CANCEL)
 def cancel_execute_date(request):
-    form = CancelSearchForm(request.GET or None)  # the search stays in the URL; a POST carries code and reason
-    found = None
+    """P6: the search stays in the URL; each row's Delete posts a code and a reason to its own search."""
+    form = CancelSearchForm(request.GET or None)
+    found = []
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        billing = merchant_rows(request, Billing).filter(billing_number=data["billing_number"].strip()).first()
-        if billing is None:
-            form.add_error("billing_number", "No billing has this number.")
-        else:
-            state, tx = services.find_execution(billing, data["execute_date"], data["invoice_number"].strip())
-            found = {
-                "billing": billing,
-                "state": state,
-                "transaction": tx,
-                "date": data["execute_date"],
-                "invoice": tx.invoice_number
-                if tx
-                else services.invoice_number(billing.billing_number, data["execute_date"]),
-            }
-            if request.method == "POST":
+        day = data["execute_date"]
+        found = cancellation.find(request.user.merchant, day, data["billing_number"], data["invoice_number"])
+        if isinstance(found, str):
+            form.add_error(None, found)
+            found = []
+        elif request.method == "POST" and len(found) == 1:
+            due = found[0]
 
-                def act(reason: str):
-                    try:
-                        services.cancel_execution(
-                            request, billing, data["execute_date"], data["invoice_number"].strip(), reason
-                        )
-                    except services.RecurringError as refusal:
-                        messages.error(request, str(refusal))
-                    else:
-                        messages.success(
-                            request,
-                            f"The execution of {billing.billing_number} on {data['execute_date']:%Y-%m-%d} is cancelled.",
-                        )
-                    return redirect("recurring:cancel")
+            def act(reason: str):
+                try:
+                    cancellation.cancel(request, due, reason)
+                except services.RecurringError as refusal:
+                    messages.error(request, str(refusal))
+                else:
+                    messages.success(request, f"{due.invoice} on {day:%Y-%m-%d} is cancelled: it will not be charged.")
+                return redirect("recurring:cancel")
 
-                return step_up_response(
-                    request,
-                    action="recurring.execution.cancelled",
-                    title=f"Cancel {found['invoice']}",
-                    message=f"{billing.billing_number} will not run on {data['execute_date']:%Y-%m-%d}.",
-                    act=act,
-                )
-    recent = (
-        merchant_rows(request, CancelledExecution)
-        .select_related("billing", "cancelled_by")
-        .order_by("-cancelled_at")[:20]
-    )
+            return step_up_response(
+                request,
+                action="recurring.execution.cancelled",
+                title=f"Cancel {due.invoice}",
+                message=f"{due.invoice} will not run on {day:%Y-%m-%d}.",
+                act=act,
+            )
+    # Both kinds of cancellation, from User Activity (who, when, why).
+    recent = merchant_rows(request, AuditEntry).filter(action__in=cancellation.ACTIONS).order_by("-created_at")[:20]
     return render(request, "recurring/cancel.html", {"form": form, "found": found, "recent": recent})
 
 
