@@ -12,17 +12,22 @@ from .models import Billing
 from .schedule import DATE, DAY, FULL_DATE, KIND_LABELS, MONTH_NAMES, WEEKDAY_NAMES, Schedule, ScheduleError
 
 
-def parse_dates(text: str) -> list[date]:
-    """Full Dates typed as YYYY-MM-DD, separated by commas, spaces or new lines."""
-    dates = []
+def parse_dates(text: str) -> tuple[list[date], str]:
+    """Full Dates typed as YYYY-MM-DD, separated by commas, spaces or new lines: the dates, and a sentence
+    naming every token that is not one ("" when all are)."""
+    dates, bad = [], []
     for token in re.split(r"[\s,;]+", text.strip()):
         if not token:
             continue
         try:
             dates.append(date.fromisoformat(token))
-        except ValueError as exc:
-            raise forms.ValidationError(f"{token} is not a date: use YYYY-MM-DD.") from exc
-    return dates
+        except ValueError:
+            bad.append(token)
+    if not bad:
+        return dates, ""
+    if len(bad) == 1:
+        return dates, f"{bad[0]} is not a date: use YYYY-MM-DD."
+    return dates, f"{', '.join(bad[:-1])} and {bad[-1]} are not dates: use YYYY-MM-DD."
 
 
 class ScheduleForm(forms.Form):
@@ -90,10 +95,27 @@ class ScheduleForm(forms.Form):
             elif kind == DAY:
                 cleaned["schedule"] = Schedule.by_day(cleaned.get("weekdays") or [], cleaned.get("months") or [])
             elif kind == FULL_DATE:
-                cleaned["schedule"] = Schedule.full_dates(parse_dates(cleaned.get("dates", "")), today=self.today)
+                cleaned["schedule"] = self._full_dates(cleaned.get("dates", ""))
         except ScheduleError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return cleaned
+
+    def _full_dates(self, text: str) -> Schedule:
+        """Every bad date named at once: those that are not dates, then those in the past."""
+        dates, not_dates = parse_dates(text)
+        if not not_dates:
+            return Schedule.full_dates(dates, today=self.today)
+        errors = [not_dates]
+        try:
+            Schedule.full_dates(dates, today=self.today)
+        except ScheduleError as exc:
+            if dates:  # "choose at least one date" adds nothing to the tokens named
+                errors.append(str(exc))
+        raise forms.ValidationError(errors)
+
+    def error_text(self) -> str:
+        """All the form's errors as one text, for the preview (JSON and the page)."""
+        return " ".join(error for field_errors in self.errors.values() for error in field_errors)
 
 
 class BillingSearchForm(forms.Form):

@@ -87,8 +87,9 @@ class Schedule:
     def full_dates(cls, dates: Iterable[date], *, today: date | None = None) -> Schedule:
         """With `today` (the merchant's local date), dates before it are refused: they would never run."""
         schedule = cls(FULL_DATE, dates=_tuple(dates, "Full Dates"))
-        if today is not None and schedule.dates[0] < today:
-            raise ScheduleError(f"A Full Date cannot be in the past: {schedule.dates[0].isoformat()}.")
+        past = [d.isoformat() for d in schedule.dates if today is not None and d < today]
+        if past:
+            raise ScheduleError(f"A Full Date cannot be in the past: {_join_and(past)}.")
         return schedule
 
     # Queries --------------------------------------------------------------------------------------

@@ -84,8 +84,12 @@ def billing_schedule(request, pk: int):
                 request, f"The schedule of {billing.billing_number} is saved: {billing.schedule.describe()}."
             )
         return redirect("recurring:billings")
-    preview = billing.schedule.next_dates(next_schedulable_day(billing.merchant) - timedelta(days=1), 12)
-    return render(request, "recurring/billing_schedule.html", {"billing": billing, "form": form, "preview": preview})
+    # After a failed save the preview shows the submitted schedule's errors, not the billing's old dates.
+    preview, preview_error = [], form.error_text() if form.is_bound else ""
+    if not form.is_bound:
+        preview = billing.schedule.next_dates(next_schedulable_day(billing.merchant) - timedelta(days=1), 12)
+    context = {"billing": billing, "form": form, "preview": preview, "preview_error": preview_error}
+    return render(request, "recurring/billing_schedule.html", context)
 
 
 @require_POST
@@ -167,8 +171,7 @@ def _preview(request, merchant):
         data.setlist(name, [v for value in request.GET.getlist(name) for v in value.split(",") if v.strip()])
     form = ScheduleForm(data, today=merchant.local_today())
     if not form.is_valid():
-        errors = [error for field_errors in form.errors.values() for error in field_errors]
-        return JsonResponse({"error": " ".join(errors)}, status=400)
+        return JsonResponse({"error": form.error_text()}, status=400)
     try:
         count = min(max(int(request.GET.get("count", "12")), 1), 60)
         after = (

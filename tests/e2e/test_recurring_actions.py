@@ -110,3 +110,23 @@ def test_a_scheduled_single_payment_is_cancelled_from_void_transaction(page, ali
     screenshot("cancel-single-payment")
     payment.refresh_from_db()
     assert payment.status == "cancelled"
+
+
+def test_a_failed_full_date_save_previews_the_errors_naming_each_bad_date(page, alice, merchant, screenshot):
+    billing = make_billing(merchant)
+    today = merchant.local_today()
+    good, past, impossible = today + timedelta(days=19), today - timedelta(days=3), f"{today.year + 1}-02-30"
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    open_menu(page, billing).get_by_role("link", name="Edit Date").click()
+    expect(page.locator("[data-preview-dates] li")).to_have_count(12)
+    page.get_by_label("Full Date").check()
+    page.get_by_label("Dates").fill(f"{good:%Y-%m-%d}, {past:%Y-%m-%d}, {impossible}")
+    page.get_by_role("button", name="Save schedule").click()
+
+    error = page.locator("[data-preview-error]")
+    expect(error).to_contain_text(f"{impossible} is not a date")
+    expect(error).to_contain_text(f"cannot be in the past: {past:%Y-%m-%d}")
+    expect(page.locator("[data-preview-dates] li")).to_have_count(0)  # not the old schedule's dates
+    screenshot("edit-date-failed-save")
+    billing.refresh_from_db()
+    assert billing.schedule_kind == "day"
