@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -9,6 +10,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from billing_bo.lib.money import format_rupiah
 
 from .menus import MENUS_BY_CODE
 
@@ -46,6 +49,19 @@ class Merchant(models.Model):
 
     def local_today(self):
         return timezone.localdate(timezone=self.tzinfo)
+
+    @property
+    def charge_limits(self) -> tuple[Decimal, Decimal]:
+        """B2: the lowest and highest amount of a billing or a charge of this merchant (whole Rupiah)."""
+        return max(self.min_charge_amount, Decimal(1)), self.max_charge_amount
+
+    def charge_amount_refused_because(self, amount: Decimal) -> str:
+        """Why ``amount`` cannot be a billing's or a charge's amount here, or "" when it can: the one rule of
+        every path that creates one (hosted registration and its link; batch validation reads the limits)."""
+        low, high = self.charge_limits
+        if not low <= amount <= high or amount != amount.to_integral_value():
+            return f"The amount must be between {format_rupiah(low)} and {format_rupiah(high)}."
+        return ""
 
 
 mobile_number_validator = RegexValidator(

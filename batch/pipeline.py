@@ -68,10 +68,11 @@ def validation_limits(batch: Batch, keys: pd.Series, billing_numbers: pd.Series 
     at Process."""
     merchant = batch.merchant
     registration = batch.kind == Batch.Kind.REGISTRATION
+    min_amount, max_amount = merchant.charge_limits
     limits = {
         "today": next_schedulable_day(merchant) if registration else merchant.local_today(),
-        "min_amount": merchant.min_charge_amount,
-        "max_amount": merchant.max_charge_amount,
+        "min_amount": min_amount,
+        "max_amount": max_amount,
         "stored_keys": _stored_keys(batch, keys),
     }
     if billing_numbers is not None:

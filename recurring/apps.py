@@ -18,6 +18,8 @@ class RecurringConfig(AppConfig):
                 "recurring.billing.type_changed": "Billing type changed",
                 "recurring.billing.deleted": "Billing deleted",
                 "recurring.execution.cancelled": "Execute date cancelled",
+                "recurring.single_payment.cancelled": "Scheduled single payment cancelled",
                 "recurring.link.created": "Registration link created",
+                "recurring.link.spent": "Registration link spent (failed card attempts)",
             }
         )

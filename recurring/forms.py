@@ -5,23 +5,29 @@ from datetime import date, timedelta
 
 from django import forms
 
+from billing_bo.lib.cards import luhn_valid, normalise_pan
 from billing_bo.lib.money import RupiahField
 
 from .models import Billing
 from .schedule import DATE, DAY, FULL_DATE, KIND_LABELS, MONTH_NAMES, WEEKDAY_NAMES, Schedule, ScheduleError
 
 
-def parse_dates(text: str) -> list[date]:
-    """Full Dates typed as YYYY-MM-DD, separated by commas, spaces or new lines."""
-    dates = []
+def parse_dates(text: str) -> tuple[list[date], str]:
+    """Full Dates typed as YYYY-MM-DD, separated by commas, spaces or new lines: the dates, and a sentence
+    naming every token that is not one ("" when all are)."""
+    dates, bad = [], []
     for token in re.split(r"[\s,;]+", text.strip()):
         if not token:
             continue
         try:
             dates.append(date.fromisoformat(token))
-        except ValueError as exc:
-            raise forms.ValidationError(f"{token} is not a date: use YYYY-MM-DD.") from exc
-    return dates
+        except ValueError:
+            bad.append(token)
+    if not bad:
+        return dates, ""
+    if len(bad) == 1:
+        return dates, f"{bad[0]} is not a date: use YYYY-MM-DD."
+    return dates, f"{', '.join(bad[:-1])} and {bad[-1]} are not dates: use YYYY-MM-DD."
 
 
 class ScheduleForm(forms.Form):
@@ -65,6 +71,10 @@ class ScheduleForm(forms.Form):
         soon, later = first_day + timedelta(days=7), first_day + timedelta(days=45)
         self.fields["dates"].widget.attrs["placeholder"] = f"{soon:%Y-%m-%d}, {later:%Y-%m-%d}"
 
+    # A new schedule (registration link, hosted page): a Date schedule with every month ticked, as Edit Date
+    # shows a billing's; the cardholder picks the days (and unticks months) instead of learning on submit.
+    NEW = {"kind": DATE, "months": list(range(1, 13))}
+
     @classmethod
     def initial_for(cls, schedule: Schedule) -> dict:
         return {
@@ -86,12 +96,27 @@ class ScheduleForm(forms.Form):
             elif kind == DAY:
                 cleaned["schedule"] = Schedule.by_day(cleaned.get("weekdays") or [], cleaned.get("months") or [])
             elif kind == FULL_DATE:
-                cleaned["schedule"] = Schedule.full_dates(
-                    parse_dates(cleaned.get("dates", "")), first_day=self.first_day
-                )
+                cleaned["schedule"] = self._full_dates(cleaned.get("dates", ""))
         except ScheduleError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return cleaned
+
+    def _full_dates(self, text: str) -> Schedule:
+        """Every bad date named at once: those that are not dates, then those in the past."""
+        dates, not_dates = parse_dates(text)
+        if not not_dates:
+            return Schedule.full_dates(dates, first_day=self.first_day)
+        errors = [not_dates]
+        try:
+            Schedule.full_dates(dates, first_day=self.first_day)
+        except ScheduleError as exc:
+            if dates:  # "choose at least one date" adds nothing to the tokens named
+                errors.append(str(exc))
+        raise forms.ValidationError(errors)
+
+    def error_text(self) -> str:
+        """All the form's errors as one text, for the preview (JSON and the page)."""
+        return " ".join(error for field_errors in self.errors.values() for error in field_errors)
 
 
 class BillingSearchForm(forms.Form):
@@ -109,8 +134,14 @@ class CancelSearchForm(forms.Form):
     """Cancel Execute Date (P6)."""
 
     execute_date = forms.DateField(label="Execute Date", widget=forms.DateInput(attrs={"type": "date"}))
-    billing_number = forms.CharField(label="Billing Number", max_length=64)
+    billing_number = forms.CharField(label="Billing Number", max_length=64, required=False)
     invoice_number = forms.CharField(label="Invoice Number", max_length=64, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not (cleaned.get("billing_number") or cleaned.get("invoice_number")):
+            raise forms.ValidationError("Enter the Billing Number, the Invoice Number, or both.")
+        return cleaned
 
 
 class RegistrationLinkForm(forms.Form):
@@ -121,11 +152,22 @@ class RegistrationLinkForm(forms.Form):
     fix_schedule = forms.BooleanField(label="Fix the schedule", required=False)
     valid_days = forms.IntegerField(label="Link valid for (days)", min_value=1, max_value=30, initial=7)
 
+    def __init__(self, *args, merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+
     def clean_amount(self):
         amount = self.cleaned_data.get("amount")
-        if amount is not None and amount <= 0:
-            raise forms.ValidationError("The amount must be more than zero.")
+        if amount is not None and (refusal := self.merchant.charge_amount_refused_because(amount)):
+            raise forms.ValidationError(refusal)
         return amount
+
+
+class NotEchoedInput(forms.TextInput):
+    """A text box that never writes the submitted value back into the page (a card number)."""
+
+    def format_value(self, value):
+        return None
 
 
 class HostedRegistrationForm(forms.Form):
@@ -143,7 +185,7 @@ class HostedRegistrationForm(forms.Form):
         label="Card number",
         regex=r"^[0-9 -]{13,23}$",
         error_messages={"invalid": "Enter the 13 to 19 digits of the card."},
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+        widget=NotEchoedInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
     )
     expiry = forms.RegexField(
         label="Expiry (MM/YY)",
@@ -160,16 +202,24 @@ class HostedRegistrationForm(forms.Form):
     holder_name = forms.CharField(label="Name on the card", max_length=120)
     amount = RupiahField(label="Amount (Rp)")
 
-    def __init__(self, *args, fixed: dict, **kwargs):
+    def clean_card_number(self):
+        """The batch upload's rule (same message): a typo is refused here, not sent to the bank."""
+        number = normalise_pan(self.cleaned_data["card_number"])
+        if not (13 <= len(number) <= 19 and luhn_valid(number)):
+            raise forms.ValidationError("This card number fails the check digit (Luhn): a typo?")
+        return number
+
+    def __init__(self, *args, fixed: dict, merchant, **kwargs):
         super().__init__(*args, **kwargs)
+        self.merchant = merchant
         for name in ("customer_id", "amount"):
             if fixed.get(name) not in (None, ""):
                 del self.fields[name]
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]
-        if amount <= 0:
-            raise forms.ValidationError("The amount must be more than zero.")
+        if refusal := self.merchant.charge_amount_refused_because(amount):
+            raise forms.ValidationError(refusal)
         return amount
 
     def expiry_parts(self) -> tuple[int, int]:

@@ -187,6 +187,11 @@ class RegistrationLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True)
     billing = models.OneToOneField(Billing, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Against card testing (recurring/card_attempts.py): cards tried on this link, and when and why too many
+    # failures spent it (the merchant sees the reason in the Registration menu).
+    card_attempts = models.PositiveSmallIntegerField(default=0)
+    spent_at = models.DateTimeField(null=True, blank=True)
+    spent_reason = models.CharField(max_length=120, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

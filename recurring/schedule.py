@@ -88,10 +88,11 @@ class Schedule:
         """With `first_day` (the first day a schedule may still run: the merchant's today, or tomorrow once
         today's run is over), dates before it are refused: they would never run."""
         schedule = cls(FULL_DATE, dates=_tuple(dates, "Full Dates"))
-        if first_day is not None and schedule.dates[0] < first_day:
+        past = [d.isoformat() for d in schedule.dates if first_day is not None and d < first_day]
+        if past:
             raise ScheduleError(
                 f"A Full Date cannot be before {first_day.isoformat()}, the first day that can still run: "
-                f"{schedule.dates[0].isoformat()} is."
+                f"{_join_and(past)} {'is' if len(past) == 1 else 'are'}."
             )
         return schedule
 

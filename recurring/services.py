@@ -196,13 +196,13 @@ def create_link(
 
 
 def link_from_token(token: str) -> RegistrationLink | None:
-    """The link of a token, if the signature holds, it has not expired and was not used; else None."""
+    """The link of a token, if the signature holds, it has not expired and was neither used nor spent; else None."""
     try:
         nonce = signing.loads(token, salt=LINK_SALT, max_age=timedelta(days=31))
     except signing.BadSignature:
         return None
     link = RegistrationLink.objects.select_related("merchant").filter(nonce=nonce).first()
-    if link is None or link.used_at is not None or link.expires_at <= timezone.now():
+    if link is None or link.used_at is not None or link.spent_at is not None or link.expires_at <= timezone.now():
         return None
     return link
 
@@ -223,6 +223,8 @@ def register_hosted(
         locked = RegistrationLink.objects.select_for_update().get(merchant_id=link.merchant_id, pk=link.pk)
         if locked.used_at is not None:
             raise RecurringError("This registration link was used already.")
+        if refusal := link.merchant.charge_amount_refused_because(amount):
+            raise RecurringError(refusal)
         billing = Billing(
             merchant=link.merchant,
             billing_number=f"REG-{timezone.localdate(timezone=link.merchant.tzinfo):%Y%m%d}-{secrets.token_hex(3).upper()}",

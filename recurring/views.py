@@ -13,12 +13,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
+from accounts.audit import client_ip
+from accounts.models import AuditEntry
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
-from payments import services as payments
-from payments.acquirer import CardRejected
 
-from . import services
+from . import cancellation, card_attempts, services
 from .forms import (
     BillingSearchForm,
     CancelSearchForm,
@@ -27,7 +27,7 @@ from .forms import (
     RegistrationLinkForm,
     ScheduleForm,
 )
-from .models import Billing, CancelledExecution, RegistrationLink
+from .models import Billing, RegistrationLink
 from .scheduler import next_schedulable_day
 from .tables import BillingTable, RegistrationTable
 
@@ -94,8 +94,12 @@ def billing_schedule(request, pk: int):
                 request, f"The schedule of {billing.billing_number} is saved: {_schedule_and_next(billing)}"
             )
         return redirect("recurring:billings")
-    preview = billing.schedule.next_dates(first_day - timedelta(days=1), 12)
-    return render(request, "recurring/billing_schedule.html", {"billing": billing, "form": form, "preview": preview})
+    # After a failed save the preview shows the submitted schedule's errors, not the billing's old dates.
+    preview, preview_error = [], form.error_text() if form.is_bound else ""
+    if not form.is_bound:
+        preview = billing.schedule.next_dates(first_day - timedelta(days=1), 12)
+    context = {"billing": billing, "form": form, "preview": preview, "preview_error": preview_error}
+    return render(request, "recurring/billing_schedule.html", context)
 
 
 @require_POST
@@ -177,8 +181,7 @@ def _preview(request, merchant):
         data.setlist(name, [v for value in request.GET.getlist(name) for v in value.split(",") if v.strip()])
     form = ScheduleForm(data, first_day=next_schedulable_day(merchant))
     if not form.is_valid():
-        errors = [error for field_errors in form.errors.values() for error in field_errors]
-        return JsonResponse({"error": " ".join(errors)}, status=400)
+        return JsonResponse({"error": form.error_text()}, status=400)
     try:
         count = min(max(int(request.GET.get("count", "12")), 1), 60)
         after = (
@@ -205,52 +208,37 @@ def _preview(request, merchant):
 @require_http_methods(["GET", "POST"])
 @menu_required(CANCEL)
 def cancel_execute_date(request):
-    form = CancelSearchForm(request.GET or None)  # the search stays in the URL; a POST carries code and reason
-    found = None
+    """P6: the search stays in the URL; each row's Delete posts a code and a reason to its own search."""
+    form = CancelSearchForm(request.GET or None)
+    found = []
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        billing = merchant_rows(request, Billing).filter(billing_number=data["billing_number"].strip()).first()
-        if billing is None:
-            form.add_error("billing_number", "No billing has this number.")
-        else:
-            state, tx = services.find_execution(billing, data["execute_date"], data["invoice_number"].strip())
-            found = {
-                "billing": billing,
-                "state": state,
-                "transaction": tx,
-                "date": data["execute_date"],
-                "invoice": tx.invoice_number
-                if tx
-                else services.invoice_number(billing.billing_number, data["execute_date"]),
-            }
-            if request.method == "POST":
+        day = data["execute_date"]
+        found = cancellation.find(request.user.merchant, day, data["billing_number"], data["invoice_number"])
+        if isinstance(found, str):
+            form.add_error(None, found)
+            found = []
+        elif request.method == "POST" and len(found) == 1:
+            due = found[0]
 
-                def act(reason: str):
-                    try:
-                        services.cancel_execution(
-                            request, billing, data["execute_date"], data["invoice_number"].strip(), reason
-                        )
-                    except services.RecurringError as refusal:
-                        messages.error(request, str(refusal))
-                    else:
-                        messages.success(
-                            request,
-                            f"The execution of {billing.billing_number} on {data['execute_date']:%Y-%m-%d} is cancelled.",
-                        )
-                    return redirect("recurring:cancel")
+            def act(reason: str):
+                try:
+                    cancellation.cancel(request, due, reason)
+                except services.RecurringError as refusal:
+                    messages.error(request, str(refusal))
+                else:
+                    messages.success(request, f"{due.invoice} on {day:%Y-%m-%d} is cancelled: it will not be charged.")
+                return redirect("recurring:cancel")
 
-                return step_up_response(
-                    request,
-                    action="recurring.execution.cancelled",
-                    title=f"Cancel {found['invoice']}",
-                    message=f"{billing.billing_number} will not run on {data['execute_date']:%Y-%m-%d}.",
-                    act=act,
-                )
-    recent = (
-        merchant_rows(request, CancelledExecution)
-        .select_related("billing", "cancelled_by")
-        .order_by("-cancelled_at")[:20]
-    )
+            return step_up_response(
+                request,
+                action="recurring.execution.cancelled",
+                title=f"Cancel {due.invoice}",
+                message=f"{due.invoice} will not run on {day:%Y-%m-%d}.",
+                act=act,
+            )
+    # Both kinds of cancellation, from User Activity (who, when, why).
+    recent = merchant_rows(request, AuditEntry).filter(action__in=cancellation.ACTIONS).order_by("-created_at")[:20]
     return render(request, "recurring/cancel.html", {"form": form, "found": found, "recent": recent})
 
 
@@ -281,8 +269,8 @@ def registration_list(request):
 def registration_link(request):
     """R9: a merchant admin creates a signed, expiring link for a cardholder."""
     first_day = next_schedulable_day(request.user.merchant)
-    form = RegistrationLinkForm(request.POST or None)
-    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", first_day=first_day, initial={"kind": "date"})
+    form = RegistrationLinkForm(request.POST or None, merchant=request.user.merchant)
+    schedule_form = ScheduleForm(request.POST or None, prefix="schedule", first_day=first_day, initial=ScheduleForm.NEW)
     url = None
     if request.method == "POST" and form.is_valid():
         fixed = form.cleaned_data["fix_schedule"]
@@ -309,25 +297,33 @@ def hosted_register(request, token: str):
     if link is None:
         return render(request, "recurring/hosted_invalid.html", status=400)
     merchant = link.merchant
+    if link.amount is not None and (refusal := merchant.charge_amount_refused_because(link.amount)):
+        return render(request, "recurring/hosted_invalid.html", {"reason": refusal}, status=400)
     fixed = {"customer_id": link.customer_id, "amount": link.amount}
-    form = HostedRegistrationForm(request.POST or None, fixed=fixed)
+    form = HostedRegistrationForm(request.POST or None, fixed=fixed, merchant=merchant)
     schedule_form = None
     if link.schedule is None:
         schedule_form = ScheduleForm(
-            request.POST or None, prefix="schedule", first_day=next_schedulable_day(merchant), initial={"kind": "date"}
+            request.POST or None, prefix="schedule", first_day=next_schedulable_day(merchant), initial=ScheduleForm.NEW
         )
     if request.method == "POST" and form.is_valid() and (schedule_form is None or schedule_form.is_valid()):
         data = form.cleaned_data
         month, year = form.expiry_parts()
         try:
-            card = payments.tokenize_card(
-                data["card_number"], month, year, data["cvv"], data["holder_name"], data["phone"]
+            card = card_attempts.tokenize_on_link(
+                link,
+                client_ip(request),
+                pan=data["card_number"],
+                expiry_month=month,
+                expiry_year=year,
+                cvv=data["cvv"],
+                holder_name=data["holder_name"],
+                holder_phone=data["phone"],
             )
-        except CardRejected as rejected:
-            form.add_error(
-                "card_number" if rejected.response_code != "N7" else "cvv",
-                f"The bank refused this card: {rejected.message}.",
-            )
+        except card_attempts.CardDeclined as declined:
+            if declined.spent:
+                return render(request, "recurring/hosted_invalid.html", {"reason": _spent_text(merchant)}, status=400)
+            form.add_error(None, str(declined))
         else:
             try:
                 billing = services.register_hosted(
@@ -348,3 +344,7 @@ def hosted_register(request, token: str):
         "recurring/hosted_register.html",
         {"merchant": merchant, "link": link, "form": form, "schedule_form": schedule_form},
     )
+
+
+def _spent_text(merchant) -> str:
+    return f"{card_attempts.DECLINED} This link cannot be used any more: ask {merchant.name} for a new one."

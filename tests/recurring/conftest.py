@@ -6,6 +6,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from accounts.models import Merchant
 from payments import services as payments
@@ -26,6 +27,14 @@ def bank(settings, tmp_path):
     settings.SIMULATED_BANK_LATENCY_MS = 0
     settings.SIMULATED_BANK_TIMEOUT_RATE = 0
     settings.SIMULATED_BANK_TRANSIENT_RATE = 0
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The hosted page counts failed cards per client address in the cache (recurring/card_attempts.py)."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
