@@ -7,11 +7,10 @@ queues it again when the time comes (no long Celery countdowns, which a broker m
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.models import Merchant
+from billing_bo.lib import outbound
 from billing_bo.lib.signing import sign
 
 from .models import CallbackAttempt, CallbackDelivery, Transaction
@@ -111,30 +111,8 @@ def deliver(delivery_id: int) -> str:
     if not taken:
         return "not due"
     delivery = CallbackDelivery.objects.select_related("merchant").get(pk=delivery_id)
-    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
-    timestamp = int(time.time())
-    request = urllib.request.Request(
-        delivery.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "BillingBackOffice-Callbacks/1",
-            "X-Billing-Event": delivery.event,
-            "X-Billing-Delivery": str(delivery.pk),
-            "X-Billing-Timestamp": str(timestamp),
-            "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
-        },
-    )
-    status_code, error = None, ""
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=settings.CALLBACK_TIMEOUT_SECONDS) as response:
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = str(getattr(exc, "reason", exc))[:255]
+    status_code, error = _send(delivery)
     duration_ms = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
 
@@ -157,6 +135,27 @@ def deliver(delivery_id: int) -> str:
     CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=number, **fields)
     logger.info("callback delivery=%s attempt=%s status=%s error=%s", delivery.pk, number, status_code, error or "-")
     return "delivered" if ok else "failed"
+
+
+def _send(delivery: CallbackDelivery) -> tuple[int | None, str]:
+    """POST the delivery, signed; its answer's status code (None when none came) and the error, if any."""
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "BillingBackOffice-Callbacks/1",
+        "X-Billing-Event": delivery.event,
+        "X-Billing-Delivery": str(delivery.pk),
+        "X-Billing-Timestamp": str(timestamp),
+        "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
+    }
+    try:  # the address is checked again here (DNS can change); a redirect is an answer, not followed
+        status_code = outbound.post(delivery.url, body, headers, timeout=settings.CALLBACK_TIMEOUT_SECONDS)
+    except outbound.RefusedAddress as exc:
+        return None, f"Not sent: {exc}"[:255]
+    except (OSError, http.client.HTTPException) as exc:
+        return None, (str(exc) or type(exc).__name__)[:255]
+    return status_code, "" if 200 <= status_code < 300 else f"HTTP {status_code}"
 
 
 def deliver_many(delivery_ids: list[int]) -> dict[str, int]:

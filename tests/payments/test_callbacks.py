@@ -29,6 +29,7 @@ class Receiver:
     def __init__(self, statuses: list[int]):
         self.statuses = statuses
         self.requests: list[dict] = []
+        self.location = ""  # where a 3xx answer points
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +38,8 @@ class Receiver:
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -58,7 +61,8 @@ def receiver():
 
 
 @pytest.fixture
-def hooked(merchant, receiver):
+def hooked(merchant, receiver, settings):
+    settings.CALLBACK_ALLOW_LOOPBACK = True  # the receiver is on 127.0.0.1; never allowed outside tests
     merchant.callback_url = receiver.url
     merchant.callback_secret = SECRET
     merchant.save()
@@ -140,7 +144,8 @@ def test_send_due_queues_only_pending_deliveries_whose_time_has_come(hooked, que
     assert callbacks.send_due() == 1 and queued == [due.pk]
 
 
-def test_the_admin_sets_the_callback_url_and_sees_the_log(alice, hooked):
+def test_the_admin_sets_the_callback_url_and_sees_the_log(alice, hooked, dns):
+    dns["alpha.example"] = ["93.184.216.34"]
     client = verified_client(alice)
     response = client.post(
         reverse("accounts:account"), {"form": "callback", "callback_url": "https://alpha.example/hooks"}
