@@ -28,6 +28,7 @@ from .signals import transaction_changed
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # how long one sender holds a delivery before another may try
+NO_SECRET = "Not sent: no signing secret; issue one in Setting Account."
 
 EVENTS = {
     Transaction.Status.SUCCESS: "payment.succeeded",
@@ -46,8 +47,9 @@ def notify(merchant: Merchant, event: str, data: dict) -> CallbackDelivery | Non
 def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[CallbackDelivery]:
     """One delivery per item of ``items`` (stored in one statement), queued after commit: a lone delivery as
     a ``deliver_callback`` task, more in ``deliver_callbacks`` tasks of CALLBACK_CHUNK (one broker message
-    per chunk, not per delivery; each delivery is still attempted and retried on its own)."""
-    if not merchant.callback_url or not items:
+    per chunk, not per delivery; each delivery is still attempted and retried on its own). Nothing is stored
+    before the merchant has both a callback URL and a signing secret (never signed with an empty key)."""
+    if not merchant.callback_url or not merchant.callback_secret or not items:
         return []
     now = timezone.now()
     deliveries = CallbackDelivery.objects.bulk_create(
@@ -139,6 +141,8 @@ def deliver(delivery_id: int) -> str:
 
 def _send(delivery: CallbackDelivery) -> tuple[int | None, str]:
     """POST the delivery, signed; its answer's status code (None when none came) and the error, if any."""
+    if not delivery.merchant.callback_secret:
+        return None, NO_SECRET
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {

@@ -240,6 +240,7 @@ CARD = {
 
 def test_a_cardholder_registers_on_the_hosted_page(merchant, alice, frozen, django_capture_on_commit_callbacks):
     merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"  # no callback without one
     merchant.save()
     path = create_link(verified_client(alice), customer_id="CUST-900", amount="350.000")
     public = Client()
