@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Merchant
 from billing_bo.lib import outbound
+from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.signing import sign
 
 from .models import CallbackAttempt, CallbackDelivery, Transaction
@@ -28,6 +29,7 @@ from .signals import transaction_changed
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # how long one sender holds a delivery before another may try
+IDENTIFIERS = frozenset({"invoice_number", "billing_number", "customer_id"})
 NO_SECRET = "Not sent: no signing secret; issue one in Setting Account."
 
 EVENTS = {
@@ -57,7 +59,7 @@ def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[Callb
             merchant=merchant,
             event=event,
             url=merchant.callback_url,
-            payload={"event": event, "created_at": now.isoformat(), "data": data},
+            payload={"event": event, "created_at": now.isoformat(), "data": masked(data)},
             next_attempt_at=now,
         )
         for data in items
@@ -75,6 +77,18 @@ def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[Callb
 
     db.on_commit(send)
     return deliveries
+
+
+def masked(value, key: str = ""):
+    """``value`` with every card number in its text masked (a name or message may hold one a person typed);
+    the references the merchant matches on (IDENTIFIERS) are kept as they are, as on their own rows."""
+    if isinstance(value, str):
+        return value if key in IDENTIFIERS else mask_pans_in_text(value)
+    if isinstance(value, dict):
+        return {name: masked(item, name) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(item, key) for item in value]
+    return value
 
 
 def transaction_data(tx: Transaction) -> dict:

@@ -302,3 +302,22 @@ def test_the_account_page_says_no_callback_is_sent_until_a_secret_is_issued(alic
     page = verified_client(alice).get(reverse("accounts:account")).content.decode()
     assert "No callback is sent until you issue a signing secret" in page
     assert "sent unsigned" not in page
+
+
+def test_every_callback_payload_has_card_numbers_in_its_text_masked_and_keeps_its_references(hooked):
+    data = {
+        "invoice_number": "INV-7",
+        "billing_number": "BILL-7",
+        "message": "customer read 4111111111111111 aloud",
+        "nested": {"notes": ["5555555555554444", "call back at +6281311112222"]},
+        "amount": 150000,
+    }
+    [delivery] = callbacks.notify_many(hooked, "billing.reminder", [data])
+    stored = CallbackDelivery.objects.get(pk=delivery.pk).payload["data"]
+    assert stored == {
+        "invoice_number": "INV-7",
+        "billing_number": "BILL-7",
+        "message": "customer read 411111******1111 aloud",
+        "nested": {"notes": ["555555******4444", "call back at +6281311112222"]},
+        "amount": 150000,
+    }
