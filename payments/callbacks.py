@@ -19,18 +19,21 @@ from django.db import transaction as db
 from django.dispatch import receiver
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Merchant
 from billing_bo.lib import outbound
 from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.signing import sign
 
 from .models import CallbackAttempt, CallbackDelivery, Transaction
+from .services import ActionRefused
 from .signals import transaction_changed
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # how long one sender holds a delivery before another may try
 IDENTIFIERS = frozenset({"invoice_number", "billing_number", "customer_id"})
 NO_SECRET = "Not sent: no signing secret; issue one in Setting Account."
+NO_URL = "Not sent: no callback URL is set."
 
 EVENTS = {
     Transaction.Status.SUCCESS: "payment.succeeded",
@@ -127,8 +130,9 @@ def deliver(delivery_id: int) -> str:
     if not taken:
         return "not due"
     delivery = CallbackDelivery.objects.select_related("merchant").get(pk=delivery_id)
+    url = delivery.merchant.callback_url  # the current one: a URL fixed since the first attempt is used
     started = time.monotonic()
-    status_code, error = _send(delivery)
+    status_code, error = _send(delivery, url)
     duration_ms = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
 
@@ -148,13 +152,17 @@ def deliver(delivery_id: int) -> str:
         fields = {"status": CallbackDelivery.Status.FAILED, "next_attempt_at": None}
     else:
         fields = {"next_attempt_at": timezone.now() + timedelta(seconds=schedule[number - 1])}
+    if url:
+        fields["url"] = url  # the log shows where the last attempt went
     CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=number, **fields)
     logger.info("callback delivery=%s attempt=%s status=%s error=%s", delivery.pk, number, status_code, error or "-")
     return "delivered" if ok else "failed"
 
 
-def _send(delivery: CallbackDelivery) -> tuple[int | None, str]:
-    """POST the delivery, signed; its answer's status code (None when none came) and the error, if any."""
+def _send(delivery: CallbackDelivery, url: str) -> tuple[int | None, str]:
+    """POST the delivery to ``url``, signed; the answer's status code (None when none came) and the error."""
+    if not url:
+        return None, NO_URL
     if not delivery.merchant.callback_secret:
         return None, NO_SECRET
     body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
@@ -168,12 +176,39 @@ def _send(delivery: CallbackDelivery) -> tuple[int | None, str]:
         "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
     }
     try:  # the address is checked again here (DNS can change); a redirect is an answer, not followed
-        status_code = outbound.post(delivery.url, body, headers, timeout=settings.CALLBACK_TIMEOUT_SECONDS)
+        status_code = outbound.post(url, body, headers, timeout=settings.CALLBACK_TIMEOUT_SECONDS)
     except outbound.RefusedAddress as exc:
         return None, f"Not sent: {exc}"[:255]
     except (OSError, http.client.HTTPException) as exc:
         return None, (str(exc) or type(exc).__name__)[:255]
     return status_code, "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+
+
+def resend(request, delivery: CallbackDelivery) -> None:
+    """One more attempt of a failed delivery, at once, to the merchant's current URL (audited); raises
+    ActionRefused for any other delivery (a second click finds it pending) or while callbacks are off."""
+    merchant = request.user.merchant
+    if not merchant.callback_url or not merchant.callback_secret:
+        raise ActionRefused("Set a callback URL and issue a signing secret first.")
+    with db.atomic():
+        resent = CallbackDelivery.objects.filter(
+            pk=delivery.pk, merchant=merchant, status=CallbackDelivery.Status.FAILED
+        ).update(status=CallbackDelivery.Status.PENDING, next_attempt_at=timezone.now())
+        if not resent:
+            raise ActionRefused("Only a failed delivery can be resent.")
+        audit.record(
+            "payments.callback.resent",
+            request=request,
+            target=delivery,
+            data={"event": delivery.event, "url": merchant.callback_url},
+        )
+        db.on_commit(lambda: _queue(delivery.pk))
+
+
+def _queue(delivery_id: int) -> None:
+    from . import tasks
+
+    tasks.deliver_callback.delay(delivery_id)
 
 
 def deliver_many(delivery_ids: list[int]) -> dict[str, int]:
