@@ -141,3 +141,15 @@ def test_the_delivery_page_offers_resend_on_a_failed_delivery_only(alice, hooked
     pending = callbacks.notify(hooked, "payment.failed", {})
     page = client.get(reverse("payments:callback_detail", args=[pending.pk])).content.decode()
     assert reverse("payments:callback_resend", args=[pending.pk]) not in page
+
+
+def test_a_pending_delivery_is_not_sent_once_the_merchant_clears_the_callback_url(hooked, servers, settings):
+    settings.CALLBACK_RETRY_COUNTDOWNS = (60,)
+    delivery = callbacks.notify(hooked, "payment.failed", {"invoice_number": "INV-1"})
+    hooked.callback_url = ""
+    hooked.save()
+    assert callbacks.deliver(delivery.pk) == "failed"
+    assert CallbackAttempt.objects.get().error == "Not sent: no callback URL is set."
+    assert servers[0].requests == []
+    delivery.refresh_from_db()
+    assert delivery.url == servers[0].url  # the log keeps the last address it had
