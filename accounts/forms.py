@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import SetPasswordForm
 
+from billing_bo.lib import outbound
+
 from .menus import GRANTABLE_CHOICES
 from .models import Merchant, User, mobile_number_validator
 
@@ -140,6 +142,9 @@ class CallbackSettingsForm(forms.ModelForm):
 
     def clean_callback_url(self):
         url = self.cleaned_data["callback_url"].strip()
-        if url and not url.startswith(("https://", "http://")):
-            raise forms.ValidationError("Use an http:// or https:// address.")
+        if url:
+            try:
+                outbound.check_url(url)  # checked again at each delivery: DNS can change
+            except outbound.RefusedAddress as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return url

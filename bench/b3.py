@@ -226,7 +226,12 @@ class Bench:
         self.scale, self.cfg = scale, config(scale)
         self.settings, self.connection = settings, connection
         self.merchant, _ = Merchant.objects.get_or_create(
-            code="bench-b3", defaults={"name": "Bench B3", "callback_url": "https://bench-b3.example/hooks"}
+            code="bench-b3",
+            defaults={
+                "name": "Bench B3",
+                "callback_url": "https://bench-b3.example/hooks",
+                "callback_secret": "bench-b3-signing-secret",  # no callback without one
+            },
         )
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
 

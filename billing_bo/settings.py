@@ -255,6 +255,9 @@ CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)
 # Deliveries per deliver_callbacks task (notify_many): attempted one after the other, so a chunk of time-outs
 # (CALLBACK_CHUNK * CALLBACK_TIMEOUT_SECONDS) stays well inside the broker's visibility timeout.
 CALLBACK_CHUNK = env.int("CALLBACK_CHUNK", default=100)
+# Callbacks go to public addresses only (billing_bo/lib/outbound.py). Tests alone turn this on for a server on
+# 127.0.0.1; it is never read from the environment.
+CALLBACK_ALLOW_LOOPBACK = False
 
 # E-mail: SMTP from the environment in production, files in var/mail/ otherwise.
 if os.environ.get("EMAIL_HOST"):

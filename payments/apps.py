@@ -17,5 +17,6 @@ class PaymentsConfig(AppConfig):
                 "payments.transaction.refund_requested": "Refund requested",
                 "payments.transaction.refunded": "Transaction refunded",
                 "payments.transaction.refund_declined": "Refund declined",
+                "payments.callback.resent": "Callback resent",
             }
         )

@@ -7,11 +7,10 @@ queues it again when the time comes (no long Celery countdowns, which a broker m
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,14 +19,21 @@ from django.db import transaction as db
 from django.dispatch import receiver
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import Merchant
+from billing_bo.lib import outbound
+from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.signing import sign
 
 from .models import CallbackAttempt, CallbackDelivery, Transaction
+from .services import ActionRefused
 from .signals import transaction_changed
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)  # how long one sender holds a delivery before another may try
+IDENTIFIERS = frozenset({"invoice_number", "billing_number", "customer_id"})
+NO_SECRET = "Not sent: no signing secret; issue one in Setting Account."
+NO_URL = "Not sent: no callback URL is set."
 
 EVENTS = {
     Transaction.Status.SUCCESS: "payment.succeeded",
@@ -46,8 +52,9 @@ def notify(merchant: Merchant, event: str, data: dict) -> CallbackDelivery | Non
 def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[CallbackDelivery]:
     """One delivery per item of ``items`` (stored in one statement), queued after commit: a lone delivery as
     a ``deliver_callback`` task, more in ``deliver_callbacks`` tasks of CALLBACK_CHUNK (one broker message
-    per chunk, not per delivery; each delivery is still attempted and retried on its own)."""
-    if not merchant.callback_url or not items:
+    per chunk, not per delivery; each delivery is still attempted and retried on its own). Nothing is stored
+    before the merchant has both a callback URL and a signing secret (never signed with an empty key)."""
+    if not merchant.callback_url or not merchant.callback_secret or not items:
         return []
     now = timezone.now()
     deliveries = CallbackDelivery.objects.bulk_create(
@@ -55,7 +62,7 @@ def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[Callb
             merchant=merchant,
             event=event,
             url=merchant.callback_url,
-            payload={"event": event, "created_at": now.isoformat(), "data": data},
+            payload={"event": event, "created_at": now.isoformat(), "data": masked(data)},
             next_attempt_at=now,
         )
         for data in items
@@ -73,6 +80,18 @@ def notify_many(merchant: Merchant, event: str, items: list[dict]) -> list[Callb
 
     db.on_commit(send)
     return deliveries
+
+
+def masked(value, key: str = ""):
+    """``value`` with every card number in its text masked (a name or message may hold one a person typed);
+    the references the merchant matches on (IDENTIFIERS) are kept as they are, as on their own rows."""
+    if isinstance(value, str):
+        return value if key in IDENTIFIERS else mask_pans_in_text(value)
+    if isinstance(value, dict):
+        return {name: masked(item, name) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(item, key) for item in value]
+    return value
 
 
 def transaction_data(tx: Transaction) -> dict:
@@ -111,30 +130,9 @@ def deliver(delivery_id: int) -> str:
     if not taken:
         return "not due"
     delivery = CallbackDelivery.objects.select_related("merchant").get(pk=delivery_id)
-    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
-    timestamp = int(time.time())
-    request = urllib.request.Request(
-        delivery.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "BillingBackOffice-Callbacks/1",
-            "X-Billing-Event": delivery.event,
-            "X-Billing-Delivery": str(delivery.pk),
-            "X-Billing-Timestamp": str(timestamp),
-            "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
-        },
-    )
-    status_code, error = None, ""
+    url = delivery.merchant.callback_url  # the current one: a URL fixed since the first attempt is used
     started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=settings.CALLBACK_TIMEOUT_SECONDS) as response:
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        error = str(getattr(exc, "reason", exc))[:255]
+    status_code, error = _send(delivery, url)
     duration_ms = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
 
@@ -154,9 +152,63 @@ def deliver(delivery_id: int) -> str:
         fields = {"status": CallbackDelivery.Status.FAILED, "next_attempt_at": None}
     else:
         fields = {"next_attempt_at": timezone.now() + timedelta(seconds=schedule[number - 1])}
+    if url:
+        fields["url"] = url  # the log shows where the last attempt went
     CallbackDelivery.objects.filter(pk=delivery.pk).update(attempts=number, **fields)
     logger.info("callback delivery=%s attempt=%s status=%s error=%s", delivery.pk, number, status_code, error or "-")
     return "delivered" if ok else "failed"
+
+
+def _send(delivery: CallbackDelivery, url: str) -> tuple[int | None, str]:
+    """POST the delivery to ``url``, signed; the answer's status code (None when none came) and the error."""
+    if not url:
+        return None, NO_URL
+    if not delivery.merchant.callback_secret:
+        return None, NO_SECRET
+    body = json.dumps(delivery.payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "BillingBackOffice-Callbacks/1",
+        "X-Billing-Event": delivery.event,
+        "X-Billing-Delivery": str(delivery.pk),
+        "X-Billing-Timestamp": str(timestamp),
+        "X-Billing-Signature": sign(delivery.merchant.callback_secret, timestamp, body),
+    }
+    try:  # the address is checked again here (DNS can change); a redirect is an answer, not followed
+        status_code = outbound.post(url, body, headers, timeout=settings.CALLBACK_TIMEOUT_SECONDS)
+    except outbound.RefusedAddress as exc:
+        return None, f"Not sent: {exc}"[:255]
+    except (OSError, http.client.HTTPException) as exc:
+        return None, (str(exc) or type(exc).__name__)[:255]
+    return status_code, "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+
+
+def resend(request, delivery: CallbackDelivery) -> None:
+    """One more attempt of a failed delivery, at once, to the merchant's current URL (audited); raises
+    ActionRefused for any other delivery (a second click finds it pending) or while callbacks are off."""
+    merchant = request.user.merchant
+    if not merchant.callback_url or not merchant.callback_secret:
+        raise ActionRefused("Set a callback URL and issue a signing secret first.")
+    with db.atomic():
+        resent = CallbackDelivery.objects.filter(
+            pk=delivery.pk, merchant=merchant, status=CallbackDelivery.Status.FAILED
+        ).update(status=CallbackDelivery.Status.PENDING, next_attempt_at=timezone.now())
+        if not resent:
+            raise ActionRefused("Only a failed delivery can be resent.")
+        audit.record(
+            "payments.callback.resent",
+            request=request,
+            target=delivery,
+            data={"event": delivery.event, "url": merchant.callback_url},
+        )
+        db.on_commit(lambda: _queue(delivery.pk))
+
+
+def _queue(delivery_id: int) -> None:
+    from . import tasks
+
+    tasks.deliver_callback.delay(delivery_id)
 
 
 def deliver_many(delivery_ids: list[int]) -> dict[str, int]:

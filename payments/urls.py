@@ -9,4 +9,5 @@ urlpatterns = [
     path("void/<int:pk>/refund/", views.refund_transaction, name="refund_transaction"),
     path("account/callbacks/", views.callback_list, name="callbacks"),
     path("account/callbacks/<int:pk>/", views.callback_detail, name="callback_detail"),
+    path("account/callbacks/<int:pk>/resend/", views.callback_resend, name="callback_resend"),
 ]

@@ -4,14 +4,14 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
 
-from . import services
+from . import callbacks, services
 from .forms import RefundForm, TransactionSearchForm
 from .models import Adjustment, CallbackAttempt, CallbackDelivery, Transaction
 from .tables import CallbackDeliveryTable, VoidRefundTable
@@ -126,3 +126,17 @@ def callback_detail(request, pk: int):
     delivery = get_merchant_row(request, CallbackDelivery, pk=pk)
     attempts = merchant_rows(request, CallbackAttempt).filter(delivery=delivery)
     return render(request, "payments/callback_detail.html", {"delivery": delivery, "attempts": attempts})
+
+
+@require_POST
+@admin_required
+def callback_resend(request, pk: int):
+    """P8: one more attempt of a failed delivery, to the callback URL saved now."""
+    delivery = get_merchant_row(request, CallbackDelivery, pk=pk)
+    try:
+        callbacks.resend(request, delivery)
+    except services.ActionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        messages.success(request, f"The callback is queued again; it goes to {request.user.merchant.callback_url}.")
+    return redirect("payments:callback_detail", pk=delivery.pk)

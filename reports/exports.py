@@ -2,7 +2,9 @@
 
 Spreadsheet formula injection (TESTING 14): a text cell starting with = + - @, tab, CR or LF gets a
 leading apostrophe, in both formats, so no spreadsheet evaluates it; read back, the cell is the
-original text after that one quote. Numbers and dates are written as numbers and dates.
+original text after that one quote. A plain signed number (a phone number such as +6281234567890, a
+negative figure) starts like a formula but is none: it is written as it is. Numbers and dates are written
+as numbers and dates.
 
 On PostgreSQL the CSV rows are the database's own ``COPY (SELECT ...) TO STDOUT`` of the same cells
 (``reports.services.export_sql`` neutralises in SQL): a reader thread runs the COPY into a small bounded
@@ -27,12 +29,15 @@ from decimal import Decimal
 from xml.sax.saxutils import escape
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# The whole text of a plain signed number; a regular expression of both Python and PostgreSQL.
+SIGNED_NUMBER = "[+-][0-9]+([.][0-9]+)?"
+_SIGNED_NUMBER = re.compile(SIGNED_NUMBER)
 CHUNK_ROWS = 500
 
 
 def neutralise(value):
     """Text a spreadsheet would run as a formula gets a leading quote; every other value is unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _SIGNED_NUMBER.fullmatch(value):
         return "'" + value
     return value
 

@@ -10,7 +10,8 @@ Matching, and the index each filter reads on PostgreSQL (the execute-date range 
   the billings a registration file created.
 - Start Date / End Date: the execute-date range (merchant-local dates). Left empty, the range is the last
   ``REPORTS_DEFAULT_RANGE_DAYS`` days up to today; it may span at most ``REPORTS_MAX_RANGE_DAYS`` days,
-  so every search is a bounded index range.
+  so every search is a bounded index range. A CSV File Name search is bounded by its file instead: it
+  covers the whole file (rows due after today included), and only dates given narrow it.
 - Batch Type: Registration (charges of registered billings, kind "recurring") or Single Payment; empty
   is all.
 - Payment Status: any status of a transaction, including scheduled and cancelled ones.
@@ -169,6 +170,10 @@ class AllReportForm(forms.Form):
         start, end = cleaned.get("start_date"), cleaned.get("end_date")
         if "start_date" in self.errors or "end_date" in self.errors:
             return cleaned
+        if cleaned.get("file_name"):
+            if start is not None and end is not None and start > end:
+                self.add_error("end_date", "The End Date is before the Start Date.")
+            return cleaned
         default_days = settings.REPORTS_DEFAULT_RANGE_DAYS
         if start is None and end is None:
             end = self.today
@@ -316,6 +321,8 @@ class AllReportFilter(django_filters.FilterSet):
                 text = str(value).strip()
             if text:
                 shown.append((str(filter_.label), text))
+        if data.get("file_name") and data.get("start_date") is None and data.get("end_date") is None:
+            shown.append(("Execute Dates", "the whole file"))
         return shown
 
     def query(self) -> dict[str, str]:

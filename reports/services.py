@@ -194,14 +194,17 @@ def _neutralised_sql(expression: str, starts: Sequence[str]) -> str:
     """``exports.neutralise`` in SQL; an empty text is written as NULL (an empty unquoted CSV cell, like the
     Python path's). Every formula start is an ASCII character below the letters: a text whose first byte is
     a letter or above (most names and codes: one byte comparison in the "C" collation) is written as it is;
-    the others are checked by the code of their first character."""
+    the others are checked by the code of their first character, and a plain signed number (a phone
+    number) is written as it is."""
+    from .exports import SIGNED_NUMBER
+
     above = chr(max(ord(start) for start in starts) + 1)
     assert above == "A", "the fast path needs every formula start below the letters"
     codes = ", ".join(str(ord(start)) for start in starts)
     quote = "''''"
     return (
         f"CASE WHEN {expression} COLLATE \"C\" >= '{above}' THEN {expression} "
-        f"WHEN ascii({expression}) IN ({codes}) THEN {quote} || {expression} "
+        f"WHEN ascii({expression}) IN ({codes}) AND {expression} !~ '^{SIGNED_NUMBER}$' THEN {quote} || {expression} "
         f"WHEN {expression} = '' THEN NULL ELSE {expression} END"
     )
 

@@ -306,6 +306,9 @@ def all_report(request):
     found = totals_from_token(request.GET.get("totals", ""), merchant_id, query) or totals(filtered)
     link_params = request.GET.copy()
     link_params.pop(EDIT, None)
+    for name in ("start_date", "end_date"):  # a default window, written out: kept while paging, and shown
+        if name in query:  # in the search form (Show Search Form), where it can be changed
+            link_params[name] = query[name]
     link_params["totals"] = totals_token(merchant_id, query, found)
     paginator = KeysetPaginator(
         rows(filtered), keys, descending=descending, sort=sort, per_page=settings.REPORTS_PAGE_SIZE
@@ -389,7 +392,8 @@ def all_report_export(request):
             body = stream(header, values)
     merchant = request.user.merchant
     start, end = filterset.form.cleaned_data["start_date"], filterset.form.cleaned_data["end_date"]
-    filename = f"all-report-{merchant.code}-{start:%Y%m%d}-{end:%Y%m%d}.{fmt}"
+    dates = "-".join(f"{day:%Y%m%d}" if day else "all" for day in (start, end))  # open ends: a file's search
+    filename = f"all-report-{merchant.code}-{dates}.{fmt}"
     response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"

@@ -60,7 +60,8 @@ def test_no_card_number_in_the_database_logs_files_or_pages(merchant, alice, tmp
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
-    merchant.callback_url = "http://127.0.0.1:9/closed"
+    merchant.callback_url = "https://alpha.example/hooks"  # deliveries are stored, not sent, here
+    merchant.callback_secret = "merchant-signing-secret"
     merchant.save()
     with time_machine.travel(datetime(2026, 11, 30, 9, tzinfo=ZoneInfo("Asia/Jakarta")), tick=False):
         admin = verified_client(alice)

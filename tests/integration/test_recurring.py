@@ -531,6 +531,7 @@ def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends
     from tests.recurring.conftest import make_billing
 
     merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"  # no callback without one
     merchant.save()
     day = merchant.local_today()
     weekly = Schedule.by_day([day.weekday()], range(1, 13))

@@ -24,9 +24,21 @@ from tests.recurring.conftest import make_billing
 from tests.reports.conftest import CARD_B, make_row
 
 EXPORT = "/reports/all/export/"
-DANGEROUS = ["=1+2", "+62811", "-5+3", "@SUM(A1:A9)", "\tTAB", "\rCR", "\nLF", '=HYPERLINK("http://x")', 'a,b"c']
+DANGEROUS = [
+    "=1+2",
+    "+1+cmd|' /C calc'!A0",
+    "-5+3",
+    "@SUM(A1:A9)",
+    "\tTAB",
+    "\rCR",
+    "\nLF",
+    '=HYPERLINK("http://x")',
+    'a,b"c',
+]
 # around the SQL's fast path (a first byte from "A" up is written as it is): letters, what lies just below
-# and above them, digits, punctuation, non-ASCII, a lone space
+# and above them, digits, punctuation, non-ASCII, a lone space; plain signed numbers (a phone number) start like
+# a formula and are written as they are
+SIGNED_NUMBERS = ["+62811", "-5", "-1.5"]
 EDGES = ["A1", "?x", "#5", "0811", "[x]", "`x", "~x", "\u00c1lvaro", "\u20ac5", " lead", "Z"]
 
 
@@ -65,6 +77,10 @@ def data(merchant, other_merchant):
             next_retry_date=today + timedelta(days=2) if number % 4 == 1 else None,
             pan=CARD_B if number % 2 else "4111111111111111",
             attempts=number % 3,
+        )
+    for number, text in enumerate(SIGNED_NUMBERS):
+        make_row(
+            merchant, invoice_number=f"INV-S{number}", holder=text, phone=text, bank_message=text, execute_date=today
         )
     # another merchant's row pointing at another merchant's file: never in alice's export
     make_row(other_merchant, invoice_number="INV-THEIRS", execute_date=today, batch=theirs_file, holder="Theirs")
@@ -128,13 +144,16 @@ def test_the_copy_export_neutralises_formula_cells_and_names_files(data, alice):
     holders = {row[column["Card Holder Name"]] for row in found}
     assert {"'" + text for text in DANGEROUS if text[0] in "=+-@\t\r\n"} <= holders
     assert 'a,b"c' in holders
+    assert set(SIGNED_NUMBERS) <= holders and not {"'" + text for text in SIGNED_NUMBERS} & holders
     files = {row[column["CSV File Name"]] for row in found}
     assert files == {"'=evil.csv", "members.csv", ""}
 
 
 def test_the_copy_export_never_holds_another_merchants_rows(data, alice, charlie):
     _, (_, *mine) = copy_path(verified_client(alice), {})
-    assert "INV-THEIRS" not in {row[1] for row in mine} and len(mine) == len(DANGEROUS + EDGES) * 3
+    assert "INV-THEIRS" not in {row[1] for row in mine} and len(mine) == len(DANGEROUS + EDGES) * 3 + len(
+        SIGNED_NUMBERS
+    )
     _, (_, *theirs) = copy_path(verified_client(charlie), {})
     assert [row[1] for row in theirs] == ["INV-THEIRS"] and theirs[0][5] == "theirs.csv"
 
@@ -151,7 +170,9 @@ def test_a_copy_export_cut_short_leaves_the_connection_usable(data, alice, setti
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
-    assert Transaction.objects.filter(merchant=alice.user.merchant).count() == len(DANGEROUS + EDGES) * 3
+    assert Transaction.objects.filter(merchant=alice.user.merchant).count() == len(DANGEROUS + EDGES) * 3 + len(
+        SIGNED_NUMBERS
+    )
 
 
 @pytest.mark.django_db

@@ -59,3 +59,27 @@ def charged(merchant: Merchant, **kwargs) -> Transaction:
     services.charge(tx.pk)
     tx.refresh_from_db()
     return tx
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """A patched resolver (tests never reach the network): ``dns["name"] = ["address", ...]``; other names
+    do not resolve. The names can be changed during a test, as a real name's records can."""
+    import ipaddress
+    import socket
+
+    records: dict[str, list[str]] = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        try:
+            addresses = [str(ipaddress.ip_address(host))]  # a literal address is its own, as for the real one
+        except ValueError:
+            if host not in records:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+            addresses = records[host]
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return records

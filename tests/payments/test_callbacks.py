@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 from datetime import timedelta
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry
 from accounts.services import current_code
-from billing_bo.lib.signing import verify
+from billing_bo.lib.signing import sign, verify
 from payments import callbacks, services, tasks
 from payments.models import CallbackAttempt, CallbackDelivery
 from tests.conftest import verified_client
@@ -29,6 +31,7 @@ class Receiver:
     def __init__(self, statuses: list[int]):
         self.statuses = statuses
         self.requests: list[dict] = []
+        self.location = ""  # where a 3xx answer points
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +40,8 @@ class Receiver:
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -58,7 +63,8 @@ def receiver():
 
 
 @pytest.fixture
-def hooked(merchant, receiver):
+def hooked(merchant, receiver, settings):
+    settings.CALLBACK_ALLOW_LOOPBACK = True  # the receiver is on 127.0.0.1; never allowed outside tests
     merchant.callback_url = receiver.url
     merchant.callback_secret = SECRET
     merchant.save()
@@ -140,7 +146,8 @@ def test_send_due_queues_only_pending_deliveries_whose_time_has_come(hooked, que
     assert callbacks.send_due() == 1 and queued == [due.pk]
 
 
-def test_the_admin_sets_the_callback_url_and_sees_the_log(alice, hooked):
+def test_the_admin_sets_the_callback_url_and_sees_the_log(alice, hooked, dns):
+    dns["alpha.example"] = ["93.184.216.34"]
     client = verified_client(alice)
     response = client.post(
         reverse("accounts:account"), {"form": "callback", "callback_url": "https://alpha.example/hooks"}
@@ -250,3 +257,67 @@ def test_a_chunk_of_deliveries_attempts_each_on_its_own_and_retries_each_on_its_
     assert sorted(CallbackAttempt.objects.values_list("delivery_id", "number")) == sorted(
         [(first.pk, 1), (first.pk, 2), (third.pk, 1), (broken.pk, 1)]
     )
+
+
+def test_no_callback_is_stored_or_sent_before_the_merchant_has_a_signing_secret(
+    hooked, queued, django_capture_on_commit_callbacks
+):
+    hooked.callback_secret = ""
+    hooked.save()
+    tx = make_transaction(hooked)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.charge(tx.pk)
+        assert callbacks.notify(hooked, "payment.failed", {"invoice_number": "INV-1"}) is None
+    assert not CallbackDelivery.objects.exists() and queued == []
+
+
+def test_a_pending_delivery_is_never_sent_unsigned_and_goes_out_signed_once_a_secret_exists(hooked, receiver, settings):
+    """A delivery stored before the secret went missing (or before this rule): not sent with an empty key."""
+    settings.CALLBACK_RETRY_COUNTDOWNS = (60,)
+    delivery = callbacks.notify(hooked, "payment.failed", {"invoice_number": "INV-1"})
+    hooked.callback_secret = ""
+    hooked.save()
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        assert callbacks.deliver(delivery.pk) == "failed"
+        assert receiver.requests == []
+        assert CallbackAttempt.objects.get().error.startswith("Not sent: no signing secret")
+        hooked.callback_secret = SECRET
+        hooked.save()
+        clock.shift(61)
+        assert callbacks.deliver(delivery.pk) == "delivered"
+    [request] = receiver.requests
+    headers = request["headers"]
+    assert verify(SECRET, int(headers["X-Billing-Timestamp"]), request["body"], headers["X-Billing-Signature"])
+
+
+def test_an_empty_signing_key_signs_nothing_and_verifies_nothing():
+    with pytest.raises(ValueError):
+        sign("", 1, b"{}")
+    assert not verify("", 1, b"{}", "sha256=" + hmac.new(b"", b"1.{}", hashlib.sha256).hexdigest())
+
+
+def test_the_account_page_says_no_callback_is_sent_until_a_secret_is_issued(alice, hooked):
+    hooked.callback_secret = ""
+    hooked.save()
+    page = verified_client(alice).get(reverse("accounts:account")).content.decode()
+    assert "No callback is sent until you issue a signing secret" in page
+    assert "sent unsigned" not in page
+
+
+def test_every_callback_payload_has_card_numbers_in_its_text_masked_and_keeps_its_references(hooked):
+    data = {
+        "invoice_number": "INV-7",
+        "billing_number": "BILL-7",
+        "message": "customer read 4111111111111111 aloud",
+        "nested": {"notes": ["5555555555554444", "call back at +6281311112222"]},
+        "amount": 150000,
+    }
+    [delivery] = callbacks.notify_many(hooked, "billing.reminder", [data])
+    stored = CallbackDelivery.objects.get(pk=delivery.pk).payload["data"]
+    assert stored == {
+        "invoice_number": "INV-7",
+        "billing_number": "BILL-7",
+        "message": "customer read 411111******1111 aloud",
+        "nested": {"notes": ["555555******4444", "call back at +6281311112222"]},
+        "amount": 150000,
+    }

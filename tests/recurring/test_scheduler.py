@@ -135,6 +135,7 @@ def test_inactive_deleted_and_cancelled_dates_are_skipped(merchant, queued, mond
 
 def test_a_reminder_billing_sends_a_reminder_and_no_charge(merchant, queued, monday):
     merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"  # no callback without one
     merchant.save()
     billing = make_billing(merchant, billing_type=Billing.Type.REMINDER)
     run = scheduler.run_day(merchant, MONDAY)
@@ -152,6 +153,7 @@ def test_a_chunks_reminders_go_to_the_broker_in_one_message_and_each_is_delivere
     from payments import callbacks, tasks
 
     merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"  # no callback without one
     merchant.save()
     reminders = [make_billing(merchant, billing_type=Billing.Type.REMINDER) for _ in range(3)]
     charged = make_billing(merchant)

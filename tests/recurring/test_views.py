@@ -240,6 +240,7 @@ CARD = {
 
 def test_a_cardholder_registers_on_the_hosted_page(merchant, alice, frozen, django_capture_on_commit_callbacks):
     merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"  # no callback without one
     merchant.save()
     path = create_link(verified_client(alice), customer_id="CUST-900", amount="350.000")
     public = Client()
@@ -269,6 +270,33 @@ def test_a_cardholder_registers_on_the_hosted_page(merchant, alice, frozen, djan
     assert public.get(path).status_code == 400
     # the number and CVV are nowhere in the back office's rows
     assert "4111111111111111" not in str(list(Billing.objects.values())) + str(list(AuditEntry.objects.values()))
+
+
+def test_a_card_number_typed_into_a_hosted_free_text_field_is_masked_in_the_callback_and_its_log(
+    merchant, alice, frozen, django_capture_on_commit_callbacks
+):
+    merchant.callback_url = "https://alpha.example/hooks"
+    merchant.callback_secret = "merchant-signing-secret"
+    merchant.save()
+    admin = verified_client(alice)
+    path = create_link(admin, customer_id="CUST-901", amount="350.000")
+    with django_capture_on_commit_callbacks(execute=False):
+        Client().post(
+            path,
+            {
+                **CARD,
+                "customer_name": "Sari 5555555555554444 Dewi",
+                "schedule-kind": "date",
+                "schedule-days": ["5"],
+                "schedule-months": [str(m) for m in range(1, 13)],
+            },
+        )
+    delivery = CallbackDelivery.objects.get(event="billing.registered")
+    assert delivery.payload["data"]["customer_name"] == Billing.objects.get().customer_name
+    assert "555555******4444" in delivery.payload["data"]["customer_name"]
+    assert delivery.payload["data"]["customer_id"] == "CUST-901"
+    page = admin.get(reverse("payments:callback_detail", args=[delivery.pk])).content.decode()
+    assert "555555******4444" in page and "5555555555554444" not in page
 
 
 def test_the_hosted_page_previews_dates_only_for_a_valid_link(merchant, alice, frozen):

@@ -519,3 +519,47 @@ def test_searches_share_the_form_class_but_not_the_fields_or_their_errors(rows, 
     assert bad_form.fields["amount"] is not good_form.fields["amount"]
     assert set(bad_form.errors) == {"amount", "status"} and not good_form.errors
     assert good_form.cleaned_data["status"] == "failed" and "status" not in bad_form.cleaned_data
+
+
+@pytest.fixture
+def dated_file(merchant):
+    """An uploaded file of three single payments: one today, one long ago, one due after today."""
+    upload = batch(merchant, Batch.Kind.SINGLE_PAYMENT, "spread.csv")
+    for name, day in (("F-TODAY", TODAY), ("F-OLD", TODAY - 60 * DAY), ("F-LATER", TODAY + 40 * DAY)):
+        make_row(merchant, invoice_number=name, execute_date=day, batch=upload, status="scheduled")
+    return upload
+
+
+def test_a_file_name_search_covers_the_whole_file_including_rows_due_after_today(dated_file, alice):
+    client = verified_client(alice)
+    response = search(client, file_name="spread.csv")
+    assert sorted(invoices(response)) == ["F-LATER", "F-OLD", "F-TODAY"]
+    assert response.context["totals"].count == 3
+    criteria = dict(response.context["criteria"])
+    assert criteria["CSV File Name"] == "spread.csv" and criteria["Execute Dates"] == "the whole file"
+    assert "Start Date" not in criteria and "End Date" not in criteria
+    export = client.get("/reports/all/export/", {"file_name": "spread.csv", "format": "csv"})
+    body = b"".join(export.streaming_content).decode()
+    assert export.status_code == 200 and all(name in body for name in ("F-TODAY", "F-OLD", "F-LATER"))
+
+
+def test_dates_given_with_a_file_name_narrow_it(dated_file, alice):
+    client = verified_client(alice)
+    assert invoices(search(client, file_name="spread.csv", start_date=TODAY.isoformat())) == ["F-LATER", "F-TODAY"]
+    assert invoices(search(client, file_name="spread.csv", end_date=TODAY.isoformat())) == ["F-TODAY", "F-OLD"]
+    bad = client.get(
+        URL, {"file_name": "spread.csv", "start_date": TODAY.isoformat(), "end_date": (TODAY - DAY).isoformat()}
+    )
+    assert "The End Date is before the Start Date." in bad.content.decode() and "page" not in bad.context
+
+
+def test_the_default_date_window_is_in_the_criteria_and_filled_in_when_the_search_form_is_shown(rows, alice):
+    client = verified_client(alice)
+    result = search(client, status="failed")
+    window = ((TODAY - 30 * DAY).isoformat(), TODAY.isoformat())
+    criteria = dict(result.context["criteria"])
+    assert (criteria["Start Date"], criteria["End Date"]) == window
+    link = re.search(r'href="\?([^"]+)"[^>]*data-testid="show-search-form"', result.content.decode()).group(1)
+    form = client.get(URL, QueryDict(html.unescape(link))).context["filter"].form
+    assert (form["start_date"].value(), form["end_date"].value()) == window  # there to be changed
+    assert "the whole file when a CSV File Name is given" in client.get(URL).content.decode()

@@ -25,7 +25,19 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Jakarta"))
 TODAY = NOW.date()
 DAY = timedelta(days=1)
 EXPORT = "/reports/all/export/"
-DANGEROUS = ["=1+2", "+62811", "-5+3", "@SUM(A1:A9)", "\tTAB", "\rCR", "\nLF", '=HYPERLINK("http://x")']
+DANGEROUS = [
+    "=1+2",
+    "+1+cmd|' /C calc'!A0",
+    "-5+3",
+    "+62811 ",
+    "@SUM(A1:A9)",
+    "\tTAB",
+    "\rCR",
+    "\nLF",
+    '=HYPERLINK("http://x")',
+]
+# Text that starts like a formula but is a plain signed number (a phone number, a negative figure): no quote.
+SIGNED_NUMBERS = ["+6281311112222", "-5", "+62811", "-1.5"]
 
 
 @pytest.fixture(autouse=True)
@@ -144,6 +156,24 @@ def test_formula_cells_are_neutralised_and_read_back_as_the_input_after_a_quote(
         for index in columns:
             assert row[index] == "'" + text, (fmt, text, row[index])
         assert row[header.index("Card Holder Phone")] == "0811"  # harmless text stays as it is
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_phone_numbers_and_signed_numbers_are_exported_without_a_quote(merchant, alice, fmt):
+    for number, text in enumerate(SIGNED_NUMBERS):
+        make_row(
+            merchant,
+            invoice_number=f"P-{number}",
+            phone=text,
+            holder=text,
+            bank_message=text,
+            customer_id=text,
+            execute_date=TODAY,
+        )
+    response = verified_client(alice).get(EXPORT, {"format": fmt, "sort": "invoice_number"})
+    header, *data = csv_rows(response) if fmt == "csv" else xlsx_rows(response)
+    labels = ("Card Holder Phone", "Customer ID", "Card Holder Name", "Bank Message")
+    assert [[row[header.index(label)] for label in labels] for row in data] == [[text] * 4 for text in SIGNED_NUMBERS]
 
 
 def test_an_export_is_recorded_with_its_criteria(rows, alice):
