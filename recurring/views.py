@@ -34,6 +34,7 @@ from .tables import BillingTable, RegistrationTable
 MANAGE = "manage_recurring"
 REGISTRATION = "registration"
 CANCEL = "void_transaction"  # Cancel Execute Date sits with Void Transaction (PRODUCT menu 5)
+PREVIEW_DEFAULT_COUNT, PREVIEW_MAX_COUNT = 12, 60
 
 
 def _search(request, rows):
@@ -144,7 +145,8 @@ def schedule_preview(request):
     """R6: the next execute dates of a schedule, as JSON (documented in the README).
 
     Parameters are those of the Edit Date form: kind, days, weekdays, months (repeated, or comma-separated),
-    dates (YYYY-MM-DD, comma-separated), and optionally count (1-60, default 12) and after (YYYY-MM-DD).
+    dates (YYYY-MM-DD, comma-separated), and optionally count (1-60, default 12; anything else is a 400) and
+    after (YYYY-MM-DD).
     """
     if not (request.user.has_menu(MANAGE) or request.user.has_menu(REGISTRATION)):
         raise PermissionDenied
@@ -169,21 +171,23 @@ def _preview(request, merchant):
     if not form.is_valid():
         errors = [error for field_errors in form.errors.values() for error in field_errors]
         return JsonResponse({"error": " ".join(errors)}, status=400)
+    count = request.GET.get("count", str(PREVIEW_DEFAULT_COUNT)).strip()
+    if not (count.isdigit() and 1 <= int(count) <= PREVIEW_MAX_COUNT):
+        return JsonResponse({"error": f"count must be a whole number from 1 to {PREVIEW_MAX_COUNT}."}, status=400)
     try:
-        count = min(max(int(request.GET.get("count", "12")), 1), 60)
         after = (
             date.fromisoformat(request.GET["after"])
             if request.GET.get("after")
             else next_schedulable_day(merchant) - timedelta(days=1)
         )
     except ValueError:
-        return JsonResponse({"error": "count must be a number and after a date (YYYY-MM-DD)."}, status=400)
+        return JsonResponse({"error": "after must be a date (YYYY-MM-DD)."}, status=400)
     schedule = form.cleaned_data["schedule"]
     return JsonResponse(
         {
             "schedule": schedule.to_dict(),
             "description": schedule.describe(),
-            "dates": [d.isoformat() for d in schedule.next_dates(after, count)],
+            "dates": [d.isoformat() for d in schedule.next_dates(after, int(count))],
         }
     )
 

@@ -319,3 +319,20 @@ def test_registration_lists_hosted_and_batch_registrations(merchant, rita, froze
     assert list(client.get(reverse("recurring:registrations"), {"source": "hosted"}).context["table"].data) == [hosted]
     assert list(client.get(reverse("recurring:registrations"), {"customer_id": "B-1"}).context["table"].data) == [batch]
     assert client.get(reverse("recurring:registration_link")).status_code == 403  # staff: no links
+
+
+@pytest.mark.parametrize("count", ["0", "-5", "61", "1000000", "ten", ""])
+def test_the_preview_endpoint_refuses_a_count_outside_1_to_60(merchant, rita, frozen, count):
+    response = verified_client(rita).get(
+        reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "count must be a whole number from 1 to 60."}
+
+
+@pytest.mark.parametrize("count, expected", [("1", 1), ("60", 60)])
+def test_the_preview_endpoint_answers_counts_1_and_60(merchant, rita, frozen, count, expected):
+    response = verified_client(rita).get(
+        reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
+    )
+    assert response.status_code == 200 and len(response.json()["dates"]) == expected
