@@ -298,9 +298,13 @@ LOGGING = {
     "formatters": {
         "kv": {"format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"},
     },
+    "filters": {"client_errors_one_line": {"()": "billing_bo.lib.log_filters.ClientErrorsOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["client_errors_one_line"]},  # a 403 or 404 is one line, no traceback
+    },
 }
 
 # Reports
