@@ -97,7 +97,7 @@ def enroll(request, uidb64: str, token: str):
         )
     form = EnrollForm(user, request.POST or None, needs_code=not confirmed)
     if request.method == "POST" and form.is_valid():
-        services.complete_enrollment(user, form.cleaned_data["new_password1"], form.device)
+        services.complete_enrollment(request, user, form.cleaned_data["new_password1"], form.device)
         if request.user.is_authenticated:
             logout(request)
         messages.success(request, "Your account is ready. Sign in with your new password and the current code.")
