@@ -186,7 +186,7 @@ def user_list(request):
     query = request.GET.get("q", "").strip()
     if query:
         users = users.filter(Q(username__icontains=query) | Q(email__icontains=query))
-    table = UserTable(users)
+    table = UserTable(users, empty_text="Nothing found: no user matches this search." if query else "")
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "accounts/users.html", {"table": table, "query": query})
 
@@ -328,11 +328,14 @@ def user_new_key(request, pk: int):
 def activity_list(request):
     entries = merchant_rows(request, AuditEntry)
     filterset = AuditEntryFilter(request.GET or None, queryset=entries)
+    empty_text = "No activity yet."
     if not filterset.is_bound:
         rows = entries
+    elif filterset.is_valid():
+        rows, empty_text = filterset.qs, "Nothing found: no activity matches this search."
     else:  # an invalid search shows its errors and no rows
-        rows = filterset.qs if filterset.is_valid() else entries.none()
-    table = AuditEntryTable(rows)
+        rows, empty_text = entries.none(), ""
+    table = AuditEntryTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "accounts/activity_list.html", {"filter": filterset, "table": table})
 

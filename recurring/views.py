@@ -37,14 +37,20 @@ CANCEL = "void_transaction"  # Cancel Execute Date sits with Void Transaction (P
 PREVIEW_DEFAULT_COUNT, PREVIEW_MAX_COUNT = 12, 60
 
 
+NOTHING_FOUND = "Nothing found: no billing matches this search."
+
+
 def _search(request, rows):
+    """The Customer ID / Billing Number search; returns the form, the rows and what an empty result says."""
     form = BillingSearchForm(request.GET or None)
+    searched = False
     if form.is_bound and form.is_valid():
         for field in ("customer_id", "billing_number"):
             value = form.cleaned_data[field].strip()
             if value:
                 rows = rows.filter(**{field: value})
-    return form, rows
+                searched = True
+    return form, rows, NOTHING_FOUND if searched else "No billing yet."
 
 
 def _live_billing(request, pk: int) -> Billing:
@@ -60,8 +66,8 @@ def _live_billing(request, pk: int) -> Billing:
 @require_GET
 @menu_required(MANAGE)
 def billing_list(request):
-    form, rows = _search(request, merchant_rows(request, Billing).filter(deleted_at__isnull=True))
-    table = BillingTable(rows)
+    form, rows, empty_text = _search(request, merchant_rows(request, Billing).filter(deleted_at__isnull=True))
+    table = BillingTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "recurring/billing_list.html", {"form": form, "table": table})
 
@@ -258,8 +264,8 @@ def registration_list(request):
     source = request.GET.get("source")
     if source in Billing.Source.values:
         rows = rows.filter(source=source)
-    form, rows = _search(request, rows)
-    table = RegistrationTable(rows)
+    form, rows, empty_text = _search(request, rows)
+    table = RegistrationTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     links = (
         merchant_rows(request, RegistrationLink).select_related("billing")[:10]

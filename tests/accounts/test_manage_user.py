@@ -46,6 +46,13 @@ def test_the_list_shows_only_users_of_the_admins_merchant(alice, bob, charlie):
     assert names == ["alice", "bob"]
 
 
+def test_a_user_search_without_a_match_says_nothing_was_found(alice, bob):
+    client = verified_client(alice)
+    assert "Nothing found" not in client.get(reverse("accounts:users")).content.decode()
+    page = client.get(reverse("accounts:users"), {"q": "nobody-like-this"}).content.decode()
+    assert "Nothing found: no user matches this search." in page
+
+
 def test_staff_never_reach_manage_user_even_when_granted_the_code(merchant):
     sneaky = make_persona(merchant, "sneaky", menus=["manage_user", "all_report"])
     client = verified_client(sneaky)

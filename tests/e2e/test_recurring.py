@@ -124,3 +124,13 @@ def test_a_cardholder_registers_a_card_on_the_hosted_page(browser, page, live_se
     )
     page.goto("/registration/?source=hosted")
     expect(page.locator(".table-card").first.get_by_role("cell", name="CUST-4242")).to_be_visible()
+
+
+def test_a_search_without_a_match_says_nothing_was_found(page, alice, merchant, screenshot):
+    make_billing(merchant)
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.locator('nav a[data-menu="manage_recurring"]').click()
+    page.get_by_label("Billing Number").fill("NO-SUCH-BILLING")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table tbody")).to_contain_text("Nothing found: no billing matches this search.")
+    screenshot("manage-recurring-nothing-found")

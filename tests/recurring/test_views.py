@@ -336,3 +336,12 @@ def test_the_preview_endpoint_answers_counts_1_and_60(merchant, rita, frozen, co
         reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
     )
     assert response.status_code == 200 and len(response.json()["dates"]) == expected
+
+
+@pytest.mark.parametrize("page", ["recurring:billings", "recurring:registrations"])
+def test_a_billing_search_without_a_match_says_nothing_was_found(merchant, rita, frozen, page):
+    make_billing(merchant)
+    client = verified_client(rita)
+    assert "Nothing found" not in client.get(reverse(page)).content.decode()
+    missing = client.get(reverse(page), {"billing_number": "NO-SUCH-BILLING"}).content.decode()
+    assert "Nothing found: no billing matches this search." in missing
