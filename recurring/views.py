@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -15,6 +17,7 @@ from django_tables2 import RequestConfig
 
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
+from billing_bo.lib.urls import safe_next
 from payments import services as payments
 from payments.acquirer import CardRejected
 
@@ -81,6 +84,8 @@ def billing_schedule(request, pk: int):
         return redirect("recurring:billings")
     today = billing.merchant.local_today()
     form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), today=today)
+    # back to the list the user came from (its search kept), else to the list showing this billing
+    back = safe_next(request, f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}")
     if request.method == "POST" and form.is_valid():
         try:
             billing = services.change_schedule(request, billing, form.cleaned_data["schedule"])
@@ -90,9 +95,11 @@ def billing_schedule(request, pk: int):
             messages.success(
                 request, f"The schedule of {billing.billing_number} is saved: {billing.schedule.describe()}."
             )
-        return redirect("recurring:billings")
+        return redirect(back)
     preview = billing.schedule.next_dates(next_schedulable_day(billing.merchant) - timedelta(days=1), 12)
-    return render(request, "recurring/billing_schedule.html", {"billing": billing, "form": form, "preview": preview})
+    return render(
+        request, "recurring/billing_schedule.html", {"billing": billing, "form": form, "preview": preview, "back": back}
+    )
 
 
 @require_POST
@@ -105,7 +112,7 @@ def billing_status(request, pk: int):
         billing = services.set_status(request, billing, new)
         state = "active again" if new == Billing.Status.ACTIVE else "inactive: no execution runs"
         messages.success(request, f"Billing {billing.billing_number} is {state}.")
-    return redirect(request.POST.get("next") or "recurring:billings")
+    return redirect(safe_next(request, reverse("recurring:billings")))
 
 
 @require_http_methods(["GET", "POST"])

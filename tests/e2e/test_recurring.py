@@ -54,9 +54,8 @@ def test_edit_a_schedule_with_its_live_preview_then_inactivate(page, alice, merc
     screenshot("edit-date-preview")
     page.get_by_role("button", name="Save schedule").click()
     expect(page.get_by_text("is saved: Day 15 of Jun")).to_be_visible()
+    expect(page.get_by_label("Billing Number")).to_have_value(billing.billing_number)  # the search is kept
 
-    page.get_by_label("Billing Number").fill(billing.billing_number)
-    page.get_by_role("button", name="Search").click()
     row = page.locator(f'tr[data-billing="{billing.billing_number}"]')
     row.get_by_text("Edit", exact=True).click()
     row.get_by_role("button", name="Inactivate").click()

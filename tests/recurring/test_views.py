@@ -345,3 +345,32 @@ def test_a_billing_search_without_a_match_says_nothing_was_found(merchant, rita,
     assert "Nothing found" not in client.get(reverse(page)).content.decode()
     missing = client.get(reverse(page), {"billing_number": "NO-SUCH-BILLING"}).content.decode()
     assert "Nothing found: no billing matches this search." in missing
+
+
+def test_saving_edit_date_returns_to_the_search_the_user_came_from(merchant, rita, frozen):
+    billing = make_billing(merchant)
+    client = verified_client(rita)
+    listed = client.get(reverse("recurring:billings"), {"billing_number": billing.billing_number})
+    search = f"/recurring/?billing_number={billing.billing_number}"
+    edit_url = f'{reverse("recurring:schedule", args=[billing.pk])}?next=%2Frecurring%2F%3Fbilling_number%3D'
+    assert edit_url in listed.content.decode()
+    form = client.get(reverse("recurring:schedule", args=[billing.pk]), {"next": search})
+    assert f'name="next" value="{search}"' in form.content.decode()
+    saved = client.post(
+        reverse("recurring:schedule", args=[billing.pk]),
+        {"kind": "date", "days": ["15"], "months": ["1"], "next": search},
+    )
+    assert saved.status_code == 302 and saved.url == search
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/recurring/", "//evil.example/", "javascript:alert(1)"])
+def test_edit_date_and_inactivate_never_return_to_another_site(merchant, rita, frozen, next_url):
+    billing = make_billing(merchant)
+    client = verified_client(rita)
+    saved = client.post(
+        reverse("recurring:schedule", args=[billing.pk]),
+        {"kind": "date", "days": ["15"], "months": ["1"], "next": next_url},
+    )
+    assert saved.url == f"{reverse('recurring:billings')}?billing_number={billing.billing_number}"
+    inactivated = client.post(reverse("recurring:status", args=[billing.pk]), {"next": next_url})
+    assert inactivated.url == reverse("recurring:billings")
