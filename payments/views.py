@@ -27,10 +27,14 @@ def void_search(request):
     table = None
     if form.is_bound and form.is_valid():
         rows = merchant_rows(request, Transaction)
-        for field in ("billing_number", "invoice_number", "approval_code"):
+        for field, lookup in (
+            ("billing_number", "billing_number__iexact"),  # billing numbers ignore case (an index on UPPER)
+            ("invoice_number", "invoice_number"),
+            ("approval_code", "approval_code"),
+        ):
             value = form.cleaned_data[field].strip()
             if value:
-                rows = rows.filter(**{field: value})
+                rows = rows.filter(**{lookup: value})
         table = VoidRefundTable(rows)
         RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "payments/void_search.html", {"form": form, "table": table})

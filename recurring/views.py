@@ -48,12 +48,18 @@ def _search(request, rows):
     form = BillingSearchForm(request.GET or None)
     searched = False
     if form.is_bound and form.is_valid():
-        for field in ("customer_id", "billing_number"):
+        for field, lookup in (("customer_id", "customer_id"), ("billing_number", "billing_number__iexact")):
             value = form.cleaned_data[field].strip()
             if value:
-                rows = rows.filter(**{field: value})
+                rows = rows.filter(**{lookup: value})  # billing numbers ignore case (an index on UPPER)
                 searched = True
     return form, rows, NOTHING_FOUND if searched else "No billing yet."
+
+
+def _billing_by_number(request, number: str) -> Billing | None:
+    """The billing of this number ignoring case; of two that differ only in case, the one typed exactly."""
+    billings = merchant_rows(request, Billing).filter(billing_number__iexact=number)
+    return billings.filter(billing_number=number).first() or billings.first()
 
 
 def _live_billing(request, pk: int) -> Billing:
@@ -216,7 +222,7 @@ def cancel_execute_date(request):
     found = None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
-        billing = merchant_rows(request, Billing).filter(billing_number=data["billing_number"].strip()).first()
+        billing = _billing_by_number(request, data["billing_number"].strip())
         if billing is None:
             form.add_error("billing_number", "No billing has this number.")
         else:

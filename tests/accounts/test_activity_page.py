@@ -40,6 +40,6 @@ def test_the_activity_detail_shows_the_data_as_json_in_merchant_local_time(alice
 def test_the_activity_list_shows_the_data_as_json_in_merchant_local_time(alice, entry):
     page = unescape(verified_client(alice).get(reverse("accounts:activity")).content.decode())
     assert "2026-11-30 12:00:00" in page
-    assert 'locked_until: 2026-11-30T12:30:00+07:00' in page
+    assert "locked_until: 2026-11-30T12:30:00+07:00" in page
     assert 'menu_access: {"before": ["all_report"], "after": ["all_report", "user_activity"]}' in page
     assert "{'before'" not in page and "+00:00" not in page

@@ -21,7 +21,9 @@ def test_the_delivery_page_shows_the_body_as_json_in_merchant_local_time(alice, 
         delivery = callbacks.notify(
             merchant, "payment.succeeded", {"invoice_number": "INV-1", "processed_at": NOON_UTC.isoformat()}
         )
-    page = unescape(verified_client(alice).get(reverse("payments:callback_detail", args=[delivery.pk])).content.decode())
+    page = unescape(
+        verified_client(alice).get(reverse("payments:callback_detail", args=[delivery.pk])).content.decode()
+    )
     assert '"event": "payment.succeeded"' in page
     assert '"created_at": "2026-11-30T12:00:00+07:00"' in page
     assert '"processed_at": "2026-11-30T12:00:00+07:00"' in page

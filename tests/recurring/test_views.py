@@ -374,3 +374,26 @@ def test_edit_date_and_inactivate_never_return_to_another_site(merchant, rita, f
     assert saved.url == f"{reverse('recurring:billings')}?billing_number={billing.billing_number}"
     inactivated = client.post(reverse("recurring:status", args=[billing.pk]), {"next": next_url})
     assert inactivated.url == reverse("recurring:billings")
+
+
+@pytest.mark.parametrize("page", ["recurring:billings", "recurring:registrations"])
+def test_a_billing_number_search_ignores_case(merchant, rita, frozen, page):
+    billing = make_billing(merchant, billing_number="GYM-Case-01")
+    client = verified_client(rita)
+    for typed in ("gym-case-01", "GYM-CASE-01", " GYM-Case-01 "):
+        assert list(client.get(reverse(page), {"billing_number": typed}).context["table"].data) == [billing]
+
+
+def test_cancel_execute_date_finds_the_billing_whatever_the_case(merchant, rita, frozen):
+    billing = make_billing(merchant, billing_number="GYM-Case-02")
+    day = (MONDAY + timedelta(days=3)).isoformat()
+    response = verified_client(rita).get(reverse("recurring:cancel"), {"execute_date": day, "billing_number": "gym-case-02"})
+    assert response.context["found"]["billing"] == billing
+
+
+def test_a_hosted_registrations_phone_is_kept_in_the_international_form(merchant, alice, frozen):
+    path = create_link(verified_client(alice), customer_id="CUST-901", amount="350.000")
+    form = {**CARD, "phone": "081311112222", "schedule-kind": "date", "schedule-days": ["5"], "schedule-months": ["1"]}
+    assert Client().post(path, form).status_code == 200
+    billing = Billing.objects.get(customer_id="CUST-901")
+    assert (billing.phone, billing.holder_phone) == ("+6281311112222", "+6281311112222")
