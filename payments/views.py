@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
@@ -10,6 +10,7 @@ from django_tables2 import RequestConfig
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.urls import safe_next
 
 from . import services
 from .forms import RefundForm, TransactionSearchForm
@@ -41,10 +42,7 @@ def void_search(request):
 
 
 def _back(request):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("payments:void")
+    return redirect(safe_next(request, reverse("payments:void")))
 
 
 def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
