@@ -38,8 +38,6 @@ MANAGE = "manage_recurring"
 REGISTRATION = "registration"
 CANCEL = "void_transaction"  # Cancel Execute Date sits with Void Transaction (PRODUCT menu 5)
 PREVIEW_DEFAULT_COUNT, PREVIEW_MAX_COUNT = 12, 60
-
-
 NOTHING_FOUND = "Nothing found: no billing matches this search."
 
 
@@ -191,7 +189,7 @@ def _preview(request, merchant):
         errors = [error for field_errors in form.errors.values() for error in field_errors]
         return JsonResponse({"error": " ".join(errors)}, status=400)
     count = request.GET.get("count", str(PREVIEW_DEFAULT_COUNT)).strip()
-    if not (count.isdigit() and 1 <= int(count) <= PREVIEW_MAX_COUNT):
+    if not (count.isascii() and count.isdigit() and 1 <= int(count) <= PREVIEW_MAX_COUNT):
         return JsonResponse({"error": f"count must be a whole number from 1 to {PREVIEW_MAX_COUNT}."}, status=400)
     try:
         after = (

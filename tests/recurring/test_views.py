@@ -321,7 +321,7 @@ def test_registration_lists_hosted_and_batch_registrations(merchant, rita, froze
     assert client.get(reverse("recurring:registration_link")).status_code == 403  # staff: no links
 
 
-@pytest.mark.parametrize("count", ["0", "-5", "61", "1000000", "ten", ""])
+@pytest.mark.parametrize("count", ["0", "-5", "61", "1000000", "ten", "", "\u00b2", "1.5"])
 def test_the_preview_endpoint_refuses_a_count_outside_1_to_60(merchant, rita, frozen, count):
     response = verified_client(rita).get(
         reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
