@@ -92,6 +92,7 @@ def test_add_user_asks_to_confirm_only_what_the_server_validated(alice, bob):
     page = asked.content.decode()
     assert asked.status_code == 200 and "data-open-on-load" in page
     assert "Create user dewi and e-mail the sign-in instructions to dewi@alpha.example?" in page
+    assert "{#" not in page and "static/js/confirm-submit.js)" not in page  # no template comment shows
     assert 'name="confirmed" value="1"' in page
     assert not User.objects.filter(username="dewi").exists()
     assert client.post(reverse("accounts:user_add"), NEW_USER).status_code == 302
