@@ -27,6 +27,7 @@ ACTIONS = {
     "accounts.signout": "Sign out",
     "accounts.user.locked_out": "Locked after failed sign-ins",
     "accounts.merchant.created": "Merchant created",
+    "accounts.operator.created": "Platform operator created",
     "accounts.user.created": "User created",
     "accounts.user.changed": "User changed",
     "accounts.user.locked": "User locked",

@@ -254,11 +254,13 @@ def reissue_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice:
 
 
 @transaction.atomic
-def complete_enrollment(user: User, password: str, device: TOTPDevice | None) -> None:
+def complete_enrollment(request: HttpRequest, user: User, password: str, device: TOTPDevice | None) -> None:
     """A2: set the password (which spends the link) and confirm the device the code was checked against."""
     user.set_password(password)
     user.save(update_fields=["password"])
     if device is not None and not device.confirmed:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-    audit.record("accounts.user.enrolled", actor=user, target=user, data={"device_confirmed": device is not None})
+    audit.record(
+        "accounts.user.enrolled", request=request, actor=user, target=user, data={"device_confirmed": device is not None}
+    )

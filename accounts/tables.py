@@ -5,6 +5,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 
+from billing_bo.lib import display
+
 from .audit import ACTIONS
 from .menus import MENUS_BY_CODE
 from .models import AuditEntry, User
@@ -31,7 +33,7 @@ class AuditEntryTable(tables.Table):
         return ACTIONS.get(value, value)
 
     def render_data(self, value):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
+        return ", ".join(f"{key}: {display.compact_json(item)}" for key, item in value.items())
 
 
 class UserTable(tables.Table):

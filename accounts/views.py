@@ -97,7 +97,7 @@ def enroll(request, uidb64: str, token: str):
         )
     form = EnrollForm(user, request.POST or None, needs_code=not confirmed)
     if request.method == "POST" and form.is_valid():
-        services.complete_enrollment(user, form.cleaned_data["new_password1"], form.device)
+        services.complete_enrollment(request, user, form.cleaned_data["new_password1"], form.device)
         if request.user.is_authenticated:
             logout(request)
         messages.success(request, "Your account is ready. Sign in with your new password and the current code.")
@@ -186,7 +186,7 @@ def user_list(request):
     query = request.GET.get("q", "").strip()
     if query:
         users = users.filter(Q(username__icontains=query) | Q(email__icontains=query))
-    table = UserTable(users)
+    table = UserTable(users, empty_text="Nothing found: no user matches this search." if query else "")
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "accounts/users.html", {"table": table, "query": query})
 
@@ -194,14 +194,24 @@ def user_list(request):
 @require_http_methods(["GET", "POST"])
 @menu_required(MANAGE_USER)
 def user_add(request):
+    """U2. A valid form comes back with a pop-up asking to confirm it (only what the server validated is
+    asked about); the pop-up's Confirm posts it again with ``confirmed``, which creates the user."""
     form = UserCreateForm(request.POST or None)
+    confirm = ""
     if request.method == "POST" and form.is_valid():
-        user = services.create_user(request, **form.cleaned_data)
-        messages.success(
-            request, f"User {user.username} was created. The sign-in instructions were sent to {user.email}."
-        )
-        return redirect("accounts:users")
-    return render(request, "accounts/user_form.html", {"form": form, "title": "Add New User", "submit": "Create User"})
+        if request.POST.get("confirmed") == "1":
+            user = services.create_user(request, **form.cleaned_data)
+            messages.success(
+                request, f"User {user.username} was created. The sign-in instructions were sent to {user.email}."
+            )
+            return redirect("accounts:users")
+        data = form.cleaned_data
+        confirm = f"Create user {data['username']} and e-mail the sign-in instructions to {data['email']}?"
+    return render(
+        request,
+        "accounts/user_form.html",
+        {"form": form, "title": "Add New User", "submit": "Create User", "confirm": confirm},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -328,11 +338,14 @@ def user_new_key(request, pk: int):
 def activity_list(request):
     entries = merchant_rows(request, AuditEntry)
     filterset = AuditEntryFilter(request.GET or None, queryset=entries)
+    empty_text = "No activity yet."
     if not filterset.is_bound:
         rows = entries
+    elif filterset.is_valid():
+        rows, empty_text = filterset.qs, "Nothing found: no activity matches this search."
     else:  # an invalid search shows its errors and no rows
-        rows = filterset.qs if filterset.is_valid() else entries.none()
-    table = AuditEntryTable(rows)
+        rows, empty_text = entries.none(), ""
+    table = AuditEntryTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "accounts/activity_list.html", {"filter": filterset, "table": table})
 

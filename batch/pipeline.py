@@ -31,6 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing_bo.lib.cards import mask_pans_in_text
+from billing_bo.lib.phones import normalise_phone
 from payments import services as payments
 from payments.acquirer import AcquirerError, CardRejected
 from payments.models import Transaction
@@ -652,7 +653,7 @@ def _build(batch: Batch, row: dict, card: dict, first_day: date, execute_date: d
             customer_id=row["customer_id"],
             customer_name=mask_pans_in_text(row["customer_name"]),
             email=row["email"],
-            phone=row["phone"],
+            phone=normalise_phone(row["phone"]),
             amount=amount,
             billing_type=row["type"].lower(),
             source=Billing.Source.BATCH,

@@ -158,7 +158,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("LINK_VALID_SECONDS", default=3 * 24 * 3600)  # enrollment and reset links
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in e-mails sent outside a request
+# Links in e-mails sent outside a request (create_merchant, create_operator): by default the address `make run`
+# serves (WEB_HOST, WEB_PORT as in the Procfile; listening on every address means this machine's).
+_WEB_HOST = env("WEB_HOST", default="127.0.0.1")
+_WEB_HOST = "127.0.0.1" if _WEB_HOST in ("", "0.0.0.0", "::") else _WEB_HOST
+SITE_URL = env("SITE_URL", default=f"http://{_WEB_HOST}:{env('WEB_PORT', default='8000')}")
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCK_SECONDS = 30 * 60
 
@@ -313,9 +317,13 @@ LOGGING = {
     "formatters": {
         "kv": {"format": "ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"},
     },
+    "filters": {"client_errors_one_line": {"()": "billing_bo.lib.log_filters.ClientErrorsOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"filters": ["client_errors_one_line"]},  # a 403 or 404 is one line, no traceback
+    },
 }
 
 # Reports

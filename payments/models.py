@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.models import Merchant
@@ -108,7 +110,11 @@ class Transaction(CardSnapshot):
             # Used by the reports (All Report date range, dashboard) and the void/refund search.
             models.Index(fields=["merchant", "execute_date", "id"], name="tx_merchant_date_id_idx"),
             models.Index(fields=["merchant", "status", "execute_date"], name="tx_merchant_status_date_idx"),
-            models.Index(fields=["merchant", "billing_number"], name="tx_merchant_billing_idx"),
+            models.Index(fields=["merchant", "billing_number"], name="tx_merchant_billing_idx"),  # sort by it
+            # The billing number searches (void/refund, All Report) ignore case: UPPER(billing_number) = UPPER(%s).
+            models.Index(
+                F("merchant"), Upper("billing_number"), F("execute_date"), name="tx_merchant_billing_upper_idx"
+            ),
             models.Index(fields=["merchant", "approval_code"], name="tx_merchant_approval_idx"),
             models.Index(fields=["merchant", "card_fingerprint"], name="tx_merchant_card_idx"),
             # Used by reports.filters.AllReportFilter (T1): every search field has an index of its own.

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts import audit
 from billing_bo.lib.cards import card_fingerprint
+from billing_bo.lib.phones import normalise_phone
 
 from .acquirer import AcquirerTimeout, AcquirerUnavailable, Outcome, get_acquirer
 from .acquirer.base import TRANSIENT_CODES
@@ -48,7 +49,7 @@ def tokenize_card(
         "card_issuer": card.issuer,
         "card_brand": card.brand,
         "holder_name": holder_name,
-        "holder_phone": holder_phone,
+        "holder_phone": normalise_phone(holder_phone),
     }
 
 

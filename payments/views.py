@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
@@ -10,6 +10,7 @@ from django_tables2 import RequestConfig
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.urls import safe_next
 
 from . import callbacks, services
 from .forms import RefundForm, TransactionSearchForm
@@ -27,20 +28,21 @@ def void_search(request):
     table = None
     if form.is_bound and form.is_valid():
         rows = merchant_rows(request, Transaction)
-        for field in ("billing_number", "invoice_number", "approval_code"):
+        for field, lookup in (
+            ("billing_number", "billing_number__iexact"),  # billing numbers ignore case (an index on UPPER)
+            ("invoice_number", "invoice_number"),
+            ("approval_code", "approval_code"),
+        ):
             value = form.cleaned_data[field].strip()
             if value:
-                rows = rows.filter(**{field: value})
+                rows = rows.filter(**{lookup: value})
         table = VoidRefundTable(rows)
         RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "payments/void_search.html", {"form": form, "table": table})
 
 
 def _back(request):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("payments:void")
+    return redirect(safe_next(request, reverse("payments:void")))
 
 
 def _report(request, tx: Transaction, adjustment: Adjustment) -> None:

@@ -45,7 +45,7 @@ def find(merchant: Merchant, day: date, billing_number: str, invoice: str) -> li
     if invoice:
         payments = payments.filter(invoice_number=invoice)
     if billing_number:
-        payments = payments.filter(billing_number=billing_number)
+        payments = payments.filter(billing_number__iexact=billing_number)
     found = [_payment_row(tx) for tx in payments.order_by("invoice_number")[:20]]
     if invoice and found:
         return found  # an invoice number names one row
@@ -100,8 +100,9 @@ def payment_state(tx: Transaction) -> str:
 
 def _billing(merchant: Merchant, billing_number: str, invoice: str) -> Billing | None:
     billings = Billing.objects.filter(merchant_id=merchant.pk)
-    if billing_number:
-        return billings.filter(billing_number=billing_number).first()
+    if billing_number:  # ignoring case; of two that differ only in case, the one typed exactly
+        matches = billings.filter(billing_number__iexact=billing_number)
+        return matches.filter(billing_number=billing_number).first() or matches.first()
     # An invoice number alone: the billing whose execution it is, if one was created.
     tx = Transaction.objects.filter(merchant_id=merchant.pk, invoice_number=invoice, billing__isnull=False).first()
     return billings.filter(pk=tx.billing_id).first() if tx else None

@@ -4,6 +4,8 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.models import Merchant
@@ -73,6 +75,9 @@ class Billing(CardSnapshot):
                 condition=models.Q(status="active", deleted_at__isnull=True),
             ),
             models.Index(fields=["merchant", "customer_id"], name="billing_customer_idx"),
+            # Manage Recurring, Registration and Cancel Execute Date match billing numbers ignoring case
+            # (billing_number__iexact is UPPER(billing_number) = UPPER(%s) on PostgreSQL).
+            models.Index(F("merchant"), Upper("billing_number"), name="billing_number_upper_idx"),
             models.Index(fields=["merchant", "source", "-created_at"], name="billing_source_idx"),
             # All Report's CSV File Name filter (T1) finds a registration file's billings by batch; hosted
             # registrations (no batch) stay out of it.

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
+from billing_bo.lib.phones import normalise_phone
 from payments import callbacks
 from payments.models import Transaction
 
@@ -231,7 +232,7 @@ def register_hosted(
             customer_id=customer_id,
             customer_name=customer_name,
             email=email,
-            phone=phone,
+            phone=normalise_phone(phone),
             amount=amount,
             source=Billing.Source.HOSTED,
             **card,

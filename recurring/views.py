@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,6 +19,7 @@ from accounts.audit import client_ip
 from accounts.models import AuditEntry
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
+from billing_bo.lib.urls import safe_next
 
 from . import cancellation, card_attempts, services
 from .forms import (
@@ -34,16 +37,21 @@ from .tables import BillingTable, RegistrationTable
 MANAGE = "manage_recurring"
 REGISTRATION = "registration"
 CANCEL = "void_transaction"  # Cancel Execute Date sits with Void Transaction (PRODUCT menu 5)
+PREVIEW_DEFAULT_COUNT, PREVIEW_MAX_COUNT = 12, 60
+NOTHING_FOUND = "Nothing found: no billing matches this search."
 
 
 def _search(request, rows):
+    """The Customer ID / Billing Number search; returns the form, the rows and what an empty result says."""
     form = BillingSearchForm(request.GET or None)
+    searched = False
     if form.is_bound and form.is_valid():
-        for field in ("customer_id", "billing_number"):
+        for field, lookup in (("customer_id", "customer_id"), ("billing_number", "billing_number__iexact")):
             value = form.cleaned_data[field].strip()
             if value:
-                rows = rows.filter(**{field: value})
-    return form, rows
+                rows = rows.filter(**{lookup: value})  # billing numbers ignore case (an index on UPPER)
+                searched = True
+    return form, rows, NOTHING_FOUND if searched else "No billing yet."
 
 
 def _schedule_and_next(billing: Billing) -> str:
@@ -69,8 +77,8 @@ def _live_billing(request, pk: int) -> Billing:
 @require_GET
 @menu_required(MANAGE)
 def billing_list(request):
-    form, rows = _search(request, merchant_rows(request, Billing).filter(deleted_at__isnull=True))
-    table = BillingTable(rows)
+    form, rows, empty_text = _search(request, merchant_rows(request, Billing).filter(deleted_at__isnull=True))
+    table = BillingTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "recurring/billing_list.html", {"form": form, "table": table})
 
@@ -84,6 +92,8 @@ def billing_schedule(request, pk: int):
         return redirect("recurring:billings")
     first_day = next_schedulable_day(billing.merchant)
     form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), first_day=first_day)
+    # back to the list the user came from (its search kept), else to the list showing this billing
+    back = safe_next(request, f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}")
     if request.method == "POST" and form.is_valid():
         try:
             billing = services.change_schedule(request, billing, form.cleaned_data["schedule"])
@@ -93,12 +103,12 @@ def billing_schedule(request, pk: int):
             messages.success(
                 request, f"The schedule of {billing.billing_number} is saved: {_schedule_and_next(billing)}"
             )
-        return redirect("recurring:billings")
+        return redirect(back)
     # After a failed save the preview shows the submitted schedule's errors, not the billing's old dates.
     preview, preview_error = [], form.error_text() if form.is_bound else ""
     if not form.is_bound:
         preview = billing.schedule.next_dates(first_day - timedelta(days=1), 12)
-    context = {"billing": billing, "form": form, "preview": preview, "preview_error": preview_error}
+    context = {"billing": billing, "form": form, "preview": preview, "preview_error": preview_error, "back": back}
     return render(request, "recurring/billing_schedule.html", context)
 
 
@@ -112,7 +122,7 @@ def billing_status(request, pk: int):
         billing = services.set_status(request, billing, new)
         state = "active again" if new == Billing.Status.ACTIVE else "inactive: no execution runs"
         messages.success(request, f"Billing {billing.billing_number} is {state}.")
-    return redirect(request.POST.get("next") or "recurring:billings")
+    return redirect(safe_next(request, reverse("recurring:billings")))
 
 
 @require_http_methods(["GET", "POST"])
@@ -158,7 +168,8 @@ def schedule_preview(request):
     """R6: the next execute dates of a schedule, as JSON (documented in the README).
 
     Parameters are those of the Edit Date form: kind, days, weekdays, months (repeated, or comma-separated),
-    dates (YYYY-MM-DD, comma-separated), and optionally count (1-60, default 12) and after (YYYY-MM-DD).
+    dates (YYYY-MM-DD, comma-separated), and optionally count (1-60, default 12; anything else is a 400) and
+    after (YYYY-MM-DD).
     """
     if not (request.user.has_menu(MANAGE) or request.user.has_menu(REGISTRATION)):
         raise PermissionDenied
@@ -182,21 +193,23 @@ def _preview(request, merchant):
     form = ScheduleForm(data, first_day=next_schedulable_day(merchant))
     if not form.is_valid():
         return JsonResponse({"error": form.error_text()}, status=400)
+    count = request.GET.get("count", str(PREVIEW_DEFAULT_COUNT)).strip()
+    if not (count.isascii() and count.isdigit() and 1 <= int(count) <= PREVIEW_MAX_COUNT):
+        return JsonResponse({"error": f"count must be a whole number from 1 to {PREVIEW_MAX_COUNT}."}, status=400)
     try:
-        count = min(max(int(request.GET.get("count", "12")), 1), 60)
         after = (
             date.fromisoformat(request.GET["after"])
             if request.GET.get("after")
             else next_schedulable_day(merchant) - timedelta(days=1)
         )
     except ValueError:
-        return JsonResponse({"error": "count must be a number and after a date (YYYY-MM-DD)."}, status=400)
+        return JsonResponse({"error": "after must be a date (YYYY-MM-DD)."}, status=400)
     schedule = form.cleaned_data["schedule"]
     return JsonResponse(
         {
             "schedule": schedule.to_dict(),
             "description": schedule.describe(),
-            "dates": [d.isoformat() for d in schedule.next_dates(after, count)],
+            "dates": [d.isoformat() for d in schedule.next_dates(after, int(count))],
         }
     )
 
@@ -252,8 +265,8 @@ def registration_list(request):
     source = request.GET.get("source")
     if source in Billing.Source.values:
         rows = rows.filter(source=source)
-    form, rows = _search(request, rows)
-    table = RegistrationTable(rows)
+    form, rows, empty_text = _search(request, rows)
+    table = RegistrationTable(rows, empty_text=empty_text)
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
     links = (
         merchant_rows(request, RegistrationLink).select_related("billing")[:10]

@@ -1,8 +1,10 @@
 """All Report (T1): one FilterSet with every search field of the manual.
 
 Matching, and the index each filter reads on PostgreSQL (the execute-date range is always present):
-- Billing Number, Invoice Number, Payment Approval / Response / Error Code, Card Holder Phone, Amount:
-  exact value.
+- Billing Number: exact value ignoring case (``UPPER(billing_number)``, which has an index of its own).
+- Invoice Number, Payment Approval / Response / Error Code, Amount: exact value.
+- Card Holder Phone: exact value after ``billing_bo.lib.phones.normalise_phone`` (0812... and +62812...
+  are one number), the form the numbers are stored in.
 - Card No: the full number, Luhn-checked, matched by its keyed fingerprint (P2); the page and its links
   only ever carry a signed token of the fingerprint and the masked number, never the number itself.
 - Card Holder Name: starts with, ignoring case.
@@ -36,6 +38,7 @@ from accounts.tenancy import merchant_rows
 from batch.models import Batch
 from billing_bo.lib.cards import card_fingerprint, luhn_valid, mask_pan
 from billing_bo.lib.money import RupiahField, format_rupiah
+from billing_bo.lib.phones import normalise_phone
 from payments.models import Transaction
 from recurring.models import Billing
 
@@ -204,7 +207,7 @@ _FORM_CLASSES: dict[type, type] = {}
 
 
 class AllReportFilter(django_filters.FilterSet):
-    billing_number = _text("Billing Number", "billing_number")
+    billing_number = _text("Billing Number", "billing_number", lookup_expr="iexact")
     invoice_number = _text("Invoice Number", "invoice_number")
     file_name = StrippedCharFilter(label="CSV File Name", method="filter_file_name", max_length=255)
     amount = RupiahFilter(field_name="amount", label="Amount")
@@ -293,7 +296,7 @@ class AllReportFilter(django_filters.FilterSet):
         return Q(EqualsAny(F("billing_id"), ArraySubquery(billings)))
 
     def filter_phone(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        phone = re.sub(r"[\s().-]", "", value or "")
+        phone = normalise_phone(value)
         return queryset.filter(holder_phone=phone) if phone else queryset
 
     def filter_batch_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -78,6 +79,17 @@ def test_unknown_pages_get_the_404_page(alice):
     response = verified_client(alice).get("/no-such-page/")
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+def test_a_refused_or_missing_page_is_logged_as_one_line_without_a_traceback(alice, bob, caplog):
+    caplog.set_level(logging.WARNING, logger="django.request")
+    assert verified_client(bob).get(reverse("accounts:users")).status_code == 403
+    assert verified_client(alice).get(reverse("accounts:activity_detail", args=[999999])).status_code == 404
+    logged = [record for record in caplog.records if record.name == "django.request"]
+    assert [record.status_code for record in logged] == [403, 404]
+    assert all(record.exc_info is None and record.exc_text is None for record in logged)
+    assert "Traceback" not in caplog.text
+    assert logged[0].getMessage() == "Forbidden (Permission denied): /users/"
 
 
 def test_create_merchant_makes_the_merchant_and_emails_its_admin_a_set_up_link(

@@ -1,4 +1,4 @@
-"""Small template helpers shared by every page: icons and money."""
+"""Small template helpers shared by every page: icons, money and JSON data."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from billing_bo.lib import display
 from billing_bo.lib.money import format_rupiah
 from billing_bo.lib.numbers import format_number
 
@@ -56,3 +57,9 @@ def rupiah(amount) -> str:
 def number(value) -> str:
     """A count with thousands dots (20.000), as Rupiah amounts are written."""
     return format_number(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Stored JSON (audit data, a callback body) as indented JSON, its time stamps in the merchant's zone."""
+    return display.pretty_json(value)

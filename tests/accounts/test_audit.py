@@ -76,3 +76,11 @@ def test_no_view_changes_the_audit_log(alice):
     client = verified_client(alice)
     assert client.post(reverse("accounts:activity_detail", args=[entry.pk])).status_code == 405
     assert client.post(reverse("accounts:activity")).status_code == 405
+
+
+def test_an_activity_search_without_a_match_says_nothing_was_found(alice):
+    audit.record("accounts.signin", actor=alice.user)
+    client = verified_client(alice)
+    assert "Nothing found" not in client.get(reverse("accounts:activity")).content.decode()
+    page = client.get(reverse("accounts:activity"), {"user": "nobody-like-this"}).content.decode()
+    assert "Nothing found: no activity matches this search." in page

@@ -74,6 +74,13 @@ def test_the_device_is_unusable_until_a_code_from_the_new_key_confirms_it(client
     assert AuditEntry.objects.filter(action="accounts.user.enrolled", actor=invited).exists()
 
 
+def test_the_enrolment_entry_in_user_activity_has_the_ip_address(invited, frozen):
+    client = Client(REMOTE_ADDR="203.0.113.7")
+    assert enroll(client, link_path(invited), invited).status_code == 302
+    entry = AuditEntry.objects.get(action="accounts.user.enrolled", actor=invited)
+    assert entry.ip_address == "203.0.113.7"
+
+
 def test_the_link_works_once(client, invited, frozen):
     path = link_path(invited)
     assert enroll(client, path, invited).status_code == 302

@@ -21,6 +21,7 @@ NEW_USER = {
     "mobile_number": "+6281234567890",
     "email": "dewi@alpha.example",
     "menu_access": ["all_report", "user_activity"],
+    "confirmed": "1",  # the pop-up's Confirm: a valid form is asked about first
 }
 
 
@@ -44,6 +45,13 @@ def test_the_list_shows_only_users_of_the_admins_merchant(alice, bob, charlie):
     response = verified_client(alice).get(reverse("accounts:users"))
     names = [row.record.username for row in response.context["table"].paginated_rows]
     assert names == ["alice", "bob"]
+
+
+def test_a_user_search_without_a_match_says_nothing_was_found(alice, bob):
+    client = verified_client(alice)
+    assert "Nothing found" not in client.get(reverse("accounts:users")).content.decode()
+    page = client.get(reverse("accounts:users"), {"q": "nobody-like-this"}).content.decode()
+    assert "Nothing found: no user matches this search." in page
 
 
 def test_staff_never_reach_manage_user_even_when_granted_the_code(merchant):
@@ -70,6 +78,25 @@ def test_add_user_creates_an_invited_user_and_emails_a_link(alice, mailoutbox, d
     assert mail.alternatives and "Set up my account" in mail.alternatives[0][0]
     entry = AuditEntry.objects.get(action="accounts.user.created")
     assert entry.actor == alice.user and entry.target_id == str(dewi.pk) and entry.data["email"] == "dewi@alpha.example"
+
+
+def test_add_user_asks_to_confirm_only_what_the_server_validated(alice, bob):
+    client = verified_client(alice)
+    unconfirmed = {k: v for k, v in NEW_USER.items() if k != "confirmed"}
+    empty = client.post(reverse("accounts:user_add"), {"menu_access": ["all_report"]}).content.decode()
+    assert "data-open-on-load" not in empty and "This field is required." in empty
+    taken = client.post(reverse("accounts:user_add"), {**unconfirmed, "username": "bob"}).content.decode()
+    assert "data-open-on-load" not in taken and "This user name is taken." in taken
+
+    asked = client.post(reverse("accounts:user_add"), unconfirmed)
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "data-open-on-load" in page
+    assert "Create user dewi and e-mail the sign-in instructions to dewi@alpha.example?" in page
+    assert "{#" not in page and "static/js/confirm-submit.js)" not in page  # no template comment shows
+    assert 'name="confirmed" value="1"' in page
+    assert not User.objects.filter(username="dewi").exists()
+    assert client.post(reverse("accounts:user_add"), NEW_USER).status_code == 302
+    assert User.objects.filter(username="dewi").exists()
 
 
 @pytest.mark.parametrize(

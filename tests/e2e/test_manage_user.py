@@ -12,6 +12,7 @@ from django_otp.oath import TOTP
 from playwright.sync_api import expect
 
 from accounts.menus import MENUS_BY_CODE
+from accounts.models import User
 from accounts.services import current_code
 from tests.conftest import PASSWORD
 from tests.e2e.test_sign_in import fill_sign_in
@@ -99,3 +100,31 @@ def test_a_sensitive_action_asks_for_a_code_and_reason_in_the_dialog(page, alice
     dialog.get_by_role("button", name="Confirm").click()
     expect(page.get_by_test_id("step-up-error")).to_be_visible()  # wrong code: the form again, nothing shown
     expect(page.get_by_test_id("secret-key")).to_have_count(0)
+
+
+def test_add_user_asks_to_confirm_only_after_the_form_is_valid(page, alice, screenshot):
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.goto(reverse("accounts:user_add"))
+    page.get_by_role("button", name="Create User").click()
+    expect(page.locator(".field-error").first).to_be_visible()
+    expect(page.locator("#confirm-dialog")).to_have_count(0)
+    screenshot("add-user-errors-without-pop-up")
+
+    page.get_by_label("User name").fill("dewi")
+    page.get_by_label("Email").fill("dewi@alpha.example")
+    page.get_by_label("All Report").check()
+    page.get_by_role("button", name="Create User").click()
+    expect(page.locator("#confirm-dialog")).to_have_count(0)  # the mobile number is still missing
+    page.get_by_label("Mobile number").fill("+6281234567890")
+    page.get_by_role("button", name="Create User").click()
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Create user dewi and e-mail the sign-in instructions to dewi@alpha.example?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert not User.objects.filter(username="dewi").exists()
+
+    page.get_by_role("button", name="Create User").click()
+    page.locator("#confirm-dialog").get_by_role("button", name="Confirm").click()
+    expect(page.get_by_text("User dewi was created")).to_be_visible()
+    assert User.objects.filter(username="dewi").exists()

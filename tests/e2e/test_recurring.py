@@ -54,9 +54,8 @@ def test_edit_a_schedule_with_its_live_preview_then_inactivate(page, alice, merc
     screenshot("edit-date-preview")
     page.get_by_role("button", name="Save schedule").click()
     expect(page.get_by_text("is saved: Day 15 of Jun")).to_be_visible()
+    expect(page.get_by_label("Billing Number")).to_have_value(billing.billing_number)  # the search is kept
 
-    page.get_by_label("Billing Number").fill(billing.billing_number)
-    page.get_by_role("button", name="Search").click()
     row = page.locator(f'tr[data-billing="{billing.billing_number}"]')
     row.get_by_text("Edit", exact=True).click()
     row.get_by_role("button", name="Inactivate").click()
@@ -126,3 +125,13 @@ def test_a_cardholder_registers_a_card_on_the_hosted_page(browser, page, live_se
     )
     page.goto("/registration/?source=hosted")
     expect(page.locator(".table-card").first.get_by_role("cell", name="CUST-4242")).to_be_visible()
+
+
+def test_a_search_without_a_match_says_nothing_was_found(page, alice, merchant, screenshot):
+    make_billing(merchant)
+    fill_sign_in(page, "alice", PASSWORD, current_code(alice.device))
+    page.locator('nav a[data-menu="manage_recurring"]').click()
+    page.get_by_label("Billing Number").fill("NO-SUCH-BILLING")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table tbody")).to_contain_text("Nothing found: no billing matches this search.")
+    screenshot("manage-recurring-nothing-found")

@@ -52,6 +52,7 @@ def test_search_by_billing_invoice_or_approval_code_finds_only_own_rows(merchant
     url = reverse("payments:void")
     for params in (
         {"billing_number": "BILL-77"},
+        {"billing_number": "bill-77"},  # billing numbers are matched ignoring case
         {"invoice_number": mine.invoice_number},
         {"approval_code": mine.approval_code},
     ):

@@ -347,3 +347,81 @@ def test_registration_lists_hosted_and_batch_registrations(merchant, rita, froze
     assert list(client.get(reverse("recurring:registrations"), {"source": "hosted"}).context["table"].data) == [hosted]
     assert list(client.get(reverse("recurring:registrations"), {"customer_id": "B-1"}).context["table"].data) == [batch]
     assert client.get(reverse("recurring:registration_link")).status_code == 403  # staff: no links
+
+
+@pytest.mark.parametrize("count", ["0", "-5", "61", "1000000", "ten", "", "\u00b2", "1.5"])
+def test_the_preview_endpoint_refuses_a_count_outside_1_to_60(merchant, rita, frozen, count):
+    response = verified_client(rita).get(
+        reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "count must be a whole number from 1 to 60."}
+
+
+@pytest.mark.parametrize("count, expected", [("1", 1), ("60", 60)])
+def test_the_preview_endpoint_answers_counts_1_and_60(merchant, rita, frozen, count, expected):
+    response = verified_client(rita).get(
+        reverse("recurring:preview"), {"kind": "day", "weekdays": "0", "months": "12", "count": count}
+    )
+    assert response.status_code == 200 and len(response.json()["dates"]) == expected
+
+
+@pytest.mark.parametrize("page", ["recurring:billings", "recurring:registrations"])
+def test_a_billing_search_without_a_match_says_nothing_was_found(merchant, rita, frozen, page):
+    make_billing(merchant)
+    client = verified_client(rita)
+    assert "Nothing found" not in client.get(reverse(page)).content.decode()
+    missing = client.get(reverse(page), {"billing_number": "NO-SUCH-BILLING"}).content.decode()
+    assert "Nothing found: no billing matches this search." in missing
+
+
+def test_saving_edit_date_returns_to_the_search_the_user_came_from(merchant, rita, frozen):
+    billing = make_billing(merchant)
+    client = verified_client(rita)
+    listed = client.get(reverse("recurring:billings"), {"billing_number": billing.billing_number})
+    search = f"/recurring/?billing_number={billing.billing_number}"
+    edit_url = f'{reverse("recurring:schedule", args=[billing.pk])}?next=%2Frecurring%2F%3Fbilling_number%3D'
+    assert edit_url in listed.content.decode()
+    form = client.get(reverse("recurring:schedule", args=[billing.pk]), {"next": search})
+    assert f'name="next" value="{search}"' in form.content.decode()
+    saved = client.post(
+        reverse("recurring:schedule", args=[billing.pk]),
+        {"kind": "date", "days": ["15"], "months": ["1"], "next": search},
+    )
+    assert saved.status_code == 302 and saved.url == search
+
+
+@pytest.mark.parametrize("next_url", ["https://evil.example/recurring/", "//evil.example/", "javascript:alert(1)"])
+def test_edit_date_and_inactivate_never_return_to_another_site(merchant, rita, frozen, next_url):
+    billing = make_billing(merchant)
+    client = verified_client(rita)
+    saved = client.post(
+        reverse("recurring:schedule", args=[billing.pk]),
+        {"kind": "date", "days": ["15"], "months": ["1"], "next": next_url},
+    )
+    assert saved.url == f"{reverse('recurring:billings')}?billing_number={billing.billing_number}"
+    inactivated = client.post(reverse("recurring:status", args=[billing.pk]), {"next": next_url})
+    assert inactivated.url == reverse("recurring:billings")
+
+
+@pytest.mark.parametrize("page", ["recurring:billings", "recurring:registrations"])
+def test_a_billing_number_search_ignores_case(merchant, rita, frozen, page):
+    billing = make_billing(merchant, billing_number="GYM-Case-01")
+    client = verified_client(rita)
+    for typed in ("gym-case-01", "GYM-CASE-01", " GYM-Case-01 "):
+        assert list(client.get(reverse(page), {"billing_number": typed}).context["table"].data) == [billing]
+
+
+def test_cancel_execute_date_finds_the_billing_whatever_the_case(merchant, rita, frozen):
+    billing = make_billing(merchant, billing_number="GYM-Case-02")
+    day = (MONDAY + timedelta(days=3)).isoformat()
+    response = verified_client(rita).get(reverse("recurring:cancel"), {"execute_date": day, "billing_number": "gym-case-02"})
+    assert [due.billing for due in response.context["found"]] == [billing]
+
+
+def test_a_hosted_registrations_phone_is_kept_in_the_international_form(merchant, alice, frozen):
+    path = create_link(verified_client(alice), customer_id="CUST-901", amount="350.000")
+    form = {**CARD, "phone": "081311112222", "schedule-kind": "date", "schedule-days": ["5"], "schedule-months": ["1"]}
+    assert Client().post(path, form).status_code == 200
+    billing = Billing.objects.get(customer_id="CUST-901")
+    assert (billing.phone, billing.holder_phone) == ("+6281311112222", "+6281311112222")

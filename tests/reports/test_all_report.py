@@ -156,6 +156,7 @@ def invoices(response) -> list[str]:
 FILTER_CASES = [
     ({"billing_number": "B-100"}, {"A1", "A2"}),
     ({"billing_number": " B-100 "}, {"A1", "A2"}),
+    ({"billing_number": "b-100"}, {"A1", "A2"}),  # ignoring case
     ({"invoice_number": "INV-A3"}, {"A3"}),
     ({"file_name": "payments-nov.csv"}, {"A1"}),
     ({"file_name": "members.csv"}, {"A2"}),  # the charges of the billings that file registered
@@ -167,6 +168,8 @@ FILTER_CASES = [
     ({"holder_name": "budi"}, {"A1", "A3"}),
     ({"holder_name": "Santoso"}, set()),  # starts with, not contains
     ({"holder_phone": "+62 811-1"}, {"A1", "A4"}),
+    ({"holder_phone": "08111"}, {"A1", "A4"}),  # the national form finds the international one
+    ({"holder_phone": "628111"}, {"A1", "A4"}),
     ({"start_date": (TODAY - 5 * DAY).isoformat()}, {"A1", "A2", "A3", "A5"}),
     ({"end_date": (TODAY - 4 * DAY).isoformat()}, {"A3", "A4"}),
     (

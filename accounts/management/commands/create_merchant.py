@@ -11,7 +11,8 @@ from accounts.models import Merchant, User
 from accounts.services import create_device, enrollment_link
 
 
-def _command_error(exc: ValidationError) -> CommandError:
+def command_error(exc: ValidationError) -> CommandError:
+    """A model's validation errors as one line for the operator (also used by create_operator)."""
     return CommandError("; ".join(f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()))
 
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             merchant.full_clean()
             admin.full_clean(exclude=["password", "merchant"])
         except ValidationError as exc:
-            raise _command_error(exc) from exc
+            raise command_error(exc) from exc
         merchant.save()
         admin.merchant = merchant
         admin.save()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recurring', '0003_billing_batch_idx'),
+        ('recurring', '0005_phones_in_one_form'),
     ]
 
     operations = [
