@@ -9,7 +9,7 @@ from importlib import import_module
 
 import django_otp
 from django.conf import settings
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import SESSION_KEY, login, logout, update_session_auth_hash
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import transaction
 from django.http import HttpRequest
@@ -106,9 +106,15 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
         user.locked_until = None
         user.save(update_fields=["failed_sign_ins", "locked_until"])
 
-    login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key)
+    known_key = request.session.session_key
+    if SESSION_KEY in request.session:
+        # Signed in before in this browser (then bounced, e.g. by a new key): login() would keep the key.
+        request.session.cycle_key()
+    login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key or flush)
     django_otp.login(request, device)
-    SignedInSession.objects.create(user=user, session_key=request.session.session_key)
+    if known_key:
+        SignedInSession.objects.filter(session_key=known_key).delete()
+    SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
     audit.record("accounts.signin", request=request, actor=user)
     return SignInResult(user=user)
 
@@ -247,9 +253,13 @@ def reveal_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice | No
 
 @transaction.atomic
 def reissue_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice:
-    """U6: a new key replaces the old one at once: codes of the old key stop working."""
+    """U6: a new key replaces the old one at once: codes of the old key stop working and the user's
+    sessions end (an admin re-keying themself keeps this page's session; its next page asks to sign in)."""
     device = create_device(user, confirmed=True)
-    audit.record("accounts.user.key_reissued", request=request, target=user, reason=reason)
+    ended = end_sessions(user, keep=request.session.session_key if user == request.user else None)
+    audit.record(
+        "accounts.user.key_reissued", request=request, target=user, reason=reason, data={"sessions_ended": ended}
+    )
     return device
 
 

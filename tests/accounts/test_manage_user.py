@@ -351,3 +351,45 @@ def test_a_code_spent_on_sign_in_fails_a_step_up_in_the_same_step(alice, bob, fr
     assert response.status_code == 400 and STEP_UP_ERROR in response.content.decode()
     bob.user.refresh_from_db()
     assert bob.user.locked
+
+
+def test_a_new_key_ends_the_users_sessions_and_the_new_key_signs_in_in_the_same_browser(alice, bob, frozen):
+    """Issue #20.2: X signed in, the admin issues a new key, X signs in again in that browser: no 500."""
+    from django.test import Client
+
+    browser = Client()
+    first = browser.post(
+        reverse("accounts:sign_in"), {"username": "bob", "password": PASSWORD, "code": current_code(bob.device, at=T0)}
+    )
+    assert first.status_code == 302
+    old_key = browser.session.session_key
+
+    verified_client(alice).post(reverse("accounts:user_new_key", args=[bob.user.pk]), step_up(alice))
+
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert not SignedInSession.objects.filter(user=bob.user).exists()
+    bounced = browser.get("/")
+    assert bounced.status_code == 302 and bounced.url.startswith(reverse("accounts:sign_in"))
+    new_device = TOTPDevice.objects.get(user=bob.user)
+    for attempt, at in enumerate((T0 + 30, T0 + 60)):  # every try in that browser, not only the first
+        if attempt:
+            browser.post(reverse("accounts:sign_out"))
+        frozen.move_to(at)
+        again = browser.post(
+            reverse("accounts:sign_in"),
+            {"username": "bob", "password": PASSWORD, "code": current_code(new_device, at=at)},
+        )
+        assert again.status_code == 302
+        assert browser.get("/").status_code == 200
+    assert list(SignedInSession.objects.filter(user=bob.user).values_list("session_key", flat=True)) == [
+        browser.session.session_key
+    ]
+
+
+def test_an_admin_issuing_their_own_new_key_keeps_their_session_until_the_next_page(alice, frozen):
+    client = verified_client(alice)
+    key = client.session.session_key
+    SignedInSession.objects.create(user=alice.user, session_key=key)
+    response = client.post(reverse("accounts:user_new_key", args=[alice.user.pk]), step_up(alice))
+    assert response.status_code == 200 and 'data-testid="secret-key"' in response.content.decode()
+    assert Session.objects.filter(session_key=key).exists()

@@ -254,3 +254,26 @@ def test_a_session_dropped_from_the_cache_is_read_again_from_the_database(alice,
     assert client.get(reverse("reports:all")).status_code == 200
     cache.clear()  # a cache flush or a Redis restart does not sign anybody out
     assert client.get(reverse("reports:all")).status_code == 200
+
+
+def test_signing_in_on_a_session_already_signed_in_rotates_its_key_and_never_fails(alice, frozen):
+    """The session is known (its user signed in with it) but no longer verified, e.g. its device was
+    replaced: signing in again in that browser works and gets a new key (issue #20.2)."""
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    from accounts.models import SignedInSession
+    from accounts.services import create_device
+
+    browser = Client()
+    assert post_sign_in(browser, "alice", PASSWORD, code_at(alice, T0)).status_code == 302
+    known = browser.session.session_key
+    alice.device = create_device(alice.user, confirmed=True)
+    assert browser.get("/").status_code == 302  # bounced: the session's device is gone
+
+    response = post_sign_in(browser, "alice", PASSWORD, code_at(alice, T0 + 30))
+
+    assert response.status_code == 302
+    assert browser.session.session_key != known
+    assert not Session.objects.filter(session_key=known).exists()
+    assert list(SignedInSession.objects.values_list("session_key", flat=True)) == [browser.session.session_key]
