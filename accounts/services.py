@@ -20,7 +20,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import audit, emails
+from . import audit, emails, ratelimit
 from .models import SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
@@ -67,10 +67,12 @@ class SignInResult:
 def sign_in(request: HttpRequest, username: str, password: str, code: str) -> SignInResult:
     """Sign in with password and code (A1) under the decisions of TESTING.md.
 
-    Any wrong part, a locked or unknown user: one generic error. Five failures in a row lock the account
-    for 30 minutes. Success rotates the session key and marks the session verified.
+    Any wrong part, a locked or unknown user, an attempt over the rate limits (accounts.ratelimit): one
+    generic error. Five failures in a row lock the account for 30 minutes. Success rotates the session key and marks the session verified.
     """
     failed = SignInResult(user=None, error=SIGN_IN_ERROR)
+    if not ratelimit.admit(request, username):
+        return failed
     candidate = User.objects.filter(username=username).first()
     if candidate is None:
         User().set_password(password)  # spend the hashing time an existing user would
@@ -115,6 +117,7 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
     if known_key:
         SignedInSession.objects.filter(session_key=known_key).delete()
     SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
+    ratelimit.succeeded(request, username)
     audit.record("accounts.signin", request=request, actor=user)
     return SignInResult(user=user)
 

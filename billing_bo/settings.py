@@ -160,6 +160,12 @@ PASSWORD_RESET_TIMEOUT = env.int("LINK_VALID_SECONDS", default=3 * 24 * 3600)  #
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in e-mails sent outside a request
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCK_SECONDS = 30 * 60
+# Sign-in rate limits (accounts/ratelimit.py), counted in the cache: attempts per client address and per
+# user name in a window; past SLOW_AFTER one attempt per SIGN_IN_SLOW_SECONDS, past REFUSE_AFTER none.
+SIGN_IN_RATE_WINDOW_SECONDS = 3600
+SIGN_IN_SLOW_SECONDS = 2
+SIGN_IN_IP_SLOW_AFTER, SIGN_IN_IP_REFUSE_AFTER = 10, 30
+SIGN_IN_USERNAME_SLOW_AFTER, SIGN_IN_USERNAME_REFUSE_AFTER = SIGN_IN_MAX_FAILURES, 20
 
 # TOTP (TESTING.md): 160-bit keys, SHA1, 6 digits, 30 s steps, one step of drift either way.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Billing Back Office")
