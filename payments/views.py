@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
@@ -10,6 +9,7 @@ from django_tables2 import RequestConfig
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.redirects import redirect_to_next
 
 from . import services
 from .forms import RefundForm, TransactionSearchForm
@@ -34,13 +34,6 @@ def void_search(request):
         table = VoidRefundTable(rows)
         RequestConfig(request, paginate={"per_page": 25}).configure(table)
     return render(request, "payments/void_search.html", {"form": form, "table": table})
-
-
-def _back(request):
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("payments:void")
 
 
 def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
@@ -70,11 +63,11 @@ def _adjustment_view(request, tx: Transaction, *, perform, refusal: str, **step_
             messages.error(request, str(refused))
         else:
             _report(request, tx, adjustment)
-        return _back(request)
+        return redirect_to_next(request, "payments:void")
 
     if refusal and request.method == "GET":
         messages.error(request, refusal)
-        return _back(request)
+        return redirect_to_next(request, "payments:void")
     return step_up_response(request, act=act, **step_up)
 
 

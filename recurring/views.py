@@ -15,6 +15,7 @@ from django_tables2 import RequestConfig
 
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
+from billing_bo.lib.redirects import redirect_to_next
 from payments import services as payments
 from payments.acquirer import CardRejected
 
@@ -98,7 +99,7 @@ def billing_status(request, pk: int):
         billing = services.set_status(request, billing, new)
         state = "active again" if new == Billing.Status.ACTIVE else "inactive: no execution runs"
         messages.success(request, f"Billing {billing.billing_number} is {state}.")
-    return redirect(request.POST.get("next") or "recurring:billings")
+    return redirect_to_next(request, "recurring:billings")
 
 
 @require_http_methods(["GET", "POST"])
