@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -21,6 +22,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit, emails, ratelimit
+from .middleware import SIGNED_IN_AT
 from .models import SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
@@ -114,6 +116,7 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
         request.session.cycle_key()
     login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key or flush)
     django_otp.login(request, device)
+    request.session[SIGNED_IN_AT] = int(time.time())  # the absolute lifetime counts from here
     if known_key:
         SignedInSession.objects.filter(session_key=known_key).delete()
     SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})

@@ -277,3 +277,22 @@ def test_signing_in_on_a_session_already_signed_in_rotates_its_key_and_never_fai
     assert browser.session.session_key != known
     assert not Session.objects.filter(session_key=known).exists()
     assert list(SignedInSession.objects.values_list("session_key", flat=True)) == [browser.session.session_key]
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_however_active(alice, settings):
+    """Issue #16.8: an absolute lifetime beside the idle one (SESSION_ABSOLUTE_SECONDS)."""
+    from django.test import Client
+
+    assert settings.SESSION_ABSOLUTE_SECONDS == 12 * 3600
+    client = Client()
+    with time_machine.travel(T0, tick=False) as traveller:
+        post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+        for _ in range(12 * 6 - 1):  # a request every ten minutes for just under twelve hours
+            traveller.shift(10 * 60)
+            assert client.get("/").status_code == 200
+        traveller.shift(10 * 60)
+        response = client.get("/")
+        assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
+        assert "_auth_user_id" not in client.session
+        assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + 12 * 3600)).status_code == 302
+        assert client.get("/").status_code == 200  # a new sign-in starts a new lifetime
