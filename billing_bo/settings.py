@@ -22,6 +22,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 PRODUCTION = "SECRET_KEY" in os.environ
+if not PRODUCTION:
+    # The embedded default keeps its database, the simulated bank, e-mails with live set-up links and its
+    # secrets in var/: only this user may read them. var/ itself is closed (also an older install's), and
+    # everything this process creates (SQLite's WAL files, mails, uploads...) is 0600 / 0700.
+    os.umask(0o077)
+    VAR_DIR.chmod(0o700)
 PRODUCTION_REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_FINGERPRINT_KEY")
 if PRODUCTION:
     missing = [key for key in PRODUCTION_REQUIRED if not os.environ.get(key)]

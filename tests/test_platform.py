@@ -213,3 +213,34 @@ def test_a_task_messages_argument_repr_is_cut_short_and_its_arguments_are_whole(
     argsrepr = message.headers["argsrepr"]
     assert len(argsrepr) < 200 < len(repr(ids)) and argsrepr.startswith("([1000000, 1000001, ")
     assert message.body[0] == (ids,)
+
+
+def test_the_embedded_default_keeps_var_private_to_its_user(tmp_path):
+    """Issue #16.9: var/ is 0700 and what the embedded default writes there (database, simulated bank,
+    e-mails with live set-up links, secrets) is 0600, whatever the umask of the shell that started it."""
+    var = tmp_path / "var"
+    old_install = tmp_path / "old-var"
+    old_install.mkdir(mode=0o755)
+    (old_install / "db.sqlite3").write_text("")
+    code = "\n".join(
+        (
+            "import os; os.umask(0o022)",
+            "os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'",
+            "import django; django.setup()",
+            "from django.core.management import call_command; call_command('migrate', verbosity=0)",
+            "from django.core.mail import send_mail; send_mail('link', 'a set-up link', None, ['a@example.com'])",
+            "from payments.acquirer.simulated import SimulatedBank; SimulatedBank().find('no-such-key')",
+        )
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "SIMULATED_BANK_PATH"}
+    for folder in (var, old_install):
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env={**clean, "VAR_DIR": str(folder)}, check=True, timeout=120
+        )
+    assert oct(old_install.stat().st_mode & 0o777) == "0o700"  # an install from before is closed too
+    assert oct(var.stat().st_mode & 0o777) == "0o700"
+    written = {path.relative_to(var).as_posix(): path.stat().st_mode & 0o777 for path in var.rglob("*")}
+    assert {"db.sqlite3", "simulated-bank.sqlite3", "secret_key", "card_fingerprint_key"} <= written.keys()
+    assert any(name.startswith("mail/") for name in written)
+    opened = {name: oct(mode) for name, mode in written.items() if mode & 0o077}
+    assert opened == {}
