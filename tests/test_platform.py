@@ -244,3 +244,23 @@ def test_the_embedded_default_keeps_var_private_to_its_user(tmp_path):
     assert any(name.startswith("mail/") for name in written)
     opened = {name: oct(mode) for name, mode in written.items() if mode & 0o077}
     assert opened == {}
+
+
+def test_pages_send_a_content_security_policy_without_inline_code(client, db):
+    policy = client.get(reverse("accounts:sign_in"))["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+
+
+def test_no_template_holds_inline_script_style_or_event_handlers():
+    """What the policy would refuse, found before a browser does (e-mails are not pages: they keep styles)."""
+    import re
+
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=|javascript:", re.IGNORECASE)
+    found = []
+    for template in ROOT.glob("**/templates/**/*.html"):
+        if ".venv" in template.parts or "emails" in template.parts:
+            continue
+        found += [f"{template.relative_to(ROOT)}: {m.group(0)}" for m in inline.finditer(template.read_text())]
+    assert found == []

@@ -393,3 +393,20 @@ def test_an_admin_issuing_their_own_new_key_keeps_their_session_until_the_next_p
     response = client.post(reverse("accounts:user_new_key", args=[alice.user.pk]), step_up(alice))
     assert response.status_code == 200 and 'data-testid="secret-key"' in response.content.decode()
     assert Session.objects.filter(session_key=key).exists()
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver/users/?q=bob", "http://testserver/users/?q=bob"),
+        ("https://evil.example/users/", "/"),
+        ("", "/"),
+    ],
+)
+def test_the_confirmation_pages_cancel_goes_back_to_the_page_before_on_this_site(alice, bob, referer, back):
+    """A link, not javascript:history.back(), which the Content-Security-Policy refuses."""
+    url = reverse("accounts:user_unlock", args=[bob.user.pk])
+    response = verified_client(alice).get(url, headers={"Referer": referer} if referer else {})
+    page = response.content.decode()
+    assert "javascript:" not in page
+    assert re.search(r'<a class="button" href="([^"]*)">Cancel</a>', page).group(1) == back
