@@ -10,21 +10,22 @@ cannot lock an account through it; the account lockout stays for the guesses tha
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from .audit import client_ip
 
 logger = logging.getLogger(__name__)
 
 
-def _name_digest(username: str) -> str:
-    """A typed name is sometimes a password: keys and logs hold a digest of it, never the text."""
-    return hashlib.sha256(username.strip().lower().encode()).hexdigest()[:16]
+def name_digest(username: str) -> str:
+    """A typed name is sometimes a password: keys, logs and the audit log hold this digest of it, never the
+    text. Keyed with SECRET_KEY, so a digest cannot be matched against a list of guessed passwords."""
+    return salted_hmac("accounts.signin.typed-name", username.strip().lower()).hexdigest()[:16]
 
 
 def _buckets(request: HttpRequest, username: str) -> list[tuple[str, str, int, int]]:
@@ -37,7 +38,7 @@ def _buckets(request: HttpRequest, username: str) -> list[tuple[str, str, int, i
         ),
         (
             "user",
-            f"signin-limit:user:{_name_digest(username)}",
+            f"signin-limit:user:{name_digest(username)}",
             settings.SIGN_IN_USERNAME_SLOW_AFTER,
             settings.SIGN_IN_USERNAME_REFUSE_AFTER,
         ),
@@ -71,7 +72,7 @@ def admit(request: HttpRequest, username: str) -> bool:
             state,
             attempts,
             client_ip(request) or "unknown",
-            _name_digest(username),
+            name_digest(username),
         )
         return False
     return True

@@ -78,7 +78,10 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
     candidate = User.objects.filter(username=username).first()
     if candidate is None:
         User().set_password(password)  # spend the hashing time an existing user would
-        audit.record("accounts.signin.failed", request=request, username=username, data={"cause": "unknown user"})
+        # The typed name is sometimes a password: its first characters and a keyed digest are kept.
+        hint = username if len(username) <= 3 else f"{username[:3]}…"
+        data = {"cause": "unknown user", "name_digest": ratelimit.name_digest(username)}
+        audit.record("accounts.signin.failed", request=request, username=hint, data=data)
         return failed
 
     # The slow hash runs before the row lock, so guessers on one account do not queue its real sign-ins.

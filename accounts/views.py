@@ -185,7 +185,7 @@ def user_list(request):
 @require_http_methods(["GET", "POST"])
 @menu_required(MANAGE_USER)
 def user_add(request):
-    form = UserCreateForm(request.POST or None)
+    form = UserCreateForm(request.POST or None, merchant=request.user.merchant)
     if request.method == "POST" and form.is_valid():
         user = services.create_user(request, **form.cleaned_data)
         messages.success(

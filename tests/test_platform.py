@@ -40,19 +40,34 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_health_answers_without_sign_in_for_database_and_broker(client, db):
+def operator_client():
+    from tests.conftest import make_persona
+
+    operator = make_persona(None, "operator")
+    operator.user.is_staff = True
+    operator.user.save()
+    return verified_client(operator)
+
+
+def test_health_answers_without_sign_in_and_names_its_checks_to_operators_only(client, db):
     response = client.get(reverse("health"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok"}
+    detailed = operator_client().get(reverse("health"))
+    assert detailed.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def test_health_is_503_when_the_broker_is_unreachable(client, db, monkeypatch):
+def test_health_is_503_when_the_broker_is_unreachable_and_only_operators_see_which(client, db, monkeypatch, alice):
     from billing_bo import views
 
     monkeypatch.setattr(views, "_check_broker", lambda: False)
-    response = client.get(reverse("health"))
-    assert response.status_code == 503
-    assert response.json()["broker"] == "failing"
+    for anonymous_or_merchant_user in (client, verified_client(alice)):
+        response = anonymous_or_merchant_user.get(reverse("health"))
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable"}
+    detailed = operator_client().get(reverse("health"))
+    assert detailed.status_code == 503
+    assert detailed.json() == {"status": "unavailable", "database": "ok", "broker": "failing"}
 
 
 def test_check_deploy_reports_nothing_with_production_variables():

@@ -10,6 +10,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.forms import UserCreateForm
 from accounts.models import AuditEntry, SignedInSession, User
 from accounts.services import SIGN_IN_ERROR, current_code
 from accounts.stepup import STEP_UP_ERROR
@@ -77,7 +78,6 @@ def test_add_user_creates_an_invited_user_and_emails_a_link(alice, mailoutbox, d
     [
         ({"username": "bob"}, "username", "This user name is taken."),
         ({"username": "BOB"}, "username", "This user name is taken."),
-        ({"username": "charlie"}, "username", "This user name is taken."),  # user names are global
         ({"username": "no spaces"}, "username", "Use letters, digits"),
         ({"email": "BOB@example.com"}, "email", "A user with this email exists already."),
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
@@ -410,3 +410,26 @@ def test_the_confirmation_pages_cancel_goes_back_to_the_page_before_on_this_site
     page = response.content.decode()
     assert "javascript:" not in page
     assert re.search(r'<a class="button" href="([^"]*)">Cancel</a>', page).group(1) == back
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"username": "charlie"},
+        {"username": "CHARLIE"},
+        {"email": "charlie@example.com"},
+        {"email": "Charlie@Example.com"},
+        {"username": "charlie", "email": "charlie@example.com"},
+    ],
+    ids=["name", "name other case", "email", "email other case", "both"],
+)
+def test_a_name_or_email_of_another_merchants_user_gets_one_answer_naming_neither(alice, charlie, change):
+    """User names and e-mails are unique across merchants; the answer does not say which one is in use."""
+    users, entries = User.objects.count(), AuditEntry.objects.count()
+    response = verified_client(alice).post(reverse("accounts:user_add"), {**NEW_USER, **change})
+    form = response.context["form"]
+    assert response.status_code == 200
+    assert form.non_field_errors() == [UserCreateForm.NOT_AVAILABLE]
+    assert "username" not in form.errors and "email" not in form.errors
+    assert "taken" not in response.content.decode() and "exists" not in response.content.decode()
+    assert (User.objects.count(), AuditEntry.objects.count()) == (users, entries)

@@ -118,7 +118,7 @@ def test_failed_sign_ins_are_audited_without_password_or_code(client, alice, fro
     entries = AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id")
     assert [(e.actor_username, e.data["cause"]) for e in entries] == [
         ("alice", "wrong password"),
-        ("mallory", "unknown user"),
+        ("mal…", "unknown user"),  # a typed name is sometimes a password: its first characters only
     ]
     assert entries[0].merchant == alice.user.merchant and entries[1].merchant is None
     dump = " ".join(f"{e.data} {e.reason} {e.search_text}" for e in AuditEntry.objects.all())
@@ -296,3 +296,18 @@ def test_a_session_ends_twelve_hours_after_sign_in_however_active(alice, setting
         assert "_auth_user_id" not in client.session
         assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + 12 * 3600)).status_code == 302
         assert client.get("/").status_code == 200  # a new sign-in starts a new lifetime
+
+
+def test_an_unknown_typed_name_is_kept_as_its_first_characters_and_a_keyed_digest(client, db, frozen):
+    """Issue #16.11: people type their password into the name field; the audit log keeps no such text."""
+    for typed in ("My-Secret-Passw0rd!", "My-Secret-Passw0rd!", "ab"):
+        post_sign_in(client, typed, "whatever-password", "123456")
+    entries = list(AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id"))
+    assert [e.actor_username for e in entries] == ["My-…", "My-…", "ab"]
+    digests = [e.data["name_digest"] for e in entries]
+    assert digests[0] == digests[1] != digests[2] and len(digests[0]) == 16  # repeated guesses correlate
+    dump = " ".join(f"{e.actor_username} {e.data} {e.search_text}" for e in entries)
+    assert "Secret" not in dump
+    import hashlib
+
+    assert hashlib.sha256(b"my-secret-passw0rd!").hexdigest()[:16] not in dump  # keyed, not a plain hash
