@@ -70,7 +70,7 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
     """Sign in with password and code (A1) under the decisions of TESTING.md.
 
     Any wrong part, a locked or unknown user, an attempt over the rate limits (accounts.ratelimit): one
-    generic error. Five failures in a row lock the account for 30 minutes. Success rotates the session key and marks the session verified.
+    generic error. Five failures in a row lock the account for 30 minutes. Success starts a new session.
     """
     failed = SignInResult(user=None, error=SIGN_IN_ERROR)
     if not ratelimit.admit(request, username):
@@ -113,6 +113,14 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
         user.locked_until = None
         user.save(update_fields=["failed_sign_ins", "locked_until"])
 
+    _start_session(request, user, device)
+    ratelimit.succeeded(request, username)
+    audit.record("accounts.signin", request=request, actor=user)
+    return SignInResult(user=user)
+
+
+def _start_session(request: HttpRequest, user: User, device: TOTPDevice) -> None:
+    """A verified session under a new key, recorded for end_sessions; the browser's old session is gone."""
     known_key = request.session.session_key
     if SESSION_KEY in request.session:
         # Signed in before in this browser (then bounced, e.g. by a new key): login() would keep the key.
@@ -123,9 +131,6 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
     if known_key:
         SignedInSession.objects.filter(session_key=known_key).delete()
     SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
-    ratelimit.succeeded(request, username)
-    audit.record("accounts.signin", request=request, actor=user)
-    return SignInResult(user=user)
 
 
 def sign_out(request: HttpRequest) -> None:
