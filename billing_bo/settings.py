@@ -172,6 +172,9 @@ SIGN_IN_LOCK_SECONDS = 30 * 60
 # Sign-in rate limits (accounts/ratelimit.py), counted in the cache: attempts per client address and per
 # user name in a window; past SLOW_AFTER one attempt per SIGN_IN_SLOW_SECONDS, past REFUSE_AFTER none.
 SIGN_IN_RATE_WINDOW_SECONDS = 3600
+# Proxies in front of the web server that append the client's address to X-Forwarded-For (0: none; the
+# client is REMOTE_ADDR). Behind a proxy, without it every client would share the proxy's address.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
 SIGN_IN_SLOW_SECONDS = 2
 SIGN_IN_IP_SLOW_AFTER, SIGN_IN_IP_REFUSE_AFTER = 10, 30
 SIGN_IN_USERNAME_SLOW_AFTER, SIGN_IN_USERNAME_REFUSE_AFTER = SIGN_IN_MAX_FAILURES, 20

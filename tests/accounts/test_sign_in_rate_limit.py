@@ -136,3 +136,31 @@ def test_successful_sign_ins_from_one_office_address_are_never_limited(merchant,
     staff = [make_persona(merchant, f"staff{i}") for i in range(10)]
     for persona in staff:
         assert signed_in(attempt(*right(persona, T0)))
+
+
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for(alice, limits, frozen, settings):
+    """With TRUSTED_PROXY_HOPS = 1 (one proxy in front) the limits and the audit log see the client, not
+    the proxy: one guesser does not lock everybody out, and a forged left-most entry changes nothing."""
+    settings.TRUSTED_PROXY_HOPS = 1
+
+    def through_proxy(client_address: str, *fields: str, forged: str = ""):
+        chain = f"{forged}, {client_address}" if forged else client_address
+        return Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=chain).post(
+            reverse("accounts:sign_in"), dict(zip(("username", "password", "code"), fields, strict=True))
+        )
+
+    for i in range(limits.SIGN_IN_IP_REFUSE_AFTER + 2):
+        through_proxy("203.0.113.7", f"guess{i}", "guess-password-1", "123456", forged=f"198.51.100.{i}")
+    assert signed_in(through_proxy("192.0.2.44", *right(alice, T0)))
+    assert AuditEntry.objects.get(action="accounts.signin").ip_address == "192.0.2.44"
+    assert set(AuditEntry.objects.filter(action="accounts.signin.failed").values_list("ip_address", flat=True)) == {
+        "203.0.113.7"
+    }
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(alice, limits, frozen):
+    for i in range(limits.SIGN_IN_IP_REFUSE_AFTER + 1):
+        Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}").post(
+            reverse("accounts:sign_in"), {"username": f"guess{i}", "password": "guess-password-1", "code": "123456"}
+        )
+    assert generic_error(attempt(*right(alice, T0)))  # still the one address 203.0.113.7, refused
