@@ -6,10 +6,12 @@ secret-looking keys are dropped and card numbers masked, so no password, code, k
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.http import HttpRequest
 
@@ -66,8 +68,17 @@ def scrub(value: Any) -> Any:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_HOPS proxies the entry of
+    X-Forwarded-For that the outermost trusted proxy added (entries left of it are the client's to forge)."""
     if request is None:
         return None
+    hops = settings.TRUSTED_PROXY_HOPS
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if hops and len(forwarded) >= hops:
+        try:
+            return str(ipaddress.ip_address(forwarded[-hops]))
+        except ValueError:
+            pass
     return request.META.get("REMOTE_ADDR") or None
 
 

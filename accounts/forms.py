@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import SetPasswordForm
+from django.db.models import Q
 
 from billing_bo.lib import outbound
 
@@ -63,17 +64,36 @@ class UserCreateForm(forms.Form):
     email = forms.EmailField(label="Email")
     menu_access = MenuAccessField()
 
+    # User names and e-mails are unique across merchants. One taken by a user of the admin's own merchant is
+    # named (the admin sees that user in the list); one of another merchant gets this answer, naming neither.
+    NOT_AVAILABLE = "This user name or email cannot be used. Choose another."
+
+    def __init__(self, *args, merchant: Merchant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.merchant = merchant
+
     def clean_username(self):
         username = self.cleaned_data["username"]
-        if User.objects.filter(username__iexact=username).exists():
+        if User.objects.filter(merchant=self.merchant, username__iexact=username).exists():
             raise forms.ValidationError("This user name is taken.")
         return username
 
     def clean_email(self):
         email = self.cleaned_data["email"].strip()
-        if User.objects.filter(email__iexact=email).exists():
+        if User.objects.filter(merchant=self.merchant, email__iexact=email).exists():
             raise forms.ValidationError("A user with this email exists already.")
         return email
+
+    def clean(self):
+        cleaned = super().clean()
+        taken = Q()
+        if cleaned.get("username"):
+            taken |= Q(username__iexact=cleaned["username"])
+        if cleaned.get("email"):
+            taken |= Q(email__iexact=cleaned["email"])
+        if taken and User.objects.exclude(merchant=self.merchant).filter(taken).exists():
+            raise forms.ValidationError(self.NOT_AVAILABLE)
+        return cleaned
 
 
 class UserEditForm(forms.Form):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 
 class SessionIdleMiddleware:
@@ -26,17 +27,29 @@ class SessionIdleMiddleware:
         return response
 
 
+# When the session's user signed in (epoch seconds), for the absolute lifetime (SESSION_ABSOLUTE_SECONDS).
+SIGNED_IN_AT = "_signed_in_at"
+
+
+def session_outlived(request) -> bool:
+    """True when the session is older than SESSION_ABSOLUTE_SECONDS, however active it was. A session
+    from before this rule (no sign-in time) starts counting now."""
+    started = request.session.setdefault(SIGNED_IN_AT, int(time.time()))
+    return time.time() - started >= settings.SESSION_ABSOLUTE_SECONDS
+
+
 class VerifiedSessionRequiredMiddleware(LoginRequiredMiddleware):
     """Every view needs a session verified by password and TOTP, unless marked ``@login_not_required``.
 
-    A user locked or deactivated since signing in is signed out on the next request (U4).
+    A user locked or deactivated since signing in is signed out on the next request (U4), and so is a
+    session past its absolute lifetime.
     """
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if not getattr(view_func, "login_required", True):
             return None
         user = request.user
-        if user.is_authenticated and (user.is_sign_in_locked() or not user.is_active):
+        if user.is_authenticated and (user.is_sign_in_locked() or not user.is_active or session_outlived(request)):
             logout(request)
         elif user.is_authenticated and user.is_verified():
             return None
@@ -56,3 +69,16 @@ class MerchantTimezoneMiddleware:
         else:
             timezone.deactivate()
         return self.get_response(request)
+
+
+class NoStoreWhenSignedInMiddleware:
+    """Every response to a signed-in user carries customer or account data: no browser or proxy keeps it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.user.is_authenticated:
+            add_never_cache_headers(response)
+        return response

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
 
 import django_otp
 from django.conf import settings
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import SESSION_KEY, login, logout, update_session_auth_hash
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,7 +21,8 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import audit, emails
+from . import audit, emails, ratelimit
+from .middleware import SIGNED_IN_AT
 from .models import SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
@@ -67,14 +69,19 @@ class SignInResult:
 def sign_in(request: HttpRequest, username: str, password: str, code: str) -> SignInResult:
     """Sign in with password and code (A1) under the decisions of TESTING.md.
 
-    Any wrong part, a locked or unknown user: one generic error. Five failures in a row lock the account
-    for 30 minutes. Success rotates the session key and marks the session verified.
+    Any wrong part, a locked or unknown user, an attempt over the rate limits (accounts.ratelimit): one
+    generic error. Five failures in a row lock the account for 30 minutes. Success starts a new session.
     """
     failed = SignInResult(user=None, error=SIGN_IN_ERROR)
+    if not ratelimit.admit(request, username):
+        return failed
     candidate = User.objects.filter(username=username).first()
     if candidate is None:
         User().set_password(password)  # spend the hashing time an existing user would
-        audit.record("accounts.signin.failed", request=request, username=username, data={"cause": "unknown user"})
+        # The typed name is sometimes a password: its first characters and a keyed digest are kept.
+        hint = username if len(username) <= 3 else f"{username[:3]}…"
+        data = {"cause": "unknown user", "name_digest": ratelimit.name_digest(username)}
+        audit.record("accounts.signin.failed", request=request, username=hint, data=data)
         return failed
 
     # The slow hash runs before the row lock, so guessers on one account do not queue its real sign-ins.
@@ -106,11 +113,24 @@ def sign_in(request: HttpRequest, username: str, password: str, code: str) -> Si
         user.locked_until = None
         user.save(update_fields=["failed_sign_ins", "locked_until"])
 
-    login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key)
-    django_otp.login(request, device)
-    SignedInSession.objects.create(user=user, session_key=request.session.session_key)
+    _start_session(request, user, device)
+    ratelimit.succeeded(request, username)
     audit.record("accounts.signin", request=request, actor=user)
     return SignInResult(user=user)
+
+
+def _start_session(request: HttpRequest, user: User, device: TOTPDevice) -> None:
+    """A verified session under a new key, recorded for end_sessions; the browser's old session is gone."""
+    known_key = request.session.session_key
+    if SESSION_KEY in request.session:
+        # Signed in before in this browser (then bounced, e.g. by a new key): login() would keep the key.
+        request.session.cycle_key()
+    login(request, user, backend=MODEL_BACKEND)  # a new session key (cycle_key or flush)
+    django_otp.login(request, device)
+    request.session[SIGNED_IN_AT] = int(time.time())  # the absolute lifetime counts from here
+    if known_key:
+        SignedInSession.objects.filter(session_key=known_key).delete()
+    SignedInSession.objects.update_or_create(session_key=request.session.session_key, defaults={"user": user})
 
 
 def sign_out(request: HttpRequest) -> None:
@@ -247,9 +267,13 @@ def reveal_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice | No
 
 @transaction.atomic
 def reissue_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice:
-    """U6: a new key replaces the old one at once: codes of the old key stop working."""
+    """U6: a new key replaces the old one at once: codes of the old key stop working and the user's
+    sessions end (an admin re-keying themself keeps this page's session; its next page asks to sign in)."""
     device = create_device(user, confirmed=True)
-    audit.record("accounts.user.key_reissued", request=request, target=user, reason=reason)
+    ended = end_sessions(user, keep=request.session.session_key if user == request.user else None)
+    audit.record(
+        "accounts.user.key_reissued", request=request, target=user, reason=reason, data={"sessions_ended": ended}
+    )
     return device
 
 

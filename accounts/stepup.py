@@ -13,6 +13,8 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from billing_bo.lib.redirects import back_url
+
 from . import audit
 from .forms import authenticator_code_field
 from .services import verify_code
@@ -66,5 +68,11 @@ def step_up_response(
         elif form.is_valid():
             extra = action_form.cleaned_data if action_form is not None else {}
             return act(form.cleaned_data["reason"], **extra)
-    context = {"form": form, "action_form": action_form, "title": title, "message": message}
+    context = {
+        "form": form,
+        "action_form": action_form,
+        "title": title,
+        "message": message,
+        "back_url": back_url(request),
+    }
     return render(request, "accounts/step_up.html", context, status=400 if request.method == "POST" else 200)

@@ -9,7 +9,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db.models import Q
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tables2 import RequestConfig
 
 from billing_bo.lib.qr import group_key, qr_svg
+from billing_bo.lib.redirects import redirect_to_next
 
 from . import audit, services
 from .audit import ACTIONS
@@ -28,15 +28,6 @@ from .tables import AuditEntryTable, UserTable
 from .tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 
 MANAGE_USER = "manage_user"
-
-
-def _next_url(request, fallback: str) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return fallback
 
 
 # Sign-in (A1, A3), sign-out (A6), enrollment (A2)
@@ -58,7 +49,7 @@ def sign_in(request):
             )
             if result.user is not None:
                 fallback = "/" if result.user.merchant_id else "/admin/"
-                return redirect(_next_url(request, fallback))
+                return redirect_to_next(request, fallback)
             error = result.error
         else:
             error = services.SIGN_IN_ERROR
@@ -196,7 +187,7 @@ def user_list(request):
 def user_add(request):
     """U2. A valid form comes back with a pop-up asking to confirm it (only what the server validated is
     asked about); the pop-up's Confirm posts it again with ``confirmed``, which creates the user."""
-    form = UserCreateForm(request.POST or None)
+    form = UserCreateForm(request.POST or None, merchant=request.user.merchant)
     confirm = ""
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirmed") == "1":

@@ -22,6 +22,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 PRODUCTION = "SECRET_KEY" in os.environ
+if not PRODUCTION:
+    # The embedded default keeps its database, the simulated bank, e-mails with live set-up links and its
+    # secrets in var/: only this user may read them. var/ itself is closed (also an older install's), and
+    # everything this process creates (SQLite's WAL files, mails, uploads...) is 0600 / 0700.
+    os.umask(0o077)
+    VAR_DIR.chmod(0o700)
 PRODUCTION_REQUIRED = ("SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "CARD_FINGERPRINT_KEY")
 if PRODUCTION:
     missing = [key for key in PRODUCTION_REQUIRED if not os.environ.get(key)]
@@ -70,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "billing_bo.uploads.RequestBodyLimitMiddleware",
+    "billing_bo.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.middleware.SessionIdleMiddleware",
@@ -79,6 +86,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.VerifiedSessionRequiredMiddleware",
     "accounts.middleware.MerchantTimezoneMiddleware",
+    "accounts.middleware.NoStoreWhenSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -146,6 +154,7 @@ LOGOUT_REDIRECT_URL = "accounts:sign_in"
 # another: sessions are then in the database only.
 SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=15 * 60)
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 3600)  # however active
 SESSION_REFRESH_SECONDS = 60  # activity moves the idle deadline once a minute at most (SessionIdleMiddleware)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -165,6 +174,15 @@ _WEB_HOST = "127.0.0.1" if _WEB_HOST in ("", "0.0.0.0", "::") else _WEB_HOST
 SITE_URL = env("SITE_URL", default=f"http://{_WEB_HOST}:{env('WEB_PORT', default='8000')}")
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_LOCK_SECONDS = 30 * 60
+# Sign-in rate limits (accounts/ratelimit.py), counted in the cache: attempts per client address and per
+# user name in a window; past SLOW_AFTER one attempt per SIGN_IN_SLOW_SECONDS, past REFUSE_AFTER none.
+SIGN_IN_RATE_WINDOW_SECONDS = 3600
+# Proxies in front of the web server that append the client's address to X-Forwarded-For (0: none; the
+# client is REMOTE_ADDR). Behind a proxy, without it every client would share the proxy's address.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+SIGN_IN_SLOW_SECONDS = 2
+SIGN_IN_IP_SLOW_AFTER, SIGN_IN_IP_REFUSE_AFTER = 10, 30
+SIGN_IN_USERNAME_SLOW_AFTER, SIGN_IN_USERNAME_REFUSE_AFTER = SIGN_IN_MAX_FAILURES, 20
 
 # TOTP (TESTING.md): 160-bit keys, SHA1, 6 digits, 30 s steps, one step of drift either way.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Billing Back Office")
@@ -173,6 +191,12 @@ OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_TOTP_THROTTLE_FACTOR", default=1)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# TESTING "Pages": only this site's own files run or style a page; no inline code (the browser lane fails on
+# any violation). data: images are the inline SVG / Chart.js canvases' exports.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_REDIRECT_EXEMPT = [r"^health$"]  # the container health check speaks plain HTTP

@@ -38,8 +38,12 @@ def _check_broker() -> bool:
 @never_cache
 @require_GET
 def health(request):
-    """O3: 200 when the database and the broker answer, 503 otherwise (for load balancers and compose)."""
+    """O3: 200 when the database and the broker answer, 503 otherwise (for load balancers and compose).
+    Which one fails is told to signed-in platform operators only (and logged); others get the status."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     ok = all(checks.values())
-    body = {"status": "ok" if ok else "unavailable", **{k: "ok" if v else "failing" for k, v in checks.items()}}
+    body = {"status": "ok" if ok else "unavailable"}
+    user = request.user
+    if user.is_authenticated and user.is_staff and user.merchant_id is None and user.is_verified():
+        body.update({k: "ok" if v else "failing" for k, v in checks.items()})
     return JsonResponse(body, status=200 if ok else 503)

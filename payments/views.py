@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
@@ -10,7 +9,7 @@ from django_tables2 import RequestConfig
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
-from billing_bo.lib.urls import safe_next
+from billing_bo.lib.redirects import redirect_to_next
 
 from . import callbacks, services
 from .forms import RefundForm, TransactionSearchForm
@@ -41,10 +40,6 @@ def void_search(request):
     return render(request, "payments/void_search.html", {"form": form, "table": table})
 
 
-def _back(request):
-    return redirect(safe_next(request, reverse("payments:void")))
-
-
 def _report(request, tx: Transaction, adjustment: Adjustment) -> None:
     noun = "void" if adjustment.kind == Adjustment.Kind.VOID else f"refund of {format_rupiah(adjustment.amount)}"
     if adjustment.status == Adjustment.Status.APPROVED:
@@ -72,11 +67,11 @@ def _adjustment_view(request, tx: Transaction, *, perform, refusal: str, **step_
             messages.error(request, str(refused))
         else:
             _report(request, tx, adjustment)
-        return _back(request)
+        return redirect_to_next(request, "payments:void")
 
     if refusal and request.method == "GET":
         messages.error(request, refusal)
-        return _back(request)
+        return redirect_to_next(request, "payments:void")
     return step_up_response(request, act=act, **step_up)
 
 

@@ -19,7 +19,7 @@ from accounts.audit import client_ip
 from accounts.models import AuditEntry
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
-from billing_bo.lib.urls import safe_next
+from billing_bo.lib.redirects import redirect_to_next, safe_next
 
 from . import cancellation, card_attempts, services
 from .forms import (
@@ -93,7 +93,7 @@ def billing_schedule(request, pk: int):
     first_day = next_schedulable_day(billing.merchant)
     form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), first_day=first_day)
     # back to the list the user came from (its search kept), else to the list showing this billing
-    back = safe_next(request, f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}")
+    back = safe_next(request) or f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}"
     if request.method == "POST" and form.is_valid():
         try:
             billing = services.change_schedule(request, billing, form.cleaned_data["schedule"])
@@ -122,7 +122,7 @@ def billing_status(request, pk: int):
         billing = services.set_status(request, billing, new)
         state = "active again" if new == Billing.Status.ACTIVE else "inactive: no execution runs"
         messages.success(request, f"Billing {billing.billing_number} is {state}.")
-    return redirect(safe_next(request, reverse("recurring:billings")))
+    return redirect_to_next(request, "recurring:billings")
 
 
 @require_http_methods(["GET", "POST"])

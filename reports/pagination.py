@@ -3,8 +3,8 @@
 A page link carries a cursor: the sort key values and id of the row it continues from, so "Next" reads
 ``WHERE (key, id) < (last key, last id) ORDER BY key DESC, id DESC LIMIT n + 1`` and never counts or
 skips rows (no OFFSET, no COUNT per page; the one total comes from the report's aggregate). "Last" reads
-the order backwards. A cursor that does not fit the current sort (edited by hand, sort changed) means
-the first page.
+the order backwards. A cursor that does not fit the current sort (edited by hand, sort changed) or
+whose values are not valid values of its columns (out of range, malformed) means the first page.
 """
 
 from __future__ import annotations
@@ -69,10 +69,15 @@ def decode_cursor(cursor: str, sort: str, model, keys: Sequence[str]) -> list | 
         return None
     values = []
     for name, text in zip(keys, data[1:], strict=True):
-        try:
-            values.append(model._meta.get_field(name).to_python(text))
-        except (ValidationError, TypeError, ValueError):
+        if not isinstance(text, str) or "\x00" in text:  # encode_cursor writes text; NUL fails PostgreSQL
             return None
+        field = model._meta.get_field(name)
+        try:
+            value = field.to_python(text)
+            field.run_validators(value)  # the column's range: an integer past 64 bits, a decimal's digits
+        except (ValidationError, TypeError, ValueError, ArithmeticError):
+            return None
+        values.append(value)
     return values
 
 

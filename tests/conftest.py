@@ -97,3 +97,14 @@ def bob(merchant) -> Persona:
 def charlie(other_merchant) -> Persona:
     """Admin of Beta: an outsider to everything of Alpha."""
     return make_persona(other_merchant, "charlie", admin=True)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each unit test starts with an empty local-memory cache: sign-in rate limits count per address
+    across requests. Redis (integration lane) is left alone: it holds the Celery broker's queues too."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()

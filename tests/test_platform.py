@@ -41,19 +41,34 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_health_answers_without_sign_in_for_database_and_broker(client, db):
+def operator_client():
+    from tests.conftest import make_persona
+
+    operator = make_persona(None, "operator")
+    operator.user.is_staff = True
+    operator.user.save()
+    return verified_client(operator)
+
+
+def test_health_answers_without_sign_in_and_names_its_checks_to_operators_only(client, db):
     response = client.get(reverse("health"))
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == {"status": "ok"}
+    detailed = operator_client().get(reverse("health"))
+    assert detailed.json() == {"status": "ok", "database": "ok", "broker": "ok"}
 
 
-def test_health_is_503_when_the_broker_is_unreachable(client, db, monkeypatch):
+def test_health_is_503_when_the_broker_is_unreachable_and_only_operators_see_which(client, db, monkeypatch, alice):
     from billing_bo import views
 
     monkeypatch.setattr(views, "_check_broker", lambda: False)
-    response = client.get(reverse("health"))
-    assert response.status_code == 503
-    assert response.json()["broker"] == "failing"
+    for anonymous_or_merchant_user in (client, verified_client(alice)):
+        response = anonymous_or_merchant_user.get(reverse("health"))
+        assert response.status_code == 503
+        assert response.json() == {"status": "unavailable"}
+    detailed = operator_client().get(reverse("health"))
+    assert detailed.status_code == 503
+    assert detailed.json() == {"status": "unavailable", "database": "ok", "broker": "failing"}
 
 
 def test_check_deploy_reports_nothing_with_production_variables():
@@ -233,3 +248,54 @@ def test_the_file_broker_keeps_every_folder_under_var(settings):
     options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     folders = [options[name] for name in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")]
     assert all(Path(folder).is_relative_to(settings.VAR_DIR) for folder in folders)
+
+
+def test_the_embedded_default_keeps_var_private_to_its_user(tmp_path):
+    """Issue #16.9: var/ is 0700 and what the embedded default writes there (database, simulated bank,
+    e-mails with live set-up links, secrets) is 0600, whatever the umask of the shell that started it."""
+    var = tmp_path / "var"
+    old_install = tmp_path / "old-var"
+    old_install.mkdir(mode=0o755)
+    (old_install / "db.sqlite3").write_text("")
+    code = "\n".join(
+        (
+            "import os; os.umask(0o022)",
+            "os.environ['DJANGO_SETTINGS_MODULE'] = 'billing_bo.settings'",
+            "import django; django.setup()",
+            "from django.core.management import call_command; call_command('migrate', verbosity=0)",
+            "from django.core.mail import send_mail; send_mail('link', 'a set-up link', None, ['a@example.com'])",
+            "from payments.acquirer.simulated import SimulatedBank; SimulatedBank().find('no-such-key')",
+        )
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV and k != "SIMULATED_BANK_PATH"}
+    for folder in (var, old_install):
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env={**clean, "VAR_DIR": str(folder)}, check=True, timeout=120
+        )
+    assert oct(old_install.stat().st_mode & 0o777) == "0o700"  # an install from before is closed too
+    assert oct(var.stat().st_mode & 0o777) == "0o700"
+    written = {path.relative_to(var).as_posix(): path.stat().st_mode & 0o777 for path in var.rglob("*")}
+    assert {"db.sqlite3", "simulated-bank.sqlite3", "secret_key", "card_fingerprint_key"} <= written.keys()
+    assert any(name.startswith("mail/") for name in written)
+    opened = {name: oct(mode) for name, mode in written.items() if mode & 0o077}
+    assert opened == {}
+
+
+def test_pages_send_a_content_security_policy_without_inline_code(client, db):
+    policy = client.get(reverse("accounts:sign_in"))["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["object-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+
+
+def test_no_template_holds_inline_script_style_or_event_handlers():
+    """What the policy would refuse, found before a browser does (e-mails are not pages: they keep styles)."""
+    import re
+
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle=|\son[a-z]+=|javascript:", re.IGNORECASE)
+    found = []
+    for template in ROOT.glob("**/templates/**/*.html"):
+        if ".venv" in template.parts or "emails" in template.parts:
+            continue
+        found += [f"{template.relative_to(ROOT)}: {m.group(0)}" for m in inline.finditer(template.read_text())]
+    assert found == []

@@ -7,6 +7,7 @@
   const bar = box.querySelector("[data-progress-bar]");
   const text = box.querySelector("[data-progress-text]");
   const status = box.querySelector("[data-progress-status]");
+  bar.style.width = `${bar.dataset.percent || 0}%`; // the page's figure until the first poll answers
   const dots = (count) => String(count).replace(/\B(?=(\d{3})+(?!\d))/g, ".");
   async function poll() {
     let state;

@@ -2,6 +2,9 @@
 // ({type, data, options}) and marks it data-chart-state="drawn" (or "error", with a note instead).
 // One request at a time: each saves the session, and the embedded SQLite server takes one writer.
 (() => {
+  // Chart.js 2 injects a <style> element, which the Content-Security-Policy refuses; the page links
+  // Chart.min.css instead.
+  Chart.platform.disableCSSInjection = true;
   const draw = async (canvas) => {
     try {
       const response = await fetch(canvas.dataset.chartUrl, {

@@ -10,6 +10,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.forms import UserCreateForm
 from accounts.models import AuditEntry, SignedInSession, User
 from accounts.services import SIGN_IN_ERROR, current_code
 from accounts.stepup import STEP_UP_ERROR
@@ -104,7 +105,6 @@ def test_add_user_asks_to_confirm_only_what_the_server_validated(alice, bob):
     [
         ({"username": "bob"}, "username", "This user name is taken."),
         ({"username": "BOB"}, "username", "This user name is taken."),
-        ({"username": "charlie"}, "username", "This user name is taken."),  # user names are global
         ({"username": "no spaces"}, "username", "Use letters, digits"),
         ({"email": "BOB@example.com"}, "email", "A user with this email exists already."),
         ({"email": "not-an-email"}, "email", "Enter a valid email address."),
@@ -378,3 +378,85 @@ def test_a_code_spent_on_sign_in_fails_a_step_up_in_the_same_step(alice, bob, fr
     assert response.status_code == 400 and STEP_UP_ERROR in response.content.decode()
     bob.user.refresh_from_db()
     assert bob.user.locked
+
+
+def test_a_new_key_ends_the_users_sessions_and_the_new_key_signs_in_in_the_same_browser(alice, bob, frozen):
+    """Issue #20.2: X signed in, the admin issues a new key, X signs in again in that browser: no 500."""
+    from django.test import Client
+
+    browser = Client()
+    first = browser.post(
+        reverse("accounts:sign_in"), {"username": "bob", "password": PASSWORD, "code": current_code(bob.device, at=T0)}
+    )
+    assert first.status_code == 302
+    old_key = browser.session.session_key
+
+    verified_client(alice).post(reverse("accounts:user_new_key", args=[bob.user.pk]), step_up(alice))
+
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert not SignedInSession.objects.filter(user=bob.user).exists()
+    bounced = browser.get("/")
+    assert bounced.status_code == 302 and bounced.url.startswith(reverse("accounts:sign_in"))
+    new_device = TOTPDevice.objects.get(user=bob.user)
+    for attempt, at in enumerate((T0 + 30, T0 + 60)):  # every try in that browser, not only the first
+        if attempt:
+            browser.post(reverse("accounts:sign_out"))
+        frozen.move_to(at)
+        again = browser.post(
+            reverse("accounts:sign_in"),
+            {"username": "bob", "password": PASSWORD, "code": current_code(new_device, at=at)},
+        )
+        assert again.status_code == 302
+        assert browser.get("/").status_code == 200
+    assert list(SignedInSession.objects.filter(user=bob.user).values_list("session_key", flat=True)) == [
+        browser.session.session_key
+    ]
+
+
+def test_an_admin_issuing_their_own_new_key_keeps_their_session_until_the_next_page(alice, frozen):
+    client = verified_client(alice)
+    key = client.session.session_key
+    SignedInSession.objects.create(user=alice.user, session_key=key)
+    response = client.post(reverse("accounts:user_new_key", args=[alice.user.pk]), step_up(alice))
+    assert response.status_code == 200 and 'data-testid="secret-key"' in response.content.decode()
+    assert Session.objects.filter(session_key=key).exists()
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver/users/?q=bob", "http://testserver/users/?q=bob"),
+        ("https://evil.example/users/", "/"),
+        ("", "/"),
+    ],
+)
+def test_the_confirmation_pages_cancel_goes_back_to_the_page_before_on_this_site(alice, bob, referer, back):
+    """A link, not javascript:history.back(), which the Content-Security-Policy refuses."""
+    url = reverse("accounts:user_unlock", args=[bob.user.pk])
+    response = verified_client(alice).get(url, headers={"Referer": referer} if referer else {})
+    page = response.content.decode()
+    assert "javascript:" not in page
+    assert re.search(r'<a class="button" href="([^"]*)">Cancel</a>', page).group(1) == back
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"username": "charlie"},
+        {"username": "CHARLIE"},
+        {"email": "charlie@example.com"},
+        {"email": "Charlie@Example.com"},
+        {"username": "charlie", "email": "charlie@example.com"},
+    ],
+    ids=["name", "name other case", "email", "email other case", "both"],
+)
+def test_a_name_or_email_of_another_merchants_user_gets_one_answer_naming_neither(alice, charlie, change):
+    """User names and e-mails are unique across merchants; the answer does not say which one is in use."""
+    users, entries = User.objects.count(), AuditEntry.objects.count()
+    response = verified_client(alice).post(reverse("accounts:user_add"), {**NEW_USER, **change})
+    form = response.context["form"]
+    assert response.status_code == 200
+    assert form.non_field_errors() == [UserCreateForm.NOT_AVAILABLE]
+    assert "username" not in form.errors and "email" not in form.errors
+    assert "taken" not in response.content.decode() and "exists" not in response.content.decode()
+    assert (User.objects.count(), AuditEntry.objects.count()) == (users, entries)

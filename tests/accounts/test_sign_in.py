@@ -118,7 +118,7 @@ def test_failed_sign_ins_are_audited_without_password_or_code(client, alice, fro
     entries = AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id")
     assert [(e.actor_username, e.data["cause"]) for e in entries] == [
         ("alice", "wrong password"),
-        ("mallory", "unknown user"),
+        ("mal…", "unknown user"),  # a typed name is sometimes a password: its first characters only
     ]
     assert entries[0].merchant == alice.user.merchant and entries[1].merchant is None
     dump = " ".join(f"{e.data} {e.reason} {e.search_text}" for e in AuditEntry.objects.all())
@@ -254,3 +254,60 @@ def test_a_session_dropped_from_the_cache_is_read_again_from_the_database(alice,
     assert client.get(reverse("reports:all")).status_code == 200
     cache.clear()  # a cache flush or a Redis restart does not sign anybody out
     assert client.get(reverse("reports:all")).status_code == 200
+
+
+def test_signing_in_on_a_session_already_signed_in_rotates_its_key_and_never_fails(alice, frozen):
+    """The session is known (its user signed in with it) but no longer verified, e.g. its device was
+    replaced: signing in again in that browser works and gets a new key (issue #20.2)."""
+    from django.contrib.sessions.models import Session
+    from django.test import Client
+
+    from accounts.models import SignedInSession
+    from accounts.services import create_device
+
+    browser = Client()
+    assert post_sign_in(browser, "alice", PASSWORD, code_at(alice, T0)).status_code == 302
+    known = browser.session.session_key
+    alice.device = create_device(alice.user, confirmed=True)
+    assert browser.get("/").status_code == 302  # bounced: the session's device is gone
+
+    response = post_sign_in(browser, "alice", PASSWORD, code_at(alice, T0 + 30))
+
+    assert response.status_code == 302
+    assert browser.session.session_key != known
+    assert not Session.objects.filter(session_key=known).exists()
+    assert list(SignedInSession.objects.values_list("session_key", flat=True)) == [browser.session.session_key]
+
+
+def test_a_session_ends_twelve_hours_after_sign_in_however_active(alice, settings):
+    """Issue #16.8: an absolute lifetime beside the idle one (SESSION_ABSOLUTE_SECONDS)."""
+    from django.test import Client
+
+    assert settings.SESSION_ABSOLUTE_SECONDS == 12 * 3600
+    client = Client()
+    with time_machine.travel(T0, tick=False) as traveller:
+        post_sign_in(client, "alice", PASSWORD, code_at(alice, T0))
+        for _ in range(12 * 6 - 1):  # a request every ten minutes for just under twelve hours
+            traveller.shift(10 * 60)
+            assert client.get("/").status_code == 200
+        traveller.shift(10 * 60)
+        response = client.get("/")
+        assert response.status_code == 302 and response.url.startswith(reverse("accounts:sign_in"))
+        assert "_auth_user_id" not in client.session
+        assert post_sign_in(client, "alice", PASSWORD, code_at(alice, T0 + 12 * 3600)).status_code == 302
+        assert client.get("/").status_code == 200  # a new sign-in starts a new lifetime
+
+
+def test_an_unknown_typed_name_is_kept_as_its_first_characters_and_a_keyed_digest(client, db, frozen):
+    """Issue #16.11: people type their password into the name field; the audit log keeps no such text."""
+    for typed in ("My-Secret-Passw0rd!", "My-Secret-Passw0rd!", "ab"):
+        post_sign_in(client, typed, "whatever-password", "123456")
+    entries = list(AuditEntry.objects.filter(action="accounts.signin.failed").order_by("id"))
+    assert [e.actor_username for e in entries] == ["My-…", "My-…", "ab"]
+    digests = [e.data["name_digest"] for e in entries]
+    assert digests[0] == digests[1] != digests[2] and len(digests[0]) == 16  # repeated guesses correlate
+    dump = " ".join(f"{e.actor_username} {e.data} {e.search_text}" for e in entries)
+    assert "Secret" not in dump
+    import hashlib
+
+    assert hashlib.sha256(b"my-secret-passw0rd!").hexdigest()[:16] not in dump  # keyed, not a plain hash

@@ -40,7 +40,7 @@ def test_batch_pages_show_counts_with_thousands_dots(uploader, merchant):
     client = verified_client(uploader)
     page = client.get(reverse("batch:detail", args=[batch.pk])).content.decode()
     assert (text_of(page, "total-data"), text_of(page, "invalid-data")) == ("20.000", "1.500")
-    assert "12.000 of 20.000 rows" in page and 'style="width:60%"' in page
+    assert "12.000 of 20.000 rows" in page and 'data-percent="60"' in page
     history = client.get(reverse("batch:single_payment")).content.decode()
     assert '<td class="num">20.000</td><td class="num">1.500</td>' in history
 

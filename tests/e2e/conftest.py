@@ -38,13 +38,35 @@ def browser():
         browser.close()
 
 
+# Every page reports Content-Security-Policy violations (securitypolicyviolation events, and Chromium's
+# "Refused to ..." console lines) to the test, which fails on any (TESTING "Pages").
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"} on ${location.pathname}`);
+});
+"""
+
+
 @pytest.fixture
-def page(browser, live_server):
+def csp_violations() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 860})
+    context.expose_function("__cspViolation", lambda text: csp_violations.append(text))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text),
+    )
     page.set_default_timeout(10_000)
     yield page
     context.close()
+    if not getattr(page, "expect_csp_violations", False):
+        assert not csp_violations, f"Content-Security-Policy violations: {csp_violations}"
 
 
 @pytest.fixture
