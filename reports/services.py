@@ -19,6 +19,8 @@ from batch.models import Batch
 from payments.models import Transaction
 from recurring.models import Billing
 
+from .exports import copy_csv_stream, csv_stream, xlsx_stream
+
 KIND_LABELS = {Transaction.Kind.RECURRING: "Registration", Transaction.Kind.SINGLE_PAYMENT: "Single Payment"}
 STATUS_LABELS = dict(Transaction.Status.choices)
 
@@ -254,3 +256,46 @@ def export_sql(ordered: QuerySet, merchant_id: int, keys: Sequence[str], descend
         f"ORDER BY {order}) q"
     )
     return sql, [*cell_params, *params, merchant_id, merchant_id]
+
+
+def export_body(fmt: str, filtered: QuerySet, merchant_id: int, sort: str, *, large: bool) -> Iterator:
+    """The export of a filtered result (T4), every row in the result's order, as streamed chunks: a CSV on
+    PostgreSQL is written by the database (COPY) with the same cells as the Python path; otherwise the rows
+    go through ``display`` to the CSV writer or the XLSX sheet (``large``: past half a million rows)."""
+    _, keys, descending = parse_sort(sort)
+    ordered = rows(filtered).order_by(*(f"-{key}" if descending else key for key in keys))
+    header = [column.label for column in COLUMNS]
+    connection = connections[router.db_for_read(Transaction)]
+    if fmt == "csv" and connection.vendor == "postgresql":
+        sql, params = export_sql(ordered, merchant_id, keys, descending)
+        return copy_csv_stream(header, connection, sql, params)
+    names = [column.name for column in COLUMNS]
+    named = with_file_names(merchant_id, ordered.iterator(chunk_size=2000))
+    values = ([display(row, name) for name in names] for row in named)
+    if fmt == "xlsx":
+        return xlsx_stream(header, values, sheet_name="All Report", large=large)
+    return csv_stream(header, values)
+
+
+def batch_outcomes(batch: Batch, references: list[str]) -> tuple[dict[str, tuple[str, str]], list[dict]]:
+    """Batch Report detail (T3): for the rows' references on a page, what each became (status pill, label),
+    and for a Single Payment file its payments by status (count and amount)."""
+    if batch.kind == Batch.Kind.SINGLE_PAYMENT:
+        payments = Transaction.objects.filter(merchant_id=batch.merchant_id, batch=batch)
+        made = payments.filter(invoice_number__in=references).values("invoice_number", "status")
+        outcomes = {tx["invoice_number"]: (tx["status"], Transaction.Status(tx["status"]).label) for tx in made}
+        by_status = [
+            {"status": p["status"], "label": Transaction.Status(p["status"]).label, "n": p["n"], "amount": p["amount"]}
+            for p in payments.values("status").annotate(n=Count("id"), amount=Sum("amount")).order_by("status")
+        ]
+        return outcomes, by_status
+    made = Billing.objects.filter(merchant_id=batch.merchant_id, batch=batch, billing_number__in=references)
+    # the pill colours of Manage Recurring: active as success, inactive as cancelled
+    outcomes = {
+        b["billing_number"]: (
+            "success" if b["status"] == Billing.Status.ACTIVE else "cancelled",
+            Billing.Status(b["status"]).label,
+        )
+        for b in made.values("billing_number", "status")
+    }
+    return outcomes, []

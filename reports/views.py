@@ -14,8 +14,6 @@ from urllib.parse import urlencode
 from chartjs.views.lines import BaseLineChartView
 from django.conf import settings
 from django.contrib import messages
-from django.db import connection
-from django.db.models import Count, Sum
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,15 +29,13 @@ from payments.models import Transaction
 from recurring.models import Billing
 
 from . import dashboard as figures
-from .exports import copy_csv_stream, csv_stream, xlsx_stream
 from .filters import AllReportFilter
 from .models import DailyRollup, PeriodTotal
 from .pagination import KeysetPaginator, page_links
 from .periods import KINDS, period_from_params
 from .services import (
-    COLUMNS,
-    display,
-    export_sql,
+    batch_outcomes,
+    export_body,
     parse_sort,
     rows,
     totals,
@@ -340,9 +336,9 @@ def all_report(request):
     )
 
 
-EXPORT_FORMATS = {
-    "csv": ("text/csv; charset=utf-8", csv_stream),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", xlsx_stream),
+EXPORT_CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
 
@@ -351,12 +347,12 @@ EXPORT_FORMATS = {
 def all_report_export(request):
     """T4: the current result (same filters, same order, every row) as CSV or XLSX, streamed."""
     fmt = request.GET.get("format", "csv")
-    if fmt not in EXPORT_FORMATS:
+    if fmt not in EXPORT_CONTENT_TYPES:
         fmt = "csv"
     filterset = _filterset(request, request.GET)
     if not filterset.is_valid():
         return _report_page(request, {"filter": filterset, "show_form": True}, status=400)
-    sort, keys, descending = parse_sort(request.GET.get("sort"))
+    sort = parse_sort(request.GET.get("sort"))[0]
     filtered = filterset.qs
     # The audit entry gives the rows of the result: a CSV export from the result page takes the totals its
     # link carries (the figures the user saw); an XLSX counts now, as the sheet's row limit depends on it.
@@ -375,21 +371,8 @@ def all_report_export(request):
         request=request,
         data={"report": "all_report", "format": fmt, "rows": found.count, "criteria": dict(criteria)},
     )
-    ordered = rows(filtered).order_by(*(f"-{key}" if descending else key for key in keys))
-    header = [column.label for column in COLUMNS]
-    content_type, stream = EXPORT_FORMATS[fmt]
-    if fmt == "csv" and connection.vendor == "postgresql":
-        # the database writes the CSV rows (COPY), with the Python path's cells
-        sql, params = export_sql(ordered, request.user.merchant_id, keys, descending)
-        body = copy_csv_stream(header, connection, sql, params)
-    else:
-        names = [column.name for column in COLUMNS]
-        named = _with_file_names(request, ordered.iterator(chunk_size=2000))
-        values = ([display(row, name) for name in names] for row in named)
-        if fmt == "xlsx":
-            body = stream(header, values, sheet_name="All Report", large=found.count > 500_000)
-        else:
-            body = stream(header, values)
+    content_type = EXPORT_CONTENT_TYPES[fmt]
+    body = export_body(fmt, filtered, request.user.merchant_id, sort, large=found.count > 500_000)
     merchant = request.user.merchant
     start, end = filterset.form.cleaned_data["start_date"], filterset.form.cleaned_data["end_date"]
     dates = "-".join(f"{day:%Y%m%d}" if day else "all" for day in (start, end))  # open ends: a file's search
@@ -420,35 +403,7 @@ def batch_detail(request, pk: int):
     page = KeysetPaginator(
         batch_rows, ("row_number",), descending=False, sort="row", per_page=settings.REPORTS_PAGE_SIZE
     ).page(request.GET)
-    references = [row.reference for row in page.rows if row.reference]
-    if batch.kind == Batch.Kind.SINGLE_PAYMENT:
-        made = merchant_rows(request, Transaction).filter(batch=batch, invoice_number__in=references)
-        outcomes = {
-            tx["invoice_number"]: (tx["status"], Transaction.Status(tx["status"]).label)
-            for tx in made.values("invoice_number", "status")
-        }
-        payments = (
-            merchant_rows(request, Transaction)
-            .filter(batch=batch)
-            .values("status")
-            .annotate(n=Count("id"), amount=Sum("amount"))
-            .order_by("status")
-        )
-        by_status = [
-            {"status": p["status"], "label": Transaction.Status(p["status"]).label, "n": p["n"], "amount": p["amount"]}
-            for p in payments
-        ]
-    else:
-        made = merchant_rows(request, Billing).filter(batch=batch, billing_number__in=references)
-        # the pill colours of Manage Recurring: active as success, inactive as cancelled
-        outcomes = {
-            b["billing_number"]: (
-                "success" if b["status"] == Billing.Status.ACTIVE else "cancelled",
-                Billing.Status(b["status"]).label,
-            )
-            for b in made.values("billing_number", "status")
-        }
-        by_status = []
+    outcomes, by_status = batch_outcomes(batch, [row.reference for row in page.rows if row.reference])
     table = BatchRowTable(page.rows, outcomes=outcomes, request=request)
     return render(
         request,
