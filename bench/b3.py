@@ -42,7 +42,8 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 
-from .common import ProcessSampler, log, print_notes, scaled_config, summary, table
+from .common import log, print_notes, scaled_config, summary, table
+from .processes import ProcessSampler
 
 SEED = 20270301
 DAY = date(2027, 3, 1)  # a Monday

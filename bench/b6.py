@@ -55,18 +55,8 @@ from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
-from .common import (
-    PROJECT_ROOT,
-    ProcessSampler,
-    _self_cpu_s,
-    fresh_dir,
-    log,
-    postgres_cpu_s,
-    print_notes,
-    scaled_config,
-    summary,
-    table,
-)
+from .common import PROJECT_ROOT, fresh_dir, log, print_notes, scaled_config, summary, table
+from .processes import ProcessSampler, _self_cpu_s, postgres_cpu_s
 
 SCALES = {
     "default": {

@@ -33,7 +33,8 @@ import subprocess
 import sys
 import time
 
-from .common import PROJECT_ROOT, ProcessSampler, log, peak_rss_mb, print_notes, summary, table
+from .common import PROJECT_ROOT, log, print_notes, summary, table
+from .processes import ProcessSampler, peak_rss_mb
 from .reports_data import generate, scale_rows
 
 SCALES = {"default": {"export_rows": 200_000, "repetitions": 3}, "full": {"export_rows": 1_000_000, "repetitions": 5}}
