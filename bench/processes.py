@@ -82,7 +82,7 @@ def postgres_cpu_s() -> float:
     return total / TICKS
 
 
-def _self_cpu_s() -> float:
+def self_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -115,7 +115,7 @@ class ProcessSampler:
     def __enter__(self) -> ProcessSampler:
         self.sample()
         self._base = dict(self._cpu)
-        self._self_start = _self_cpu_s()
+        self._self_start = self_cpu_s()
         self._busy_start = _system_busy()
         self._postgres_start = postgres_cpu_s()
         self._thread.start()
@@ -128,7 +128,7 @@ class ProcessSampler:
         self.postgres_cpu_s = postgres_cpu_s() - self._postgres_start
         # Whatever else kept the cores busy meanwhile (other jobs on the machine, Redis): a run with a
         # large share is not a clean measurement.
-        foreign = (busy - self._busy_start[0]) - self.cpu_s - self.postgres_cpu_s - (_self_cpu_s() - self._self_start)
+        foreign = (busy - self._busy_start[0]) - self.cpu_s - self.postgres_cpu_s - (self_cpu_s() - self._self_start)
         self.foreign_share = max(0.0, foreign) / max(total - self._busy_start[1], 1e-9)
         self._stop.set()
         self._thread.join()
@@ -220,12 +220,12 @@ class SelfSampler(ProcessSampler):
     (plus the ``groups``' if any), ``own_cpu_s`` this process's CPU time meanwhile."""
 
     def __enter__(self) -> SelfSampler:
-        self._own_start = _self_cpu_s()
+        self._own_start = self_cpu_s()
         return super().__enter__()
 
     def __exit__(self, *exc) -> None:
         super().__exit__(*exc)
-        self.own_cpu_s = _self_cpu_s() - self._own_start
+        self.own_cpu_s = self_cpu_s() - self._own_start
 
     def sample(self) -> None:
         super().sample()
