@@ -22,6 +22,8 @@ from __future__ import annotations
 import os
 import time
 
+from .common import luhn_complete
+
 MERCHANTS = (
     ("bench-big", "Bench Big Gym", 0, 7),
     ("bench-mid", "Bench Mid Insurance", 7, 2),
@@ -29,109 +31,18 @@ MERCHANTS = (
 )
 DAYS = 365
 FIRST = [
-    "Budi",
-    "Siti",
-    "Agus",
-    "Dewi",
-    "Andi",
-    "Rina",
-    "Joko",
-    "Sri",
-    "Eko",
-    "Wati",
-    "Hendra",
-    "Lina",
-    "Rudi",
-    "Maya",
-    "Dedi",
-    "Yuni",
-    "Bayu",
-    "Indah",
-    "Fajar",
-    "Putri",
-    "Arif",
-    "Nina",
-    "Rizky",
-    "Ayu",
-    "Teguh",
-    "Sari",
-    "Wahyu",
-    "Tika",
-    "Imam",
-    "Desi",
-    "Bambang",
-    "Ratna",
-    "Hadi",
-    "Fitri",
-    "Yoga",
-    "Nur",
-    "Dimas",
-    "Lestari",
-    "Irfan",
-    "Mega",
-    "Gilang",
-    "Citra",
-    "Reza",
-    "Novi",
-    "Galih",
-    "Intan",
-    "Surya",
-    "Vina",
-    "Ahmad",
-    "Kartika",
-    "Bima",
-    "Laras",
-    "Doni",
-    "Anisa",
-    "Feri",
-    "Rahma",
-    "Tono",
-    "Yulia",
-    "Adi",
-    "Ika",
-]
+    "Budi", "Siti", "Agus", "Dewi", "Andi", "Rina", "Joko", "Sri", "Eko", "Wati", "Hendra", "Lina", "Rudi", "Maya",
+    "Dedi", "Yuni", "Bayu", "Indah", "Fajar", "Putri", "Arif", "Nina", "Rizky", "Ayu", "Teguh", "Sari", "Wahyu",
+    "Tika", "Imam", "Desi", "Bambang", "Ratna", "Hadi", "Fitri", "Yoga", "Nur", "Dimas", "Lestari", "Irfan", "Mega",
+    "Gilang", "Citra", "Reza", "Novi", "Galih", "Intan", "Surya", "Vina", "Ahmad", "Kartika", "Bima", "Laras",
+    "Doni", "Anisa", "Feri", "Rahma", "Tono", "Yulia", "Adi", "Ika",
+]  # fmt: skip
 LAST = [
-    "Santoso",
-    "Wijaya",
-    "Pratama",
-    "Saputra",
-    "Hidayat",
-    "Kusuma",
-    "Setiawan",
-    "Nugroho",
-    "Susanto",
-    "Halim",
-    "Gunawan",
-    "Siregar",
-    "Harahap",
-    "Lubis",
-    "Nasution",
-    "Simanjuntak",
-    "Wibowo",
-    "Purnomo",
-    "Firmansyah",
-    "Hakim",
-    "Putra",
-    "Utami",
-    "Rahayu",
-    "Lestari",
-    "Permana",
-    "Sitompul",
-    "Tanjung",
-    "Kurniawan",
-    "Suryadi",
-    "Hartono",
-    "Salim",
-    "Tanoto",
-    "Wirawan",
-    "Syahputra",
-    "Ramadhan",
-    "Maulana",
-    "Anggraini",
-    "Suharto",
-    "Sembiring",
-    "Ginting",
-]
+    "Santoso", "Wijaya", "Pratama", "Saputra", "Hidayat", "Kusuma", "Setiawan", "Nugroho", "Susanto", "Halim",
+    "Gunawan", "Siregar", "Harahap", "Lubis", "Nasution", "Simanjuntak", "Wibowo", "Purnomo", "Firmansyah", "Hakim",
+    "Putra", "Utami", "Rahayu", "Lestari", "Permana", "Sitompul", "Tanjung", "Kurniawan", "Suryadi", "Hartono",
+    "Salim", "Tanoto", "Wirawan", "Syahputra", "Ramadhan", "Maulana", "Anggraini", "Suharto", "Sembiring", "Ginting",
+]  # fmt: skip
 ISSUERS = ["BCA", "Bank Mandiri", "BNI", "BRI", "CIMB Niaga", "Danamon", "Permata", "OCBC NISP"]
 DECLINES = [
     ("05", "Do not honor"),
@@ -144,20 +55,9 @@ DECLINES = [
 ]
 
 
-def _luhn_complete(body: str) -> str:
-    total = 0
-    for position, digit in enumerate(reversed(body)):
-        value = int(digit)
-        if position % 2 == 0:
-            value *= 2
-            value -= 9 if value > 9 else 0
-        total += value
-    return body + str((10 - total % 10) % 10)
-
-
 def card_number(merchant_index: int, card: int) -> str:
     """The test card ``card`` of a merchant: 16 digits, Luhn-valid, BIN 4 or 5 by parity."""
-    return _luhn_complete(f"{4 + card % 2}{merchant_index:02d}{card:012d}"[:15])
+    return luhn_complete(f"{4 + card % 2}{merchant_index:02d}{card:012d}"[:15])
 
 
 def _sql_array(values: list[str]) -> str:
