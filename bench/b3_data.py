@@ -135,13 +135,37 @@ WHERE b.merchant_id = %(merchant)s AND b.status = 'active' AND b.deleted_at IS N
 
 def generate(merchant, billings: int, due: int) -> dict:
     """The merchant's billings, the day's cancellations and the reset copy; a description of the data."""
-    extra = billings // 20  # inactive and deleted billings beyond the active ones
     started = time.perf_counter()
     sql("DELETE FROM recurring_cancelledexecution WHERE merchant_id = %s", [merchant.pk])
     sql("DELETE FROM recurring_billing WHERE merchant_id = %s", [merchant.pk])
-    # The registration files the batch-sourced billings came from (hosted ones have none).
-    from django.db import connection
+    files = registration_files(merchant)
+    slot_table(random.Random(SEED))
+    params = {
+        "merchant": merchant.pk,
+        "active": billings,
+        "step": billings // due,
+        "total": billings + billings // 20,  # inactive and deleted billings beyond the active ones
+        "batches": "{" + ",".join(str(pk) for pk in files) + "}",
+        "files": FILES,
+    }
+    sql(GENERATE, params)
+    cancellations(merchant)
+    # What a reset puts back: the next date of every billing the day may move.
+    sql("DROP TABLE IF EXISTS bench_b3_due")
+    sql(
+        "CREATE TABLE bench_b3_due AS SELECT id, next_execute_date FROM recurring_billing "
+        "WHERE merchant_id = %s AND next_execute_date <= %s",
+        [merchant.pk, DAY],
+    )
+    vacuum()
+    figures = describe(merchant)
+    figures["generate_s"] = round(time.perf_counter() - started, 1)
+    assert figures["due"] == due, figures
+    return figures
 
+
+def registration_files(merchant) -> list[int]:
+    """The registration files the batch-sourced billings came from (hosted ones have none); their ids."""
     from batch.models import Batch
 
     Batch.objects.filter(merchant=merchant).delete()
@@ -155,7 +179,13 @@ def generate(merchant, billings: int, due: int) -> dict:
         )
         for n in range(FILES)
     )
-    rng = random.Random(SEED)
+    return [batch.pk for batch in files]
+
+
+def slot_table(rng: random.Random) -> None:
+    """bench_b3_slot: the due and not-due schedule slots the billings pick from."""
+    from django.db import connection
+
     sql("DROP TABLE IF EXISTS bench_b3_slot")
     sql("CREATE TABLE bench_b3_slot (due boolean, slot int, kind text, data jsonb, next_date date)")
     with connection.cursor() as cursor:
@@ -163,18 +193,12 @@ def generate(merchant, billings: int, due: int) -> dict:
             rows = [(is_due, *row) for row in schedule_slots(rng, is_due)]
             cursor.executemany("INSERT INTO bench_b3_slot VALUES (%s, %s, %s, %s, %s)", rows)
     sql("CREATE UNIQUE INDEX ON bench_b3_slot (due, slot)")
-    sql(
-        GENERATE,
-        {
-            "merchant": merchant.pk,
-            "active": billings,
-            "step": billings // due,
-            "total": billings + extra,
-            "batches": "{" + ",".join(str(batch.pk) for batch in files) + "}",
-            "files": FILES,
-        },
-    )
-    # Cancelled executions: each schedule's next date after DAY, computed by the schedule module.
+
+
+def cancellations(merchant) -> None:
+    """Cancelled executions, on DAY or on the schedule's next date after DAY (from the schedule module)."""
+    from django.db import connection
+
     from recurring.schedule import Schedule
 
     sql("DROP TABLE IF EXISTS bench_b3_next")
@@ -185,14 +209,10 @@ def generate(merchant, billings: int, due: int) -> dict:
         rows = [(text, Schedule.from_dict(json.loads(text)).next_date(DAY + timedelta(days=1))) for text in texts]
         cursor.executemany("INSERT INTO bench_b3_next VALUES (%s::jsonb, %s)", rows)
     sql(CANCEL, {"merchant": merchant.pk, "day": DAY})
-    # What a reset puts back: the next date of every billing the day may move.
-    sql("DROP TABLE IF EXISTS bench_b3_due")
-    sql(
-        "CREATE TABLE bench_b3_due AS SELECT id, next_execute_date FROM recurring_billing "
-        "WHERE merchant_id = %s AND next_execute_date <= %s",
-        [merchant.pk, DAY],
-    )
-    vacuum()
+
+
+def describe(merchant) -> dict:
+    """Counts of the generated data, and the executions the day must create."""
     figures = dict(
         zip(
             ("billings", "active", "due", "due_reminder", "inactive", "deleted", "deleted_or_inactive_on_day"),
@@ -232,6 +252,4 @@ def generate(merchant, billings: int, due: int) -> dict:
                 WHERE c.billing_id = b.id AND c.execute_date = b.next_execute_date)""",
         [merchant.pk, DAY],
     )[0]
-    figures["generate_s"] = round(time.perf_counter() - started, 1)
-    assert figures["due"] == due, figures
     return figures

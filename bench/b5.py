@@ -41,7 +41,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlencode
 
 from .common import judged, log, p95, print_notes, rotated, scaled_config, signed_in_client, summary, table, verdicts
-from .reports_data import generate, scale_rows
+from .reports_data import generate, report_search, scale_rows
 
 SCALES = {"default": {"combos": 200, "repetitions": 3}, "full": {"combos": 200, "repetitions": 5}}
 TARGETS = {"cost_vs_raw_sql": ("<=", 2), "speedup_vs_paginator_deep": (">=", 10)}
@@ -58,103 +58,88 @@ def config(scale: str) -> dict:
     return values
 
 
-def make_combos(info: dict, count: int) -> list[dict]:
-    """Seeded searches: every field alone, then combinations from sampled rows."""
+FIELDS = (
+    "billing_number", "invoice_number", "file_name", "amount", "card_no", "holder_name", "holder_phone",
+    "batch_type", "status", "response_code", "approval_code", "error_code",
+)  # fmt: skip
+SAMPLED = (
+    "id", "billing_number", "invoice_number", "amount", "card_fingerprint", "card_masked", "holder_name",
+    "holder_phone", "execute_date", "kind", "status", "response_code", "approval_code", "error_code", "batch_id",
+    "billing__batch_id",
+)  # fmt: skip
+
+
+def sample_rows(merchant_id: int, rng: random.Random) -> list[dict]:
+    """About 600 random transactions of the merchant, and one failed with an error code."""
     from django.db.models import Max, Min
 
-    from batch.models import Batch
     from payments.models import Transaction
-    from reports.filters import CardSearch
-    from reports.services import SORTS
 
-    rng = random.Random(5)
-    merchant_id = info["merchants"]["bench-big"]
-    today = info["today"]
     mine = Transaction.objects.filter(merchant_id=merchant_id)
     lowest, highest = mine.aggregate(low=Min("id"), high=Max("id")).values()
-    wanted = (
-        "id",
-        "billing_number",
-        "invoice_number",
-        "amount",
-        "card_fingerprint",
-        "card_masked",
-        "holder_name",
-        "holder_phone",
-        "execute_date",
-        "kind",
-        "status",
-        "response_code",
-        "approval_code",
-        "error_code",
-        "batch_id",
-        "billing__batch_id",
-    )
-    sample = list(mine.filter(id__in=[rng.randint(lowest, highest) for _ in range(600)]).values(*wanted))
-    sample.append(mine.exclude(error_code="").order_by("-id").values(*wanted)[10])
+    sample = list(mine.filter(id__in=[rng.randint(lowest, highest) for _ in range(600)]).values(*SAMPLED))
+    sample.append(mine.exclude(error_code="").order_by("-id").values(*SAMPLED)[10])
+    return sample
+
+
+def field_value(row: dict, name: str, files: dict, rng: random.Random):
+    """What a user types in the search field ``name`` to find ``row``."""
+    from reports.filters import CardSearch
+
+    if name == "file_name":
+        return files.get(row["batch_id"] or row["billing__batch_id"])
+    if name == "card_no":
+        return CardSearch(row["card_fingerprint"], row["card_masked"]).token
+    if name == "holder_name":
+        return row["holder_name"][: rng.choice((3, 5, 8))]
+    if name == "batch_type":
+        return "single_payment" if row["kind"] == "single_payment" else "registration"
+    if name == "amount":
+        return str(row["amount"])
+    return row.get(name) or None
+
+
+def random_search(row: dict, files: dict, rng: random.Random, today) -> dict:
+    """1 to 3 fields of ``row``, often with broad fields (the big results that have deep pages), a date
+    range and a sort order."""
+    from reports.services import SORTS
+
+    params = {name: field_value(row, name, files, rng) for name in rng.sample(FIELDS, rng.randint(1, 3))}
+    params = {key: value for key, value in params.items() if value}
+    if rng.random() < 0.5:
+        params["status"] = row["status"]
+    if rng.random() < 0.3:
+        params["batch_type"] = "single_payment" if row["kind"] == "single_payment" else "registration"
+    if rng.random() < 0.6:
+        span = rng.choice((7, 31, 90, 180, 365))
+        end = min(today, row["execute_date"] + timedelta(days=rng.randint(0, span - 1)))
+        params["start_date"] = max(end - timedelta(days=span - 1), today - timedelta(days=365)).isoformat()
+        params["end_date"] = end.isoformat()
+    if rng.random() < 0.3:
+        params["sort"] = rng.choice(("-", "")) + rng.choice(list(SORTS))
+    return params
+
+
+def make_combos(info: dict, count: int) -> list[dict]:
+    """Seeded searches: every field alone, a few broad ones, then combinations from sampled rows."""
+    from batch.models import Batch
+
+    rng = random.Random(5)
+    merchant_id, today = info["merchants"]["bench-big"], info["today"]
+    sample = sample_rows(merchant_id, rng)
     files = dict(Batch.objects.filter(merchant_id=merchant_id).values_list("pk", "file_name"))
-
-    def field(row, name):
-        if name == "file_name":
-            batch = row["batch_id"] or row["billing__batch_id"]
-            return files.get(batch)
-        if name == "card_no":
-            return CardSearch(row["card_fingerprint"], row["card_masked"]).token
-        if name == "holder_name":
-            return row["holder_name"][: rng.choice((3, 5, 8))]
-        if name == "batch_type":
-            return "single_payment" if row["kind"] == "single_payment" else "registration"
-        if name == "amount":
-            return str(row["amount"])
-        if name in ("start_date", "end_date"):
-            return None
-        return row.get(name) or None
-
-    fields = [
-        "billing_number",
-        "invoice_number",
-        "file_name",
-        "amount",
-        "card_no",
-        "holder_name",
-        "holder_phone",
-        "batch_type",
-        "status",
-        "response_code",
-        "approval_code",
-        "error_code",
-    ]
-    combos: list[dict] = []
     failed = next(row for row in sample if row["error_code"])
-    base = sample[0]
-    for name in fields:
-        row = failed if name == "error_code" else base
-        combos.append({name: field(row, name)})
-    combos.append({"start_date": (today - timedelta(days=90)).isoformat()})
-    combos.append({"end_date": (today - timedelta(days=200)).isoformat()})
-    combos.append({"batch_type": "single_payment"})
-    combos.append({"status": "failed"})
-    combos.append({"response_code": "51"})
-    combos.append({"start_date": (today - timedelta(days=365)).isoformat(), "end_date": today.isoformat()})
-    sorts = list(SORTS)
+    combos = [{name: field_value(failed if name == "error_code" else sample[0], name, files, rng)} for name in FIELDS]
+    combos += [
+        {"start_date": (today - timedelta(days=90)).isoformat()},
+        {"end_date": (today - timedelta(days=200)).isoformat()},
+        {"batch_type": "single_payment"},
+        {"status": "failed"},
+        {"response_code": "51"},
+        {"start_date": (today - timedelta(days=365)).isoformat(), "end_date": today.isoformat()},
+    ]
     while len(combos) < count:
-        row = rng.choice(sample)
-        chosen = rng.sample(fields, rng.randint(1, 3))
-        params = {name: field(row, name) for name in chosen}
-        params = {k: v for k, v in params.items() if v}
-        # broad fields too (they make the big results that have deep pages)
-        if rng.random() < 0.5:
-            params["status"] = row["status"]
-        if rng.random() < 0.3:
-            params["batch_type"] = "single_payment" if row["kind"] == "single_payment" else "registration"
-        if rng.random() < 0.6:
-            span = rng.choice((7, 31, 90, 180, 365))
-            end = min(today, row["execute_date"] + timedelta(days=rng.randint(0, span - 1)))
-            params["start_date"] = max(end - timedelta(days=span - 1), today - timedelta(days=365)).isoformat()
-            params["end_date"] = end.isoformat()
-        if rng.random() < 0.3:
-            params["sort"] = rng.choice(("-", "")) + rng.choice(sorts)
-        combos.append(params)
+        combos.append(random_search(rng.choice(sample), files, rng, today))
     return combos[:count]
 
 
@@ -202,27 +187,6 @@ class Bench:
                 raw.fetchall()
         return time.perf_counter() - began
 
-    def filtered(self, params: dict):
-        """The view's queryset for ``params`` (same FilterSet, same order), for the Paginator and the cursor."""
-        from django.test import RequestFactory
-
-        from payments.models import Transaction
-        from reports.filters import AllReportFilter
-        from reports.services import parse_sort, rows
-
-        request = RequestFactory().get("/reports/all/", params)
-        request.user = self.user
-        filterset = AllReportFilter(
-            request.GET,
-            Transaction.objects.filter(merchant_id=self.merchant_id),
-            request=request,
-            today=self.user.merchant.local_today(),
-        )
-        assert filterset.is_valid(), filterset.errors
-        sort, keys, descending = parse_sort(params.get("sort"))
-        ordered = rows(filterset.qs).order_by(*(f"-{k}" if descending else k for k in keys))
-        return ordered, sort, keys
-
     def paginator(self, case: dict) -> float:
         """Django's Paginator on the deep page, counted the way ours counts there: given the Total Data
         the search's first page counted (ours carries it in its totals token), so the page is its OFFSET
@@ -241,10 +205,11 @@ class Bench:
         from django.conf import settings
 
         from reports.pagination import encode_cursor
-        from reports.services import totals
+        from reports.services import rows, totals
 
         per_page = settings.REPORTS_PAGE_SIZE
-        ordered, sort, keys = self.filtered(params)
+        filtered, sort, keys, order = report_search(self.user, params)
+        ordered = rows(filtered).order_by(*order)
         count = totals(ordered).count
         case = {"params": params, "count": count, "deep": None}
         if count >= DEEP_MIN_ROWS:

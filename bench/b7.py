@@ -48,7 +48,7 @@ from .common import (
     verdicts,
 )
 from .processes import ProcessSampler, peak_rss_mb
-from .reports_data import generate, scale_rows
+from .reports_data import generate, report_search, scale_rows
 
 SCALES = {"default": {"rows": 200_000, "repetitions": 3}, "full": {"rows": 1_000_000, "repetitions": 5}}
 CONTENDERS = ("naive", "ours", "copy")
@@ -135,26 +135,6 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _queryset(user, params: dict):
-    from django.test import RequestFactory
-
-    from payments.models import Transaction
-    from reports.filters import AllReportFilter
-    from reports.services import parse_sort, rows
-
-    request = RequestFactory().get("/", params)
-    request.user = user
-    filterset = AllReportFilter(
-        request.GET,
-        Transaction.objects.filter(merchant_id=user.merchant_id),
-        request=request,
-        today=user.merchant.local_today(),
-    )
-    assert filterset.is_valid(), filterset.errors
-    sort, keys, descending = parse_sort(params.get("sort"))
-    return filterset.qs, rows, keys, descending
-
-
 def naive_response(user, params: dict):
     """The baseline: the plain Django streaming CSV (docs "Streaming large CSV files")."""
     import csv
@@ -165,11 +145,11 @@ def naive_response(user, params: dict):
 
     from reports.services import COLUMNS, KIND_LABELS, STATUS_LABELS
 
-    filtered, _, keys, descending = _queryset(user, params)
+    filtered, _, _, order = report_search(user, params)
     names = [c.name for c in COLUMNS]
     queryset = (
         filtered.annotate(file_name=Coalesce(F("batch__file_name"), F("billing__batch__file_name")))
-        .order_by(*(f"-{k}" if descending else k for k in keys))
+        .order_by(*order)
         .values_list(*names)
     )
     kind, status = names.index("kind"), names.index("status")
@@ -193,10 +173,10 @@ def naive_response(user, params: dict):
 def copy_floor_sql(user, params: dict) -> str:
     from django.db import connection
 
-    filtered, rows, keys, descending = _queryset(user, params)
     from reports.services import MODEL_FIELDS
 
-    ordered = filtered.order_by(*(f"-{k}" if descending else k for k in keys)).values(*MODEL_FIELDS)
+    filtered, _, _, order = report_search(user, params)
+    ordered = filtered.order_by(*order).values(*MODEL_FIELDS)
     sql, args = ordered.query.sql_with_params()
     with connection.cursor() as cursor:
         bound = cursor.mogrify(sql, args).decode()
