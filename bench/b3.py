@@ -215,9 +215,8 @@ class Bench:
         self.reset()
         return self.report(data, runs)
 
-    def report(self, data: dict, runs: dict[str, list[dict]]) -> dict:
-        from django.conf import settings
-
+    def contenders(self, runs: dict[str, list[dict]]) -> dict:
+        """Each contender's figures over its runs."""
         contenders = {}
         for name, results in runs.items():
             times = summary([result["seconds"] for result in results])
@@ -241,6 +240,13 @@ class Bench:
         ours["messages"] = runs["ours"][0]["tasks"]
         ours["charges_queued_twice"] = sum(result["charges_queued_twice"] for result in runs["ours"])
         contenders["orm_loop"]["measured_billings"] = self.cfg["baseline_sample"]
+        return contenders
+
+    def report(self, data: dict, runs: dict[str, list[dict]]) -> dict:
+        from django.conf import settings
+
+        contenders = self.contenders(runs)
+        ours = contenders["ours"]
         found, paired = ratios({name: [r["seconds"] for r in results] for name, results in runs.items()}, RATIOS)
         expected = data["expected_executions"]
         correct = all(r["rows"] == expected and r["charges_queued"] == expected for r in runs["ours"]) and all(

@@ -209,7 +209,8 @@ class Bench:
         self.clear()
         return self.report(runs)
 
-    def report(self, runs: dict[str, list[dict]]) -> dict:
+    def contenders(self, runs: dict[str, list[dict]]) -> dict:
+        """Each contender's figures over its runs."""
         count = self.cfg["charges"]
         contenders = {}
         for name, results in runs.items():
@@ -235,6 +236,12 @@ class Bench:
         ):
             ours[key] = [result[key] for result in runs["ours"]]
         contenders["bare_client"]["retried"] = [result["retried"] for result in runs["bare_client"]]
+        return contenders
+
+    def report(self, runs: dict[str, list[dict]]) -> dict:
+        count = self.cfg["charges"]
+        contenders = self.contenders(runs)
+        ours = contenders["ours"]
         found, paired = ratios({name: [r["seconds"] for r in results] for name, results in runs.items()}, RATIOS)
         met = {**judged(found, TARGETS), "lost": ours["lost"] == 0, "duplicates": ours["duplicates"] == 0}
         notes = [
