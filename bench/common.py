@@ -36,6 +36,9 @@ def scaled_config(benchmark_id: str, scales: dict[str, dict], scale: str) -> dic
         override = os.environ.get(f"BENCH_{benchmark_id}_{key.upper()}")
         if override:
             values[key] = int(override)
+    changed = {key: value for key, value in values.items() if value != scales[scale][key]}
+    if changed:
+        log(f"{benchmark_id}: scale {scale} overridden by the environment: {changed}")
     return values
 
 
