@@ -28,10 +28,10 @@ exported), BENCH_B7_REPETITIONS.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 from .common import (
     PROJECT_ROOT,
@@ -41,13 +41,14 @@ from .common import (
     print_notes,
     ratios,
     scaled_config,
+    setup_django,
     signed_in_client,
     summary,
     table,
     target_texts,
     verdicts,
 )
-from .processes import ProcessSampler, peak_rss_mb
+from .processes import ProcessSampler, peak_rss_mb, rss_mb
 from .reports_data import generate, report_search, scale_rows
 
 SCALES = {"default": {"rows": 200_000, "repetitions": 3}, "full": {"rows": 1_000_000, "repetitions": 5}}
@@ -87,18 +88,15 @@ def search_for(merchant_id: int, today, wanted: int) -> tuple[dict, int]:
 
 
 def child(contender: str, merchant_id: int, params: dict) -> dict:
-    from bench.common import setup_django
-
+    """One contender's export in this (fresh) process: seconds, bytes and lines out, peak RSS."""
     setup_django(migrate=False)
     from django.db import connection
 
     client, user = signed_in_client("bench-reports", merchant_id)
     # A serving process has the project imported: one small export (one day) first, off the clock.
-    from urllib.parse import urlencode
-
     warm = {"start_date": params["end_date"], "end_date": params["end_date"], "format": "csv"}
     b"".join(client.get("/reports/all/export/?" + urlencode(warm)).streaming_content)
-    before = _rss_mb()
+    before = rss_mb()
     began = time.perf_counter()
     size = lines = 0
     if contender == "ours":  # the Export CSV link of the result page the user is looking at
@@ -128,11 +126,6 @@ def child(contender: str, merchant_id: int, params: dict) -> dict:
             cursor.cursor.copy_expert(sql, Sink())
     seconds = time.perf_counter() - began
     return {"seconds": seconds, "bytes": size, "lines": lines, "peak_rss_mb": peak_rss_mb(), "rss_before_mb": before}
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def naive_response(user, params: dict):

@@ -216,8 +216,9 @@ def peak_rss_mb() -> float:
 
 
 class SelfSampler(ProcessSampler):
-    """ProcessSampler for work running in this process: ``peak_mb`` is this process's resident memory
-    (plus the ``groups``' if any), ``own_cpu_s`` this process's CPU time meanwhile."""
+    """ProcessSampler for work running in this process: ``peak_mb`` is this process's peak resident memory
+    alone, ``own_cpu_s`` its CPU time meanwhile; the ``groups`` (a helper process) only count as the
+    contender's CPU, not as foreign load."""
 
     def __enter__(self) -> SelfSampler:
         self._own_start = self_cpu_s()
@@ -228,10 +229,15 @@ class SelfSampler(ProcessSampler):
         self.own_cpu_s = self_cpu_s() - self._own_start
 
     def sample(self) -> None:
-        super().sample()
-        with open("/proc/self/statm") as handle:
-            rss = int(handle.read().split()[1]) * PAGE
-        self.peak_mb = max(self.peak_mb, rss / 2**20)
+        peak = self.peak_mb
+        super().sample()  # the groups' CPU; their memory is not this process's
+        self.peak_mb = max(peak, rss_mb())
+
+
+def rss_mb() -> float:
+    """This process's resident memory now."""
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE / 2**20
 
 
 def load_figures(sampler: ProcessSampler, cpu_s: float | None = None) -> dict:
