@@ -1,30 +1,26 @@
 """B3, the scheduler's day (DESIGN "Performance targets").
 
-BILLINGS active billings of one merchant, DUE of them due on DAY (a Monday), generated in PostgreSQL
-from a fixed seed (INSERT ... SELECT generate_series over a table of schedule "slots" drawn with
-random.Random(SEED)): Date / Day / Full Date schedules (about 60 / 25 / 15 %), 3 % Reminder billings,
-extra inactive and deleted billings (some of them still carrying DAY as their next date, which must be
-left alone), and a few cancelled executions (0.2 % of the due billings cancelled on DAY, 0.1 % on their
-next date). Three contenders, interleaved, each repetition in a rotated order:
+Data: bench/b3_data.py (BILLINGS active billings of one merchant, DUE of them due on DAY, fixed seed).
+Three contenders, interleaved, each repetition in a rotated order:
 
 - orm_loop: the naive way (``orm_loop`` below): for each due billing a transaction.atomic() with
   ``Transaction.save()`` (or, for a Reminder, ``callbacks.notify``), the next date from the schedule
   module and ``billing.save(update_fields=...)``, then ``payments.tasks.charge.delay(id)`` on commit.
   Too slow for all of DUE: it runs the first BASELINE_SAMPLE due billings and its time is scaled
   linearly to DUE (said in the output and the JSON).
-- ours: ``recurring.scheduler.run_day(merchant, DAY)``, the real entry point: the SchedulerRun and its
-  lease, the chunks (lock, executions inserted, next dates moved, reminder deliveries stored and queued,
-  ``enqueue_charges``: queued_at written and charge_many tasks sent to Redis), Single Payments and
-  retries, counts. Then run twice more, each timed and checked: ``run_day`` again (the finished
-  SchedulerRun makes it a no-op), and a forced rerun (SchedulerRun deleted and the next dates put back,
-  outside the timing) which must create nothing and queue nothing (ON CONFLICT DO NOTHING).
+- ours: ``recurring.scheduler.run_day(merchant, DAY)``, the real entry point (SchedulerRun and its lease,
+  the chunks, reminder deliveries, charge_many tasks sent to Redis, Single Payments and retries, counts).
+  Then twice more, each timed and checked: ``run_day`` again (the finished SchedulerRun makes it a no-op),
+  and a forced rerun (SchedulerRun deleted and the next dates put back, outside the timing) which must
+  create nothing and queue nothing (ON CONFLICT DO NOTHING).
 - set_sql: the floor, one ``INSERT INTO payments_transaction (...) SELECT ... FROM recurring_billing
   WHERE <due> ON CONFLICT DO NOTHING`` run raw (executions only: no next dates, no queueing), run twice.
 
 Time is wall time of the first run. Between contenders the state is reset outside the timing: the
-merchant's transactions, deliveries and SchedulerRuns deleted, next dates restored from a copy, the
-Redis queue emptied, VACUUM ANALYZE. Hard gate (``gate_passed``): no (billing, day) with two
-executions, nothing created or queued by a second run, every created execution queued once.
+merchant's transactions, deliveries and SchedulerRuns deleted, next dates restored, the Redis queue
+emptied, VACUUM ANALYZE. Hard gate (``gate_passed``): no (billing, day) with two executions, nothing
+created or queued by a second run, every created execution queued once. Dropped diagnosis: the seconds
+per kind of SQL statement of ours (no target asks for it).
 
 Knobs (environment): BENCH_SCALE=full; BENCH_B3_BILLINGS, BENCH_B3_DUE, BENCH_B3_REPETITIONS,
 BENCH_B3_BASELINE_SAMPLE override the scale's values; SCHEDULER_CHUNK reaches the scheduler.
@@ -35,24 +31,35 @@ from __future__ import annotations
 import base64
 import json
 import os
-import random
-import resource
-import statistics
 import time
 from collections import Counter
 from datetime import date, timedelta
 
-from .common import ProcessSampler, log, print_notes, scaled_config, summary, table
+from . import b3_data
+from .b3_data import DAY, SEED
+from .common import (
+    gate_text,
+    interleaved,
+    judged,
+    log,
+    print_notes,
+    ratios,
+    scaled_config,
+    summary,
+    table,
+    target_texts,
+    verdicts,
+)
+from .processes import LOAD_HEADER, SelfSampler, load_cells, load_figures, load_summary
 
-SEED = 20270301
-DAY = date(2027, 3, 1)  # a Monday
 SCALES = {
     "default": {"billings": 200_000, "due": 10_000, "repetitions": 3, "baseline_sample": 1000},
     "full": {"billings": 2_000_000, "due": 100_000, "repetitions": 5, "baseline_sample": 5000},
 }
 CONTENDERS = ("orm_loop", "ours", "set_sql")
-TARGETS = {"speedup_vs_orm_loop": 50.0, "cost_vs_set_sql": 2.0}
-SLOTS = 10_000  # schedule slots per table (due / not due); a billing picks one by a hash of its number
+RATIOS = {"speedup_vs_orm_loop": ("orm_loop", "ours"), "cost_vs_set_sql": ("ours", "set_sql")}
+TARGETS = {"speedup_vs_orm_loop": (">=", 20), "cost_vs_set_sql": ("<=", 3)}
+OURS_TASKS = ("payments.charge_many", "payments.charge", "payments.deliver_callbacks", "payments.deliver_callback")
 
 
 def config(scale: str) -> dict:
@@ -60,95 +67,6 @@ def config(scale: str) -> dict:
     values["baseline_sample"] = min(values["baseline_sample"], values["due"])
     return values
 
-
-# --- Data ----------------------------------------------------------------------------------------------
-
-
-def schedule_slots(rng: random.Random, due: bool) -> list[tuple[int, str, str, date]]:
-    """SLOTS (slot, kind, schedule JSON, next execute date) rows: 60 % Date slots over 200 schedules,
-    25 % Day slots over 100, 15 % Full Date slots each with its own list. Due slots run on DAY; the others
-    give the next date after DAY (a billing not due today)."""
-    from recurring.schedule import Schedule
-
-    def date_schedule() -> Schedule:
-        days = set(rng.sample(range(1, 29), rng.choice((1, 1, 1, 2, 3))))
-        months = set(range(1, 13)) if rng.random() < 0.7 else set(rng.sample(range(1, 13), rng.randint(1, 6)))
-        if due:
-            days.add(DAY.day)
-            months.add(DAY.month)
-        return Schedule.by_date(days, months)
-
-    def day_schedule() -> Schedule:
-        weekdays = set(rng.sample(range(7), rng.choice((1, 1, 2, 5))))
-        months = set(range(1, 13)) if rng.random() < 0.8 else set(rng.sample(range(1, 13), rng.randint(1, 6)))
-        if due:
-            weekdays.add(DAY.weekday())
-            months.add(DAY.month)
-        return Schedule.by_day(weekdays, months)
-
-    def full_date_schedule() -> Schedule:
-        step = rng.choice((7, 14, 30, 31, 60, 91))
-        count = rng.randint(2, 12)
-        first = DAY - timedelta(days=step * rng.randint(0, count - 1)) if due else DAY + timedelta(rng.randint(1, 60))
-        return Schedule.full_dates(first + timedelta(days=step * k) for k in range(count))
-
-    dates = [date_schedule() for _ in range(200)]
-    days = [day_schedule() for _ in range(100)]
-    rows = []
-    for slot in range(SLOTS):
-        share = slot % 100
-        if share < 60:
-            schedule = dates[rng.randrange(len(dates))]
-        elif share < 85:
-            schedule = days[rng.randrange(len(days))]
-        else:
-            schedule = full_date_schedule()
-        next_date = DAY if due else schedule.next_date(DAY + timedelta(days=1))
-        assert next_date is not None and schedule.is_execute_date(next_date)
-        rows.append((slot, schedule.kind, json.dumps(schedule.to_dict()), next_date))
-    return rows
-
-
-FILES = 20  # registration files of the batch-sourced billings
-GENERATE = f"""
-INSERT INTO recurring_billing (
-    merchant_id, billing_number, customer_id, customer_name, email, phone, amount, billing_type, status,
-    source, batch_id, schedule_kind, schedule_data, next_execute_date, retry_attempts, created_at, updated_at,
-    deleted_at, card_token, card_masked, card_fingerprint, card_expiry, card_issuer, card_brand,
-    holder_name, holder_phone)
-SELECT %(merchant)s, 'B3-' || lpad(g.i::text, 8, '0'), 'CUST-' || (g.i %% 700000), 'Customer ' || g.i,
-    'customer' || g.i || '@example.com', '+62812' || lpad((g.i %% 1000000)::text, 7, '0'),
-    50000 + (g.h %% 40) * 12500,
-    CASE WHEN (g.h / 7) %% 100 < 3 THEN 'reminder' ELSE 'recurring' END,
-    CASE WHEN g.i > %(active)s AND g.i %% 3 <> 0 THEN 'inactive' ELSE 'active' END,
-    CASE WHEN g.h %% 5 = 0 THEN 'hosted' ELSE 'batch' END,
-    CASE WHEN g.h %% 5 = 0 THEN NULL ELSE (%(batches)s::bigint[])[1 + g.i %% %(files)s] END,
-    s.kind, s.data,
-    CASE WHEN g.i > %(active)s AND g.i %% 3 <> 0 THEN NULL ELSE s.next_date END,
-    0, now(), now(),
-    CASE WHEN g.i > %(active)s AND g.i %% 3 = 0 THEN now() END,
-    'tok_b3_' || g.i, '411111******' || lpad((g.i %% 10000)::text, 4, '0'), md5('card' || g.i),
-    make_date(extract(year FROM current_date)::int + 4, 12, 31), 'Bank Bench', 'visa', 'Customer ' || g.i, ''
-FROM (
-    SELECT i, (i::bigint * 2654435761) %% 4294967296 AS h,
-        (i <= %(active)s AND i %% %(step)s = 0) OR (i > %(active)s AND i %% 2 = 0) AS due
-    FROM generate_series(1, %(total)s) AS i
-) g
-JOIN bench_b3_slot s ON s.due = g.due AND s.slot = (g.h / 101) %% {SLOTS}
-"""
-
-CANCEL = """
-INSERT INTO recurring_cancelledexecution (merchant_id, billing_id, execute_date, invoice_number, reason, cancelled_at)
-SELECT b.merchant_id, b.id, CASE WHEN c.on_day THEN b.next_execute_date ELSE s.next_after END,
-    b.billing_number || '-' || to_char(CASE WHEN c.on_day THEN b.next_execute_date ELSE s.next_after END, 'YYYYMMDD'),
-    'bench: cancelled', now()
-FROM recurring_billing b
-JOIN bench_b3_next s ON s.data = b.schedule_data
-CROSS JOIN LATERAL (SELECT (b.id * 2654435761 %% 4294967296) / 4096 %% 1000 AS k) h
-CROSS JOIN LATERAL (SELECT h.k < 2 AS on_day) c
-WHERE b.merchant_id = %(merchant)s AND b.status = 'active' AND b.deleted_at IS NULL
-    AND b.next_execute_date <= %(day)s AND h.k < 3 AND s.next_after IS NOT NULL
-"""
 
 # The floor: the executions of the day in one statement, run raw.
 FLOOR = """
@@ -173,58 +91,13 @@ ON CONFLICT DO NOTHING
 """
 
 
-class SelfSampler(ProcessSampler):
-    """ProcessSampler for a contender running in this process: peak RSS of this process meanwhile, CPU
-    from getrusage; PostgreSQL CPU and machine load as ProcessSampler measures them."""
-
-    def __enter__(self):
-        self._usage = resource.getrusage(resource.RUSAGE_SELF)
-        return super().__enter__()
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.own_cpu_s = usage.ru_utime + usage.ru_stime - self._usage.ru_utime - self._usage.ru_stime
-
-    def sample(self) -> None:
-        super().sample()
-        with open("/proc/self/statm") as handle:
-            rss = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        self.peak_mb = max(self.peak_mb, rss / 2**20)
-
-
-class PhaseTimer:
-    """A database execute wrapper: seconds per kind of statement of the scheduler."""
-
-    KINDS = (
-        ('INSERT INTO "payments_transaction"', "insert executions"),
-        ('UPDATE "recurring_billing"', "advance next dates"),
-        ('UPDATE "payments_transaction" SET "queued_at"', "enqueue_charges UPDATE queued_at"),
-        ('SELECT "recurring_billing"."id" AS "pk"', "lock + read chunk"),
-    )
-
-    def __init__(self, phases: Counter):
-        self.phases = phases
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            kind = next((name for prefix, name in self.KINDS if sql.startswith(prefix)), "other SQL")
-            self.phases[kind] += time.perf_counter() - started
-
-
 class Bench:
     def __init__(self, scale: str):
         import redis
-        from django.conf import settings
-        from django.db import connection
 
         from accounts.models import Merchant
 
         self.scale, self.cfg = scale, config(scale)
-        self.settings, self.connection = settings, connection
         self.merchant, _ = Merchant.objects.get_or_create(
             code="bench-b3",
             defaults={
@@ -235,145 +108,18 @@ class Bench:
         )
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
 
-    def sql(self, statement: str, params=None) -> int:
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.rowcount
-
-    def one(self, statement: str, params=None):
-        with self.connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return cursor.fetchone()
-
-    def generate(self) -> dict:
-        billings, due = self.cfg["billings"], self.cfg["due"]
-        extra = billings // 20  # inactive and deleted billings beyond the active ones
-        started = time.perf_counter()
-        self.clear()
-        self.sql("DELETE FROM recurring_cancelledexecution WHERE merchant_id = %s", [self.merchant.pk])
-        self.sql("DELETE FROM recurring_billing WHERE merchant_id = %s", [self.merchant.pk])
-        # The registration files the batch-sourced billings came from (hosted ones have none).
-        from batch.models import Batch
-
-        Batch.objects.filter(merchant=self.merchant).delete()
-        files = Batch.objects.bulk_create(
-            Batch(
-                merchant=self.merchant,
-                kind=Batch.Kind.REGISTRATION,
-                file_name=f"b3-registrations-{n:02d}.csv",
-                content_hash=f"b3-{n:02d}".ljust(64, "0"),
-                status=Batch.Status.DONE,
-            )
-            for n in range(FILES)
-        )
-        rng = random.Random(SEED)
-        self.sql("DROP TABLE IF EXISTS bench_b3_slot")
-        self.sql("CREATE TABLE bench_b3_slot (due boolean, slot int, kind text, data jsonb, next_date date)")
-        with self.connection.cursor() as cursor:
-            for is_due in (True, False):
-                rows = [(is_due, *row) for row in schedule_slots(rng, is_due)]
-                cursor.executemany("INSERT INTO bench_b3_slot VALUES (%s, %s, %s, %s, %s)", rows)
-        self.sql("CREATE UNIQUE INDEX ON bench_b3_slot (due, slot)")
-        self.sql(
-            GENERATE,
-            {
-                "merchant": self.merchant.pk,
-                "active": billings,
-                "step": billings // due,
-                "total": billings + extra,
-                "batches": "{" + ",".join(str(batch.pk) for batch in files) + "}",
-                "files": FILES,
-            },
-        )
-        # Cancelled executions: each schedule's next date after DAY, computed by the schedule module.
-        from recurring.schedule import Schedule
-
-        self.sql("DROP TABLE IF EXISTS bench_b3_next")
-        self.sql("CREATE TABLE bench_b3_next (data jsonb, next_after date)")
-        with self.connection.cursor() as cursor:
-            cursor.execute("SELECT DISTINCT data::text FROM bench_b3_slot WHERE due")
-            texts = [text for (text,) in cursor.fetchall()]
-            rows = [(text, Schedule.from_dict(json.loads(text)).next_date(DAY + timedelta(days=1))) for text in texts]
-            cursor.executemany("INSERT INTO bench_b3_next VALUES (%s::jsonb, %s)", rows)
-        self.sql(CANCEL, {"merchant": self.merchant.pk, "day": DAY})
-        # What a reset puts back: the next date of every billing the day may move.
-        self.sql("DROP TABLE IF EXISTS bench_b3_due")
-        self.sql(
-            "CREATE TABLE bench_b3_due AS SELECT id, next_execute_date FROM recurring_billing "
-            "WHERE merchant_id = %s AND next_execute_date <= %s",
-            [self.merchant.pk, DAY],
-        )
-        self.vacuum()
-        figures = dict(
-            zip(
-                ("billings", "active", "due", "due_reminder", "inactive", "deleted", "deleted_or_inactive_on_day"),
-                self.one(
-                    """SELECT count(*), count(*) FILTER (WHERE status = 'active' AND deleted_at IS NULL),
-                        count(*) FILTER (WHERE status = 'active' AND deleted_at IS NULL AND next_execute_date <= %s),
-                        count(*) FILTER (WHERE status = 'active' AND deleted_at IS NULL
-                            AND next_execute_date <= %s AND billing_type = 'reminder'),
-                        count(*) FILTER (WHERE status = 'inactive'), count(*) FILTER (WHERE deleted_at IS NOT NULL),
-                        count(*) FILTER (WHERE (status <> 'active' OR deleted_at IS NOT NULL) AND next_execute_date = %s)
-                    FROM recurring_billing WHERE merchant_id = %s""",
-                    [DAY, DAY, DAY, self.merchant.pk],
-                ),
-                strict=True,
-            )
-        )
-        kinds = self.one(
-            """SELECT count(*) FILTER (WHERE schedule_kind = 'date'), count(*) FILTER (WHERE schedule_kind = 'day'),
-                count(*) FILTER (WHERE schedule_kind = 'full_date'), count(DISTINCT schedule_data)
-            FROM recurring_billing WHERE merchant_id = %s AND status = 'active' AND deleted_at IS NULL
-                AND next_execute_date <= %s""",
-            [self.merchant.pk, DAY],
-        )
-        figures["due_by_kind"] = dict(zip(("date", "day", "full_date"), kinds[:3], strict=True))
-        figures["due_distinct_schedules"] = kinds[3]
-        figures["cancelled_on_day"], figures["cancelled_ahead"] = self.one(
-            """SELECT count(*) FILTER (WHERE c.execute_date = b.next_execute_date),
-                count(*) FILTER (WHERE c.execute_date > b.next_execute_date)
-            FROM recurring_cancelledexecution c JOIN recurring_billing b ON b.id = c.billing_id
-            WHERE c.merchant_id = %s""",
-            [self.merchant.pk],
-        )
-        figures["expected_executions"] = self.one(
-            """SELECT count(*) FROM recurring_billing b WHERE b.merchant_id = %s AND b.status = 'active'
-                AND b.deleted_at IS NULL AND b.next_execute_date <= %s AND b.billing_type = 'recurring'
-                AND NOT EXISTS (SELECT 1 FROM recurring_cancelledexecution c
-                    WHERE c.billing_id = b.id AND c.execute_date = b.next_execute_date)""",
-            [self.merchant.pk, DAY],
-        )[0]
-        figures["generate_s"] = round(time.perf_counter() - started, 1)
-        assert figures["due"] == due, figures
-        return figures
-
-    def vacuum(self) -> None:
-        for name in ("recurring_billing", "payments_transaction", "payments_callbackdelivery", "bench_b3_due"):
-            self.sql(f"VACUUM ANALYZE {name}")
-
-    def clear(self) -> None:
-        """Back to the generated state: nothing of the day, next dates as generated, the queue empty."""
-        merchant = self.merchant.pk
-        self.sql("DELETE FROM payments_transaction WHERE merchant_id = %s", [merchant])
-        self.sql("DELETE FROM payments_callbackdelivery WHERE merchant_id = %s", [merchant])
-        self.sql("DELETE FROM recurring_schedulerrun WHERE merchant_id = %s", [merchant])
-        if self.one("SELECT to_regclass('bench_b3_due')")[0]:
-            self.restore_next_dates()
-        self.redis.delete("celery")
-
-    def restore_next_dates(self) -> int:
-        return self.sql(
-            """UPDATE recurring_billing b SET next_execute_date = d.next_execute_date FROM bench_b3_due d
-            WHERE b.id = d.id AND b.next_execute_date IS DISTINCT FROM d.next_execute_date"""
-        )
-
     def reset(self) -> None:
-        self.clear()
-        self.vacuum()
+        """Back to the generated state: nothing of the day, next dates as generated, the queue empty."""
+        for table_name in ("payments_transaction", "payments_callbackdelivery", "recurring_schedulerrun"):
+            b3_data.sql(f"DELETE FROM {table_name} WHERE merchant_id = %s", [self.merchant.pk])
+        if b3_data.one("SELECT to_regclass('bench_b3_due')")[0]:
+            b3_data.restore_next_dates()
+        self.redis.delete("celery")
+        b3_data.vacuum()
 
     def counts(self) -> dict:
         """Executions of the merchant, duplicates per (billing, day), and the charge ids waiting in Redis."""
-        rows, duplicates = self.one(
+        rows, duplicates = b3_data.one(
             """SELECT count(*), count(*) - count(DISTINCT (billing_id, execute_date))
             FROM payments_transaction WHERE merchant_id = %s""",
             [self.merchant.pk],
@@ -385,12 +131,7 @@ class Bench:
             message = json.loads(raw)
             task = message["headers"]["task"]
             tasks[task] += 1
-            if task in (
-                "payments.charge_many",
-                "payments.charge",
-                "payments.deliver_callbacks",
-                "payments.deliver_callback",
-            ):
+            if task in OURS_TASKS:
                 args, _, _ = json.loads(base64.b64decode(message["body"]))
                 ids = args[0] if isinstance(args[0], list) else [args[0]]
                 (queued if task.startswith("payments.charge") else deliveries).update(ids)
@@ -403,174 +144,121 @@ class Bench:
             "tasks": dict(tasks),
         }
 
-    def measure(self, work) -> tuple[float, SelfSampler]:
+    @staticmethod
+    def measure(work) -> dict:
+        """Wall time of ``work()`` in this process, with its load figures."""
         with SelfSampler() as sampler:
             started = time.perf_counter()
             work()
             seconds = time.perf_counter() - started
-        return seconds, sampler
-
-    @staticmethod
-    def figures(seconds: float, sampler: SelfSampler) -> dict:
-        return {
-            "seconds": seconds,
-            "peak_rss_mb": sampler.peak_mb,
-            "cpu_s": sampler.own_cpu_s,
-            "postgres_cpu_s": sampler.postgres_cpu_s,
-            "machine_busy": sampler.machine_busy,
-            "foreign_share": max(0.0, sampler.foreign_share),
-        }
+        return {"seconds": seconds, **load_figures(sampler, cpu_s=sampler.own_cpu_s)}
 
     # --- Contenders ---------------------------------------------------------------------------------
 
-    def orm_loop(self, label: str) -> dict:
+    def orm_loop(self) -> dict:
         sample, due = self.cfg["baseline_sample"], self.cfg["due"]
-        seconds, sampler = self.measure(lambda: orm_loop(self.merchant, DAY, sample))
-        counts = self.counts()
-        return {
-            **self.figures(seconds * due / sample, sampler),
-            "measured_billings": sample,
-            "measured_seconds": round(seconds, 3),
-            "scaled_from_sample": sample < due,
-            **counts,
-        }
+        figures = self.measure(lambda: orm_loop(self.merchant, DAY, sample))
+        figures["measured_seconds"] = figures["seconds"]
+        figures["seconds"] *= due / sample
+        return {**figures, "measured_billings": sample, **self.counts()}
 
-    def ours(self, label: str) -> dict:
+    def ours(self) -> dict:
         from recurring import scheduler
         from recurring.models import SchedulerRun
 
         merchant = self.merchant
-        phases: Counter[str] = Counter()
-        with self.connection.execute_wrapper(PhaseTimer(phases)):
-            seconds, sampler = self.measure(lambda: scheduler.run_day(merchant, DAY))
-        # The executions' INSERT runs on connections of their own (recurring.scheduler._insert_committed),
-        # which this timer does not wrap: waiting for it is in the rest, beside Python, Redis and commits.
-        phases["rest (insert connection, Python, Redis, commits)"] = seconds - sum(phases.values())
+        figures = self.measure(lambda: scheduler.run_day(merchant, DAY))
         run = SchedulerRun.objects.get(merchant=merchant, day=DAY)
         first = self.counts()
-        again_s, _ = self.measure(lambda: scheduler.run_day(merchant, DAY))
+        again_s = self.measure(lambda: scheduler.run_day(merchant, DAY))["seconds"]
         second = self.counts()
         # The forced rerun: the day's record gone and every next date put back (a restore, a hand edit).
         SchedulerRun.objects.filter(merchant=merchant).delete()
-        self.restore_next_dates()
-        forced_s, _ = self.measure(lambda: scheduler.run_day(merchant, DAY))
-        forced_run = SchedulerRun.objects.get(merchant=merchant, day=DAY)
+        b3_data.restore_next_dates()
+        forced_s = self.measure(lambda: scheduler.run_day(merchant, DAY))["seconds"]
         forced = self.counts()
         return {
-            **self.figures(seconds, sampler),
+            **figures,
             **first,
-            "phases_s": dict(phases),
             "run": {
                 name: getattr(run, name)
                 for name in ("due", "charged", "reminded", "skipped", "single_payments", "retries")
             },
             "reminders_queued": first["deliveries_queued"],  # delivery ids, in one or more messages
-            "messages": first["tasks"],
             "second_run_s": again_s,
             "second_run_created": second["rows"] - first["rows"],
             "second_run_queued": second["charges_queued"] - first["charges_queued"],
             "forced_rerun_s": forced_s,
-            "forced_rerun_due": forced_run.due,
             "forced_rerun_created": forced["rows"] - first["rows"],
             "forced_rerun_queued": forced["charges_queued"] - first["charges_queued"],
             "duplicates": forced["duplicates"],
             "charges_queued_twice": forced["charges_queued_twice"],
         }
 
-    def set_sql(self, label: str) -> dict:
+    def set_sql(self) -> dict:
         params = {"merchant": self.merchant.pk, "day": DAY}
         created = []
-        seconds, sampler = self.measure(lambda: created.append(self.sql(FLOOR, params)))
-        again_s, _ = self.measure(lambda: created.append(self.sql(FLOOR, params)))
-        counts = self.counts()
-        return {
-            **self.figures(seconds, sampler),
-            **counts,
-            "second_run_s": again_s,
-            "second_run_created": created[1],
-        }
+        figures = self.measure(lambda: created.append(b3_data.sql(FLOOR, params)))
+        again_s = self.measure(lambda: created.append(b3_data.sql(FLOOR, params)))["seconds"]
+        return {**figures, **self.counts(), "second_run_s": again_s, "second_run_created": created[1]}
 
     # --- The run ------------------------------------------------------------------------------------
 
     def run(self) -> dict:
         log(f"B3: generating {self.cfg['billings']} active billings, {self.cfg['due']} due on {DAY}")
-        data = self.generate()
+        self.reset()
+        data = b3_data.generate(self.merchant, self.cfg["billings"], self.cfg["due"])
         log(f"B3: data ready in {data['generate_s']} s: {data}")
-        reps = self.cfg["repetitions"]
-        runs: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
-        for rep in range(reps):
-            order = CONTENDERS[rep % 3 :] + CONTENDERS[: rep % 3]
-            for name in order:
-                self.reset()
-                log(f"B3 repetition {rep + 1}/{reps}: {name}")
-                result = getattr(self, name)(f"r{rep + 1}-{name}")
-                runs[name].append(result)
-                scaled = f" (scaled from {result['measured_billings']})" if result.get("scaled_from_sample") else ""
-                log(
-                    f"  {name}: {result['seconds']:.2f} s{scaled}, rows {result['rows']}, "
-                    f"duplicates {result['duplicates']}, peak {result['peak_rss_mb']:.0f} MB"
-                )
+
+        def run_one(name: str, rep: int) -> dict:
+            self.reset()
+            result = getattr(self, name)()
+            log(f"  {name}: {result['seconds']:.2f} s, rows {result['rows']}, duplicates {result['duplicates']}")
+            return result
+
+        runs = interleaved(CONTENDERS, self.cfg["repetitions"], run_one, "B3")
         self.reset()
         return self.report(data, runs)
 
-    def report(self, data: dict, runs: dict[str, list[dict]]) -> dict:
-        due = self.cfg["due"]
+    def contenders(self, runs: dict[str, list[dict]]) -> dict:
+        """Each contender's figures over its runs."""
         contenders = {}
         for name, results in runs.items():
             times = summary([result["seconds"] for result in results])
-            entry = {
+            contenders[name] = {
                 "time_s": times,
                 "rows": results[0]["rows"],
-                "billings_per_s": round(due / times["median"], 1),
-                "peak_rss_mb": round(max(result["peak_rss_mb"] for result in results), 1),
-                "cpu_s": summary([result["cpu_s"] for result in results]),
-                "postgres_cpu_s": summary([result["postgres_cpu_s"] for result in results]),
-                "machine_busy": summary([result["machine_busy"] for result in results]),
-                "foreign_load": summary([result["foreign_share"] for result in results]),
+                "billings_per_s": round(self.cfg["due"] / times["median"], 1),
                 "duplicates": sum(result["duplicates"] for result in results),
+                **load_summary(results),
             }
-            if name == "orm_loop":
-                entry["scaled_from_sample"] = results[0]["scaled_from_sample"]
-                entry["measured_billings"] = results[0]["measured_billings"]
-                entry["measured_time_s"] = summary([result["measured_seconds"] for result in results])
-            if name == "ours":
-                entry["run"] = results[0]["run"]
-                entry["phases_s"] = {
-                    phase: round(statistics.median(result["phases_s"].get(phase, 0.0) for result in results), 3)
-                    for phase in results[0]["phases_s"]
-                }
-                entry["charges_queued"] = [result["charges_queued"] for result in results]
-                entry["reminders_queued"] = [result["reminders_queued"] for result in results]
-                entry["messages"] = results[0]["messages"]
-                entry["second_run_s"] = summary([result["second_run_s"] for result in results])
-                entry["forced_rerun_s"] = summary([result["forced_rerun_s"] for result in results])
-                for key in ("second_run_created", "second_run_queued", "forced_rerun_created", "forced_rerun_queued"):
-                    entry[key] = sum(result[key] for result in results)
-                entry["charges_queued_twice"] = sum(result["charges_queued_twice"] for result in results)
-            if name == "set_sql":
-                entry["second_run_s"] = summary([result["second_run_s"] for result in results])
-                entry["second_run_created"] = sum(result["second_run_created"] for result in results)
-            contenders[name] = entry
-        medians = {name: contenders[name]["time_s"]["median"] for name in CONTENDERS}
-        ratios = {
-            "speedup_vs_orm_loop": round(medians["orm_loop"] / medians["ours"], 2),
-            "cost_vs_set_sql": round(medians["ours"] / medians["set_sql"], 3),
-        }
-        paired = [
-            {
-                "speedup_vs_orm_loop": round(loop["seconds"] / ours["seconds"], 2),
-                "cost_vs_set_sql": round(ours["seconds"] / floor["seconds"], 3),
-            }
-            for loop, ours, floor in zip(runs["orm_loop"], runs["ours"], runs["set_sql"], strict=True)
-        ]
+            for key in ("second_run_s", "forced_rerun_s", "measured_seconds"):
+                if key in results[0]:
+                    contenders[name][key] = summary([result[key] for result in results])
+            for key in ("second_run_created", "second_run_queued", "forced_rerun_created", "forced_rerun_queued"):
+                if key in results[0]:
+                    contenders[name][key] = sum(result[key] for result in results)
         ours = contenders["ours"]
+        ours["run"] = runs["ours"][0]["run"]
+        ours["charges_queued"] = [result["charges_queued"] for result in runs["ours"]]
+        ours["reminders_queued"] = [result["reminders_queued"] for result in runs["ours"]]
+        ours["messages"] = runs["ours"][0]["tasks"]
+        ours["charges_queued_twice"] = sum(result["charges_queued_twice"] for result in runs["ours"])
+        contenders["orm_loop"]["measured_billings"] = self.cfg["baseline_sample"]
+        return contenders
+
+    def report(self, data: dict, runs: dict[str, list[dict]]) -> dict:
+        from django.conf import settings
+
+        contenders = self.contenders(runs)
+        ours = contenders["ours"]
+        found, paired = ratios({name: [r["seconds"] for r in results] for name, results in runs.items()}, RATIOS)
         expected = data["expected_executions"]
-        correct = all(
-            result["rows"] == expected and result["charges_queued"] == expected for result in runs["ours"]
-        ) and all(result["rows"] == expected for result in runs["set_sql"])
+        correct = all(r["rows"] == expected and r["charges_queued"] == expected for r in runs["ours"]) and all(
+            r["rows"] == expected for r in runs["set_sql"]
+        )
         met = {
-            "speedup_vs_orm_loop": ratios["speedup_vs_orm_loop"] >= TARGETS["speedup_vs_orm_loop"],
-            "cost_vs_set_sql": ratios["cost_vs_set_sql"] <= TARGETS["cost_vs_set_sql"],
+            **judged(found, TARGETS),
             "duplicates": ours["duplicates"] == 0,
             "second_run_creates_nothing": ours["second_run_created"] == ours["forced_rerun_created"] == 0
             and ours["second_run_queued"] == ours["forced_rerun_queued"] == 0,
@@ -578,17 +266,13 @@ class Bench:
         }
         notes = [
             f"orm_loop ran the first {self.cfg['baseline_sample']} due billings per repetition and its time is "
-            f"scaled linearly to {due}"
-            if self.cfg["baseline_sample"] < due
+            f"scaled linearly to {self.cfg['due']}"
+            if self.cfg["baseline_sample"] < self.cfg["due"]
             else "orm_loop ran every due billing",
-            "ours is recurring.scheduler.run_day(merchant, day): SchedulerRun + lease, executions inserted, next "
-            "dates advanced, reminder deliveries stored and queued, charges queued to Redis (charge_many tasks; "
-            "no worker runs), Single Payments/retries pass, counts; time of the first run",
-            "second run: run_day again (finished SchedulerRun: no-op); forced rerun: SchedulerRun deleted and next "
-            "dates restored outside the timing, must create and queue nothing",
+            "ours is recurring.scheduler.run_day(merchant, day), charges queued to Redis (no worker runs); time of "
+            "the first run. Second run: run_day again (no-op); forced rerun: SchedulerRun deleted and next dates "
+            "restored outside the timing, must create and queue nothing",
             "set_sql inserts the executions only (no next dates, no queueing, no reminders)",
-            f"{self.cfg['repetitions']} repetitions (5 at full scale)" if self.scale != "full" else "",
-            "the machine may be shared: 'foreign' is the share of the cores busy with other work during a run",
         ]
         return {
             "id": "B3",
@@ -597,27 +281,22 @@ class Bench:
             "setup": {
                 "day": DAY.isoformat(),
                 "seed": SEED,
-                "scheduler_chunk": self.settings.SCHEDULER_CHUNK,
-                "charge_chunk": self.settings.CHARGE_CHUNK,
+                "scheduler_chunk": settings.SCHEDULER_CHUNK,
+                "charge_chunk": settings.CHARGE_CHUNK,
                 "cores": os.cpu_count(),
                 "data": data,
             },
             "contenders": contenders,
-            "ratios": ratios,
+            "ratios": found,
             "ratios_per_repetition": paired,
             "duplicates": ours["duplicates"],
             "second_run_created": ours["second_run_created"] + ours["forced_rerun_created"],
-            "targets": {
-                "speedup_vs_orm_loop": ">= 50",
-                "cost_vs_set_sql": "<= 2",
-                "duplicates": 0,
-                "second_run_creates_nothing": True,
-            },
+            "targets": {**target_texts(TARGETS), "duplicates": 0, "second_run_creates_nothing": True},
             "met": met,
             "gate_passed": met["duplicates"]
             and met["second_run_creates_nothing"]
             and met["every_execution_queued_once"],
-            "notes": [note for note in notes if note],
+            "notes": notes,
         }
 
 
@@ -680,58 +359,44 @@ def print_report(result: dict) -> None:
     print(
         f"\nB3 scheduler day - scale {scale['name']}: {data['active']} active billings ({data['billings']} in all), "
         f"{data['due']} due on {result['setup']['day']} ({data['due_reminder']} reminders, {data['cancelled_on_day']} "
-        f"cancelled that day, {data['cancelled_ahead']} cancelled ahead, {data['due_distinct_schedules']} distinct "
-        f"schedules: {data['due_by_kind']}), {scale['repetitions']} repetitions, "
-        f"SCHEDULER_CHUNK {result['setup']['scheduler_chunk']}"
+        f"cancelled that day, {data['cancelled_ahead']} cancelled ahead; {data['due_by_kind']}), "
+        f"{scale['repetitions']} repetitions, SCHEDULER_CHUNK {result['setup']['scheduler_chunk']}"
     )
     rows = [
-        ["contender", "rows", "time s (median)", "min..max", "spread", "billings/s", "peak RSS MB"]
-        + ["CPU s", "PG CPU s", "busy", "foreign", "2nd run s", "dup"]
+        ["contender", "rows", "time s (median)", "min..max", "spread", "billings/s", *LOAD_HEADER, "2nd run s", "dup"]
     ]
     for name, entry in result["contenders"].items():
-        times = entry["time_s"]
-        measured = (
-            f"{entry['rows']} of {entry['measured_billings']} (scaled)" if entry.get("scaled_from_sample") else ""
-        ) or str(entry["rows"])
-        second = entry.get("second_run_s")
+        times, second = entry["time_s"], entry.get("second_run_s")
+        measured = f" (of {entry['measured_billings']}, scaled)" if name == "orm_loop" else ""
         rows.append(
             [
                 name,
-                measured,
+                f"{entry['rows']}{measured}",
                 f"{times['median']:.2f}",
                 f"{times['min']:.2f}..{times['max']:.2f}",
                 f"{times['spread_pct']:.0f}%",
                 f"{entry['billings_per_s']:.0f}",
-                f"{entry['peak_rss_mb']:.0f}",
-                f"{entry['cpu_s']['median']:.1f}",
-                f"{entry['postgres_cpu_s']['median']:.1f}",
-                f"{entry['machine_busy']['median']:.0%}",
-                f"{entry['foreign_load']['max']:.0%}",
+                *load_cells(entry),
                 f"{second['median']:.3f}" if second else "-",
                 str(entry["duplicates"]),
             ]
         )
     print(table(rows))
-    ratios, met, ours = result["ratios"], result["met"], result["contenders"]["ours"]
     print(
-        f"speedup_vs_orm_loop {ratios['speedup_vs_orm_loop']:.1f} (target >= 50: "
-        f"{'met' if met['speedup_vs_orm_loop'] else 'NOT met'}); cost_vs_set_sql {ratios['cost_vs_set_sql']:.3f} "
-        f"(target <= 2: {'met' if met['cost_vs_set_sql'] else 'NOT met'}); duplicates {result['duplicates']}, "
-        f"created by second runs {result['second_run_created']} (hard gate: "
-        f"{'passed' if result['gate_passed'] else 'FAILED'})"
+        f"{verdicts(result['ratios'], TARGETS, result['met'])}; duplicates {result['duplicates']}, created by second "
+        f"runs {result['second_run_created']} (hard gate: {gate_text(result['gate_passed'])})"
     )
+    ours = result["contenders"]["ours"]
     print(
         f"ours: run counts {ours['run']}; charges queued {ours['charges_queued']}; reminder deliveries queued "
-        f"{ours['reminders_queued']}; broker messages {ours['messages']}; second run (no-op) median {ours['second_run_s']['median']:.3f} s; forced "
-        f"rerun median {ours['forced_rerun_s']['median']:.2f} s, created {ours['forced_rerun_created']}, queued "
+        f"{ours['reminders_queued']}; broker messages {ours['messages']}; forced rerun median "
+        f"{ours['forced_rerun_s']['median']:.2f} s, created {ours['forced_rerun_created']}, queued "
         f"{ours['forced_rerun_queued']}"
     )
-    print(f"ours, where the time goes (median s): {ours['phases_s']}")
     print_notes(result, warn_noisy=True)
 
 
 def main(scale: str) -> dict:
-    bench = Bench(scale)
-    result = bench.run()
+    result = Bench(scale).run()
     print_report(result)
     return result

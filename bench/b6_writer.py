@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+from bench.common import PROJECT_ROOT
 
 
 def main() -> int:
@@ -69,6 +73,34 @@ def main() -> int:
     connection.close()
     print(json.dumps({"settled": settled, "errors": errors, "seconds": seconds, "exhausted": exhausted}), flush=True)
     return 0
+
+
+def start(merchant_id: int, rate: float, env: dict, log_path: Path) -> subprocess.Popen:
+    """The writer in a process of its own, once it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.b6_writer", str(merchant_id), str(rate)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log_path.open("wb"),
+        text=True,
+        start_new_session=True,
+    )
+    if process.stdout.readline().strip() != "ready":
+        process.kill()
+        raise RuntimeError(f"writer did not start; see {log_path}")
+    return process
+
+
+def stop(process: subprocess.Popen) -> dict:
+    """Tell the writer to stop; its report."""
+    process.stdin.write("stop\n")
+    process.stdin.flush()
+    process.stdin.close()
+    report = json.loads(process.stdout.readline() or "{}")
+    process.wait(60)
+    return report
 
 
 if __name__ == "__main__":

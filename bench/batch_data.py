@@ -10,12 +10,17 @@ make the count of reported cells differ from the planted one for a reason that i
 from __future__ import annotations
 
 import csv
+import json
 import random
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 from batch.columns import names
+
+from .common import PROJECT_ROOT, RESULTS_DIR, interleaved, log, luhn_complete, summary, table
 
 SEED = 20261125
 BAD_SHARE = 0.01
@@ -24,19 +29,6 @@ LAST_NAMES = ("Wijaya", "Rahmawati", "Santoso", "Lestari", "Pratama", "Kusuma", 
 MONTH_SETS = ("all", "1|4|7|10", "1|2|3|4|5|6", "all", "3|6|9|12")
 DAY_SETS = ("1|15", "5", "10|20", "28", "1", "7|14|21")
 WEEKDAY_SETS = ("mon|fri", "tue", "wed|sat", "0|2|4", "sun")
-
-
-def luhn_complete(body: str) -> str:
-    """``body`` plus the check digit that makes it pass Luhn."""
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        digit = int(char)
-        if position % 2 == 0:  # these get doubled once the check digit is appended
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return body + str((10 - total % 10) % 10)
 
 
 def stored_key(number: int) -> str:
@@ -151,8 +143,6 @@ def generate(path: Path, rows: int, stored: int, today: date) -> list[tuple[int,
 def seed_stored_billings(merchant_id: int, count: int) -> None:
     """``count`` billings of the merchant (billing numbers ST-0000000...), in one INSERT ... SELECT: every
     NOT NULL column gets a plain value of its type."""
-    import json
-
     from django.db import connection, models
 
     from recurring.models import Billing
@@ -218,13 +208,9 @@ def seed_stored_billings(merchant_id: int, count: int) -> None:
 def prepare(rows: int, stored: int, peer_sample: int) -> dict:
     """The merchant, its uploader, the file (made once per size and day), the planted cells, a sample of
     the file for a sampled peer, and ``stored`` billings of the merchant. Returns the contenders' config."""
-    import json
-
     from django.contrib.auth import get_user_model
 
     from accounts.models import Merchant
-
-    from .common import RESULTS_DIR
 
     merchant, _ = Merchant.objects.get_or_create(code="bench-batch", defaults={"name": "Bench B1/B2"})
     user, _ = get_user_model().objects.get_or_create(
@@ -274,12 +260,6 @@ def clear_batches(merchant_id: int) -> None:
 
 def run_contender(name: str, cfg: dict) -> dict:
     """One contender in a fresh process (bench/batch_worker.py); its JSON line."""
-    import json
-    import subprocess
-    import sys
-
-    from .common import PROJECT_ROOT
-
     done = subprocess.run(
         [sys.executable, "-m", "bench.batch_worker", name, json.dumps(cfg)],
         cwd=PROJECT_ROOT,
@@ -292,26 +272,21 @@ def run_contender(name: str, cfg: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def interleaved(contenders: tuple[str, ...], repetitions: int, cfg: dict, before=None, label: str = "") -> dict:
-    """Each repetition runs every contender once, in an order rotated per repetition."""
-    from .common import log
+def run_all(contenders: tuple[str, ...], repetitions: int, cfg: dict, label: str) -> dict:
+    """Every contender once per repetition in a rotated order, each in a fresh process. Before each run
+    of B1's ours, the merchant's batches are dropped (the same file is uploaded at every run)."""
 
-    runs: dict[str, list[dict]] = {name: [] for name in contenders}
-    for rep in range(repetitions):
-        order = contenders[rep % len(contenders) :] + contenders[: rep % len(contenders)]
-        for name in order:
-            if before is not None:
-                before(name)
-            log(f"{label} repetition {rep + 1}/{repetitions}: {name}")
-            result = run_contender(name, cfg)
-            runs[name].append(result)
-            log(f"  {name}: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB")
-    return runs
+    def run_one(name: str, rep: int) -> dict:
+        if name == "b1_ours":
+            clear_batches(cfg["merchant_id"])
+        result = run_contender(name, cfg)
+        log(f"  {name}: {result['seconds']:.2f} s, peak {result['peak_rss_mb']:.0f} MB")
+        return result
+
+    return interleaved(contenders, repetitions, run_one, label)
 
 
 def entry(results: list[dict], rows: int, sampled: bool) -> dict:
-    from .common import summary
-
     times = summary([result["seconds"] for result in results])
     found = {
         "time_s": times,
@@ -327,8 +302,6 @@ def entry(results: list[dict], rows: int, sampled: bool) -> dict:
 
 
 def print_table(title: str, contenders: dict, rows: int) -> None:
-    from .common import table
-
     print(f"\n{title}")
     lines = [["contender", "rows run", "time s (median)", "min..max", "spread", "rows/s", "peak RSS MB", "bad cells"]]
     for name, found in contenders.items():

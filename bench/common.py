@@ -1,22 +1,19 @@
-"""What every benchmark shares: the scale, Django on the harness's services, worker processes, peak
-memory sampling, median and spread, and var/bench/results.json."""
+"""What every benchmark shares: the scale and its knobs, Django on the harness's services, the
+interleaved repetitions, median and spread, p95, ratios against targets, a signed-in client, the table
+and var/bench/results.json. (Processes and their sampling: bench/processes.py.)"""
 
 from __future__ import annotations
 
 import json
+import math
+import operator
 import os
-import resource
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = PROJECT_ROOT / "var" / "bench"
@@ -39,6 +36,9 @@ def scaled_config(benchmark_id: str, scales: dict[str, dict], scale: str) -> dic
         override = os.environ.get(f"BENCH_{benchmark_id}_{key.upper()}")
         if override:
             values[key] = int(override)
+    changed = {key: value for key, value in values.items() if value != scales[scale][key]}
+    if changed:
+        log(f"{benchmark_id}: scale {scale} overridden by the environment: {changed}")
     return values
 
 
@@ -64,196 +64,6 @@ def setup_django(migrate: bool = True) -> None:
 
 def log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-# --- Processes ----------------------------------------------------------------------------------------
-
-
-def _group_processes(pgid: int) -> Iterator[str]:
-    """The /proc entries of every process in a process group (Linux)."""
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        with suppress(OSError, IndexError, ValueError):
-            with open(f"/proc/{entry.name}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:  # field 5 of stat: the process group
-                yield entry.name
-
-
-def _stat(pid: str) -> tuple[int, float]:
-    """Resident bytes and CPU seconds (user + system) of one process."""
-    with open(f"/proc/{pid}/statm") as handle:
-        rss = int(handle.read().split()[1]) * PAGE
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / TICKS  # fields 14, 15: utime, stime
-
-
-def _system_busy() -> tuple[float, float]:
-    """Busy and total CPU seconds of the machine since boot (/proc/stat)."""
-    with open("/proc/stat") as handle:
-        values = [int(value) for value in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / TICKS, sum(values) / TICKS
-
-
-def _postmaster_pid() -> int | None:
-    """The PostgreSQL server of DATABASE_URL (there may be others on the machine): the postgres process
-    whose command line names its port."""
-    port = str(urlsplit(os.environ.get("DATABASE_URL", "")).port or "")
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with suppress(OSError):
-                with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                    argv = handle.read().decode(errors="replace").split("\0")
-                if argv and argv[0].endswith("postgres") and port and port in " ".join(argv).split():
-                    return int(entry.name)
-    return None
-
-
-def postgres_cpu_s() -> float:
-    """CPU seconds used so far by DATABASE_URL's PostgreSQL server: the postmaster with the backends it
-    has reaped (cutime, cstime) plus its live children. The difference of two calls is the server's CPU
-    time in between, short-lived backends included. 0 when the server is not a local process."""
-    postmaster = _postmaster_pid()
-    if postmaster is None:
-        return 0.0
-    total = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            with suppress(OSError, IndexError, ValueError):
-                with open(f"/proc/{entry.name}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-                pid = int(entry.name)
-                if pid == postmaster:
-                    total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-                elif int(fields[1]) == postmaster:
-                    total += int(fields[11]) + int(fields[12])
-    return total / TICKS
-
-
-def _self_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class ProcessSampler:
-    """Samples the process groups in ``groups`` every ``interval`` s: ``peak_mb`` is the highest summed
-    resident memory, ``cpu_s`` their CPU time (the last sample of each process, killed ones included),
-    ``machine_busy`` the share of all cores busy (any process) meanwhile, ``postgres_cpu_s`` the
-    PostgreSQL server's CPU time meanwhile, ``foreign_share`` the share of all cores busy with anything
-    else (not this process, the contender or PostgreSQL)."""
-
-    def __init__(self, groups: tuple[int, ...] = (), interval: float = 0.2):
-        self.interval, self.groups, self.peak_mb = interval, set(groups), 0.0
-        self._cpu: dict[str, float] = {}
-        self._base: dict[str, float] = {}  # CPU the processes alive at the start had used before it
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.machine_busy = 0.0
-        self.postgres_cpu_s = 0.0
-        self.foreign_share = 0.0
-
-    @property
-    def cpu_s(self) -> float:
-        return sum(cpu - self._base.get(key, 0.0) for key, cpu in self._cpu.items())
-
-    def __enter__(self) -> ProcessSampler:
-        self.sample()
-        self._base = dict(self._cpu)
-        self._self_start = _self_cpu_s()
-        self._busy_start = _system_busy()
-        self._postgres_start = postgres_cpu_s()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.sample()
-        busy, total = _system_busy()
-        self.machine_busy = (busy - self._busy_start[0]) / max(total - self._busy_start[1], 1e-9)
-        self.postgres_cpu_s = postgres_cpu_s() - self._postgres_start
-        # Whatever else kept the cores busy meanwhile (other jobs on the machine, Redis): a run with a
-        # large share is not a clean measurement.
-        foreign = (busy - self._busy_start[0]) - self.cpu_s - self.postgres_cpu_s - (_self_cpu_s() - self._self_start)
-        self.foreign_share = max(0.0, foreign) / max(total - self._busy_start[1], 1e-9)
-        self._stop.set()
-        self._thread.join()
-
-    def sample(self) -> None:
-        rss = 0
-        for pgid in list(self.groups):
-            for pid in _group_processes(pgid):
-                with suppress(OSError, IndexError, ValueError):
-                    process_rss, cpu = _stat(pid)
-                    rss += process_rss
-                    self._cpu[f"{pgid}/{pid}"] = cpu
-        self.peak_mb = max(self.peak_mb, rss / 2**20)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-
-class Worker:
-    """A `celery -A <app> worker` in a process group of its own (started, SIGKILLed, started again)."""
-
-    def __init__(self, app: str, name: str, env: dict[str, str], log_path: Path, args: list[str]):
-        self.app, self.name, self.env, self.log_path, self.args = app, name, env, log_path, args
-        self.process: subprocess.Popen | None = None
-        self.hostname = ""
-        self.starts = 0
-
-    def start(self, timeout: float = 60.0) -> float:
-        """Start and wait until it answers a ping; returns the seconds that took."""
-        from billing_bo.celery import app as control_app
-
-        began = time.perf_counter()
-        self.starts += 1
-        self.hostname = f"{self.name}-{os.getpid()}-{self.starts}@localhost"
-        argv = [sys.executable, "-m", "celery", "-A", self.app, "worker", f"--hostname={self.hostname}", *self.args]
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
-                argv,
-                cwd=PROJECT_ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        while not control_app.control.ping(destination=[self.hostname], timeout=0.25):
-            if self.process.poll() is not None or time.perf_counter() - began > timeout:
-                self.stop()
-                raise RuntimeError(f"worker {self.hostname} did not start; see {self.log_path}")
-        return time.perf_counter() - began
-
-    @property
-    def pgid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def kill(self) -> None:
-        """SIGKILL the main process and its pool children at once."""
-        assert self.process is not None
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        with suppress(subprocess.TimeoutExpired):
-            self.process.wait(20)
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
 
 # --- Figures ------------------------------------------------------------------------------------------
@@ -316,11 +126,95 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory: VmHWM of /proc/self/status. (Not ru_maxrss: Linux carries
-    that over exec from the parent, here the bench runner that started the process.)"""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rotated(names: tuple[str, ...], rep: int) -> tuple[str, ...]:
+    """The contenders in the order of repetition ``rep``: rotated by one each time, so none always goes first."""
+    shift = rep % len(names)
+    return names[shift:] + names[:shift]
+
+
+def interleaved(names: tuple[str, ...], repetitions: int, run_one: Callable[[str, int], dict], label: str) -> dict:
+    """Each repetition runs every contender once (``run_one(name, rep)``), in a rotated order; their results."""
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for rep in range(repetitions):
+        for name in rotated(names, rep):
+            log(f"{label} repetition {rep + 1}/{repetitions}: {name}")
+            runs[name].append(run_one(name, rep))
+    return runs
+
+
+def p95(values: list[float]) -> float:
+    """The nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def ratios(seconds: dict[str, list[float]], spec: dict[str, tuple[str, str]]) -> tuple[dict, list[dict]]:
+    """Each ratio of ``spec`` (key: (numerator, denominator) contenders) on the median times, and per
+    repetition (the runs of one repetition paired)."""
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    overall = {key: round(medians[top] / medians[bottom], 3) for key, (top, bottom) in spec.items()}
+    count = min(len(values) for values in seconds.values())
+    paired = [
+        {key: round(seconds[top][rep] / seconds[bottom][rep], 3) for key, (top, bottom) in spec.items()}
+        for rep in range(count)
+    ]
+    return overall, paired
+
+
+OPERATORS = {">=": operator.ge, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+
+
+def judged(values: dict, targets: dict[str, tuple[str, float]]) -> dict[str, bool]:
+    """Whether each figure meets its target, e.g. ``{"cost_vs_floor": ("<=", 4)}``."""
+    return {key: OPERATORS[op](values[key], limit) for key, (op, limit) in targets.items()}
+
+
+def target_texts(targets: dict[str, tuple[str, float]]) -> dict[str, str]:
+    return {key: f"{op} {limit:g}" for key, (op, limit) in targets.items()}
+
+
+def verdicts(values: dict, targets: dict[str, tuple[str, float]], met: dict[str, bool]) -> str:
+    """One line: each figure, its target and met / NOT met."""
+    return "; ".join(
+        f"{key} {values[key]:g} (target {op} {limit:g}: {'met' if met[key] else 'NOT met'})"
+        for key, (op, limit) in targets.items()
+    )
+
+
+def gate_text(passed: bool) -> str:
+    return "passed" if passed else "FAILED"
+
+
+def signed_in_client(username: str, merchant_id: int):
+    """A django.test.Client signed in as the merchant admin ``username`` (made once) with a confirmed TOTP
+    device in its session, as after the second factor; and the user."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from accounts.models import User
+    from accounts.services import create_device
+
+    user = User.objects.filter(username=username).first() or User.objects.create_user(
+        username=username,
+        password=f"{username}-not-a-real-password",
+        email=f"{username}@example.com",
+        merchant_id=merchant_id,
+        is_merchant_admin=True,
+    )
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or create_device(user, confirmed=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client, user
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` plus the check digit that makes it pass Luhn (test card numbers)."""
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        digit = int(char) * (2 if position % 2 == 0 else 1)  # doubled once the check digit is appended
+        total += digit - 9 if digit > 9 else digit
+    return body + str((10 - total % 10) % 10)
