@@ -3,19 +3,17 @@
 ``tick`` (Celery beat, every few minutes) runs, for every merchant, each day from the one after its
 last finished run up to its local today. ``run_day`` takes a lease on the day's ``SchedulerRun`` (a
 second runner leaves at once; a crashed runner's lease expires and the next tick resumes), then works
-through the due billings in chunks. A chunk locks its billings (``skip_locked``), inserts their executions
-with ON CONFLICT DO NOTHING on (billing, execute date), moves each billing's ``next_execute_date`` past
-the day, and queues the charges after the executions commit. On PostgreSQL the executions go in on
-connections of their own (SCHEDULER_INSERT_CONNECTIONS), committed before the chunk's own transaction
-(the moves) is; elsewhere, or inside a caller's transaction, all of it is one transaction. So a day run twice, in parallel or after a crash
-mid-chunk, creates each execution once, and a billing is never moved past a day without its execution.
+through the due billings in chunks. A chunk is one transaction: it locks its billings (``skip_locked``),
+inserts their executions with ON CONFLICT DO NOTHING on (billing, execute date), moves each billing's
+``next_execute_date`` past the day, and queues the charges of the executions it created once it commits.
+So a day run twice, in parallel or after a crash mid-chunk, creates and queues each execution once, and a
+billing is never moved past a day without its execution.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -120,136 +118,93 @@ def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
 
 
 def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
-    """One chunk of due billings, set-based; False when none is left.
+    """One chunk of due billings in one transaction; False when none is left.
 
-    The chunk's billings are locked (``skip_locked``) and read as plain tuples. Their executions are
-    inserted with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per execute date (the date is a
-    parameter, so the invoice number is ``<billing number>-YYYYMMDD`` in SQL; a row a run before created
-    stays as it is), and their next dates are moved with one UPDATE: billings with the same schedule share
-    the next date, so it is computed once per schedule (the few with cancelled dates get their own).
-    Reminder deliveries are stored in one statement. The charges of the rows this chunk created (and
-    only those) are queued after commit.
+    The chunk's billings are locked (``skip_locked``: a second runner takes the next ones), their
+    executions inserted (a row an earlier run of the day created is left alone), their next dates moved
+    past the day and their reminders stored; the charges of the executions this chunk created, and only
+    those, are queued when it commits. A chunk that fails leaves nothing behind: its billings stay due.
     """
-    # On PostgreSQL, outside a caller's transaction, the executions go in on connections of their own
-    # (SCHEDULER_INSERT_CONNECTIONS) while this one moves the next dates: the server works on them at once.
-    side = connection.vendor == "postgresql" and not connection.in_atomic_block
     with db.atomic():
-        rows = list(
-            due_billings(merchant, day)
-            # NO KEY UPDATE: the side connections' new executions check their billing (FOR KEY SHARE) at
-            # commit while this transaction still holds the chunk; FOR UPDATE would block them.
-            .select_for_update(skip_locked=True, no_key=True)
-            .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
-            .annotate(schedule_text=Cast("schedule_data", TextField()))
-            .values_list("pk", "next_execute_date", "billing_type", "schedule_text")[: settings.SCHEDULER_CHUNK]
-        )
+        rows = _lock_chunk(merchant, day)
         if not rows:
             return False
-        cancelled = _cancelled_dates(merchant, [pk for pk, _, _, _ in rows], day + timedelta(days=366))
-
-        executions: dict[date, list[int]] = {}  # execute date -> billing ids
-        reminders: list[tuple[int, date]] = []
-        skipped = 0
-        for pk, execute_date, billing_type, _ in rows:
-            skip = cancelled.get(pk)
-            if skip and execute_date in skip:
-                skipped += 1
-            elif billing_type == Billing.Type.REMINDER:
-                reminders.append((pk, execute_date))
-            else:
-                executions.setdefault(execute_date, []).append(pk)
-
-        def next_dates() -> tuple[list[int], list[date | None]]:
-            """The chunk's billing ids and their next dates after the day, computed once per schedule (as
-            stored); a billing with cancelled dates gets its own."""
-            moved, dates = [], []
-            next_of: dict[str, date | None] = {}
-            after = day + timedelta(days=1)
-            for pk, _, _, schedule_text in rows:
-                skip = cancelled.get(pk)
-                if skip:
-                    next_date = Schedule.from_dict(json.loads(schedule_text)).next_date(after, skip=skip)
-                elif schedule_text in next_of:
-                    next_date = next_of[schedule_text]
-                else:
-                    schedule = Schedule.from_dict(json.loads(schedule_text))
-                    next_date = next_of[schedule_text] = schedule.next_date(after)
-                moved.append(pk)
-                dates.append(next_date)
-            return moved, dates
-
-        def move_and_remind() -> None:
-            _move_next_dates(*next_dates())
-            if reminders:
-                billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
-                callbacks.notify_many(
-                    merchant,
-                    "billing.reminder",
-                    [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
-                )
-
-        if side and executions:
-            parts = _split(executions, settings.SCHEDULER_INSERT_CONNECTIONS)
-            with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="scheduler-insert") as threads:
-                inserted = [threads.submit(_insert_committed, part, run.pk) for part in parts]
-                try:
-                    move_and_remind()
-                finally:
-                    for part in inserted:
-                        part.result()  # committed (and its charges queued) before this transaction is
-        else:
-            ids = _insert_executions_by_date(executions)
-            SchedulerRun.objects.filter(pk=run.pk).update(charged=F("charged") + len(ids))
-            enqueue_charges(ids, marked=True)  # inserted with queued_at set; sent after commit
-            move_and_remind()
-        # after the side transaction: it counts the run's charged on the same row
+        cancelled = _cancelled_dates(merchant, [row.pk for row in rows], day + timedelta(days=366))
+        executions, reminders, skipped = _sort_out(rows, cancelled)
+        created: list[int] = []
+        for execute_date, billing_ids in sorted(executions.items()):
+            created += _insert_executions(billing_ids, execute_date)
+        _move_next_dates(*_next_dates(rows, cancelled, after=day + timedelta(days=1)))
+        _remind(merchant, reminders)
         SchedulerRun.objects.filter(pk=run.pk).update(
             due=F("due") + len(rows),
+            charged=F("charged") + len(created),
             reminded=F("reminded") + len(reminders),
             skipped=F("skipped") + skipped,
         )
+        enqueue_charges(created, marked=True)  # inserted with queued_at set; sent on commit
     return True
 
 
-def _insert_executions_by_date(executions: dict[date, list[int]]) -> list[int]:
-    ids = []
-    for execute_date, billing_ids in sorted(executions.items()):
-        ids.extend(_insert_executions(billing_ids, execute_date))
-    return ids
+def _lock_chunk(merchant: Merchant, day: date) -> list:
+    """Up to SCHEDULER_CHUNK due billings, locked, as (pk, next_execute_date, billing_type, schedule_text)
+    rows; billings another runner holds are left to it."""
+    rows = (
+        due_billings(merchant, day)
+        .select_for_update(skip_locked=True)
+        .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
+        .annotate(schedule_text=Cast("schedule_data", TextField()))  # the key of _next_dates' cache
+        .values_list("pk", "next_execute_date", "billing_type", "schedule_text", named=True)
+    )
+    return list(rows[: settings.SCHEDULER_CHUNK])
 
 
-SPLIT_AT_LEAST = 1000  # executions per side connection, at least
+def _sort_out(rows: list, cancelled: dict[int, set[date]]) -> tuple[dict[date, list[int]], list, int]:
+    """What the chunk's billings get: executions (execute date -> billing ids), reminders ((billing id,
+    execute date) pairs) and the number skipped on a cancelled execute date."""
+    executions: dict[date, list[int]] = {}
+    reminders: list[tuple[int, date]] = []
+    skipped = 0
+    for row in rows:
+        if row.next_execute_date in cancelled.get(row.pk, ()):
+            skipped += 1
+        elif row.billing_type == Billing.Type.REMINDER:
+            reminders.append((row.pk, row.next_execute_date))
+        else:
+            executions.setdefault(row.next_execute_date, []).append(row.pk)
+    return executions, reminders, skipped
 
 
-def _split(executions: dict[date, list[int]], parts: int) -> list[dict[date, list[int]]]:
-    """``executions`` (execute date -> billing ids) in up to ``parts`` parts of about the same size, each
-    with at least SPLIT_AT_LEAST executions: one INSERT keeps one server process busy, so a large chunk goes
-    in on as many connections at once."""
-    pairs = [(execute_date, pk) for execute_date, ids in sorted(executions.items()) for pk in ids]
-    parts = max(1, min(parts, len(pairs) // SPLIT_AT_LEAST))
-    size = -(-len(pairs) // parts)
-    split = []
-    for start in range(0, len(pairs), size):
-        part: dict[date, list[int]] = {}
-        for execute_date, pk in pairs[start : start + size]:
-            part.setdefault(execute_date, []).append(pk)
-        split.append(part)
-    return split
+def _next_dates(rows: list, cancelled: dict[int, set[date]], after: date) -> tuple[list[int], list[date | None]]:
+    """The chunk's billing ids and their next execute dates from ``after`` on. Billings with the same
+    schedule (as stored) share the next date, so it is computed once per schedule; a billing with
+    cancelled dates gets its own."""
+    ids, dates = [], []
+    next_of: dict[str, date | None] = {}
+    for row in rows:
+        skip = cancelled.get(row.pk)
+        if skip:
+            next_date = Schedule.from_dict(json.loads(row.schedule_text)).next_date(after, skip=skip)
+        elif row.schedule_text in next_of:
+            next_date = next_of[row.schedule_text]
+        else:
+            schedule = Schedule.from_dict(json.loads(row.schedule_text))
+            next_date = next_of[row.schedule_text] = schedule.next_date(after)
+        ids.append(row.pk)
+        dates.append(next_date)
+    return ids, dates
 
 
-def _insert_committed(executions: dict[date, list[int]], run_id: int) -> list[int]:
-    """The chunk's executions in a transaction of their own, committed before the chunk's (which moves the
-    next dates) is, and their charges queued when it commits. Should the chunk then fail, its billings are
-    still due: the next chunk inserts nothing twice (ON CONFLICT DO NOTHING) and moves them; a charge whose
-    message was lost is the janitor's (``queued_at``)."""
-    try:
-        with db.atomic():
-            ids = _insert_executions_by_date(executions)
-            SchedulerRun.objects.filter(pk=run_id).update(charged=F("charged") + len(ids))
-            enqueue_charges(ids, marked=True)
-        return ids
-    finally:
-        connection.close()  # this thread's own connection (one per chunk of SCHEDULER_CHUNK billings)
+def _remind(merchant: Merchant, reminders: list[tuple[int, date]]) -> None:
+    """The ``billing.reminder`` callbacks of the chunk's Reminder billings, stored in one statement."""
+    if not reminders:
+        return
+    billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
+    callbacks.notify_many(
+        merchant,
+        "billing.reminder",
+        [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
+    )
 
 
 def _cancelled_dates(merchant: Merchant, billing_ids: list[int], until: date) -> dict[int, set[date]]:
