@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db import transaction as db
-from django.db.models import F, Q, TextField
+from django.db.models import Case, DateField, F, Q, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -208,66 +208,25 @@ def _remind(merchant: Merchant, reminders: list[tuple[int, date]]) -> None:
 
 
 def _cancelled_dates(merchant: Merchant, billing_ids: list[int], until: date) -> dict[int, set[date]]:
-    """The cancelled execute dates (P6) of the chunk's billings up to ``until``: billing id -> dates. Raw, so
-    the chunk's ids are one array parameter on PostgreSQL (the ORM would resolve a lookup value per id)."""
-    quote = connection.ops.quote_name
-    where, params = _ids_in(billing_ids, column="billing_id")
+    """The cancelled execute dates (P6) of the chunk's billings up to ``until``: billing id -> dates."""
+    rows = CancelledExecution.objects.filter(merchant=merchant, billing_id__in=billing_ids, execute_date__lte=until)
     cancelled: dict[int, set[date]] = {}
-    for row in CancelledExecution.objects.raw(
-        f"SELECT {quote('id')}, {quote('billing_id')}, {quote('execute_date')} "
-        f"FROM {quote(CancelledExecution._meta.db_table)} "
-        f"WHERE {quote('merchant_id')} = %s AND {quote('execute_date')} <= %s AND {where}",
-        [merchant.pk, until, *params],
-    ):
-        cancelled.setdefault(row.billing_id, set()).add(row.execute_date)
+    for billing_id, execute_date in rows.values_list("billing_id", "execute_date"):
+        cancelled.setdefault(billing_id, set()).add(execute_date)
     return cancelled
 
 
 def _move_next_dates(billing_ids: list[int], next_dates: list[date | None]) -> None:
-    """One UPDATE for the chunk. On PostgreSQL the pairs are two array parameters joined by ``unnest`` (one
-    parse, one hash of the ids); elsewhere ``CASE WHEN id IN (...) THEN <date> ... END``, one branch per
-    distinct date."""
-    quote = connection.ops.quote_name
-    table = quote(Billing._meta.db_table)
-    if connection.vendor == "postgresql":
-        ids = _pg_array(billing_ids)
-        sql = (  # id = ANY(...) too: the rows by the primary key, not a hash of the whole table
-            f"UPDATE {table} SET {quote('next_execute_date')} = moves.next_date "
-            f"FROM unnest(%s::bigint[], %s::date[]) AS moves (id, next_date) "
-            f"WHERE {table}.{quote('id')} = moves.id AND {table}.{quote('id')} = ANY(%s::bigint[])"
-        )
-        params = [ids, _pg_array(next_dates), ids]
-    else:
-        by_date: dict[date, list[int]] = {}
-        for pk, next_date in zip(billing_ids, next_dates, strict=True):
-            if next_date is not None:  # a Full Date list that ran out: NULL, the ELSE
-                by_date.setdefault(next_date, []).append(pk)
-        cases, params = [], []
-        for next_date, ids in by_date.items():
-            cases.append(f"WHEN {quote('id')} IN ({', '.join(['%s'] * len(ids))}) THEN %s")
-            params.extend([*ids, next_date])
-        value = f"CASE {' '.join(cases)} ELSE NULL END" if cases else "NULL"
-        sql = (
-            f"UPDATE {table} SET {quote('next_execute_date')} = {value} "
-            f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))})"
-        )
-        params.extend(billing_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _pg_array(values: list) -> str:
-    """A PostgreSQL array literal of ints or dates (None: NULL), cast by the statement: one parameter that the
-    server parses at once, where a list would be sent as ARRAY[...] of as many expressions."""
-    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
-
-
-def _ids_in(billing_ids: list[int], column: str = "id") -> tuple[str, list]:
-    """``<column> IN (...)`` for the chunk's billing ids: one array parameter on PostgreSQL."""
-    quote = connection.ops.quote_name
-    if connection.vendor == "postgresql":
-        return f"{quote(column)} = ANY(%s::bigint[])", [_pg_array(billing_ids)]
-    return f"{quote(column)} IN ({', '.join(['%s'] * len(billing_ids))})", list(billing_ids)
+    """One UPDATE for the chunk: ``CASE WHEN id IN (...) THEN <date> ... END``, one branch per distinct date
+    (a Full Date list that ran out: NULL, the default)."""
+    by_date: dict[date, list[int]] = {}
+    for pk, next_date in zip(billing_ids, next_dates, strict=True):
+        if next_date is not None:
+            by_date.setdefault(next_date, []).append(pk)
+    branches = [When(pk__in=ids, then=Value(next_date)) for next_date, ids in by_date.items()]
+    Billing.objects.filter(pk__in=billing_ids).update(
+        next_execute_date=Case(*branches, default=None, output_field=DateField())
+    )
 
 
 # An execution copies these from its billing (the card as the billing holds it, P2).
@@ -303,14 +262,14 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         columns.append(quote(field.column))
         values.append(expression)
         params.extend(args)
-    where, where_params = _ids_in(billing_ids)
+    ids = ", ".join(["%s"] * len(billing_ids))
     sql = (
         f"INSERT INTO {quote(Transaction._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} "
-        f"WHERE {where} ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+        f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} WHERE {quote('id')} IN ({ids}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + where_params)
+        cursor.execute(sql, params + billing_ids)
         return [pk for (pk,) in cursor.fetchall()]
 
 
