@@ -245,7 +245,7 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         "description": (f"%s || {quote('billing_number')} || %s", ["Recurring ", f" {execute_date:%Y-%m-%d}"]),
         "execute_date": ("%s", [execute_date]),
         "status": ("%s", [Transaction.Status.SCHEDULED]),
-        "queued_at": ("%s", [now]),  # its charge is queued when this commits (enqueue_charges below)
+        "queued_at": ("%s", [now]),  # queued on commit by the chunk (enqueue_charges(..., marked=True))
     }
     columns, values, params = [], [], []
     for field in Transaction._meta.concrete_fields:

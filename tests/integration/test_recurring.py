@@ -545,16 +545,16 @@ def test_beat_and_a_worker_charge_a_thousand_due_billings_once(merchant, start_w
     )
 
 
-# A chunk on PostgreSQL: next dates from array parameters, cancelled dates, reminders in one message ----
+# A chunk on PostgreSQL: each billing's next date, cancelled dates, reminders in one message -----------
 
 
 def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends_its_reminders_in_one_message(
     merchant, broker, bank_path
 ):
-    """The PostgreSQL path of a chunk (ids and next dates as array parameters, ``UPDATE ... FROM unnest``):
-    every billing gets the next date the schedule module gives it (a cancelled date skipped, a Full Date
-    list that ran out: none), a date cancelled on the day runs nothing, a Reminder is a callback and no
-    charge, the chunk's reminders are one broker message, and each created execution is queued once."""
+    """A chunk on PostgreSQL (the unit lane runs the same on SQLite): every billing gets the next date the
+    schedule module gives it (a cancelled date skipped, a Full Date list that ran out: none), a date
+    cancelled on the day runs nothing, a Reminder is a callback and no charge, the chunk's reminders are one
+    broker message, and each created execution is queued once."""
     from payments.models import CallbackDelivery
     from recurring.models import CancelledExecution
     from recurring.schedule import Schedule
