@@ -78,6 +78,7 @@ def tick(now=None) -> list[SchedulerRun]:
 
 
 def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
+    """Run ``merchant``'s ``day`` unless it ran already or another runner holds it; its ``SchedulerRun``."""
     now = now or timezone.now()
     run, _ = SchedulerRun.objects.get_or_create(merchant=merchant, day=day)
     if run.finished_at is not None:
