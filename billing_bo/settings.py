@@ -251,9 +251,6 @@ JANITOR_BATCH = env.int("JANITOR_BATCH", default=5000)
 # The scheduler (R7, R8): chunk size, a runner's lease on a day, how far back a tick catches up.
 # Billings per database transaction: larger on PostgreSQL (a chunk costs a few statements whatever its size).
 SCHEDULER_CHUNK = env.int("SCHEDULER_CHUNK", default=10_000 if os.environ.get("DATABASE_URL") else 2000)
-# PostgreSQL: a chunk's executions are inserted on this many connections of their own, in parallel (on 2
-# cores, 2 were no faster than 1: B3 cost 1.94-1.96x the floor against 1.74-1.79x; more cores may differ).
-SCHEDULER_INSERT_CONNECTIONS = env.int("SCHEDULER_INSERT_CONNECTIONS", default=1)
 SCHEDULER_LEASE_SECONDS = env.int("SCHEDULER_LEASE_SECONDS", default=600)
 SCHEDULER_MAX_CATCH_UP_DAYS = env.int("SCHEDULER_MAX_CATCH_UP_DAYS", default=31)
 # Batch uploads (B1-B8).

@@ -3,25 +3,23 @@
 ``tick`` (Celery beat, every few minutes) runs, for every merchant, each day from the one after its
 last finished run up to its local today. ``run_day`` takes a lease on the day's ``SchedulerRun`` (a
 second runner leaves at once; a crashed runner's lease expires and the next tick resumes), then works
-through the due billings in chunks. A chunk locks its billings (``skip_locked``), inserts their executions
-with ON CONFLICT DO NOTHING on (billing, execute date), moves each billing's ``next_execute_date`` past
-the day, and queues the charges after the executions commit. On PostgreSQL the executions go in on
-connections of their own (SCHEDULER_INSERT_CONNECTIONS), committed before the chunk's own transaction
-(the moves) is; elsewhere, or inside a caller's transaction, all of it is one transaction. So a day run twice, in parallel or after a crash
-mid-chunk, creates each execution once, and a billing is never moved past a day without its execution.
+through the due billings in chunks. A chunk is one transaction: it locks its billings (``skip_locked``),
+inserts their executions with ON CONFLICT DO NOTHING on (billing, execute date), moves each billing's
+``next_execute_date`` past the day, and queues the charges of the executions it created once it commits.
+So a day run twice, in parallel or after a crash mid-chunk, creates and queues each execution once, and a
+billing is never moved past a day without its execution.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
 from django.db import transaction as db
-from django.db.models import F, Q, TextField
+from django.db.models import Case, DateField, F, Q, TextField, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -80,6 +78,7 @@ def tick(now=None) -> list[SchedulerRun]:
 
 
 def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
+    """Run ``merchant``'s ``day`` unless it ran already or another runner holds it; its ``SchedulerRun``."""
     now = now or timezone.now()
     run, _ = SchedulerRun.objects.get_or_create(merchant=merchant, day=day)
     if run.finished_at is not None:
@@ -120,199 +119,115 @@ def run_day(merchant: Merchant, day: date, *, now=None) -> SchedulerRun:
 
 
 def _run_chunk(merchant: Merchant, day: date, run: SchedulerRun) -> bool:
-    """One chunk of due billings, set-based; False when none is left.
+    """One chunk of due billings in one transaction; False when none is left.
 
-    The chunk's billings are locked (``skip_locked``) and read as plain tuples. Their executions are
-    inserted with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per execute date (the date is a
-    parameter, so the invoice number is ``<billing number>-YYYYMMDD`` in SQL; a row a run before created
-    stays as it is), and their next dates are moved with one UPDATE: billings with the same schedule share
-    the next date, so it is computed once per schedule (the few with cancelled dates get their own).
-    Reminder deliveries are stored in one statement. The charges of the rows this chunk created (and
-    only those) are queued after commit.
+    The chunk's billings are locked (``skip_locked``: a second runner takes the next ones), their
+    executions inserted (a row an earlier run of the day created is left alone), their next dates moved
+    past the day and their reminders stored; the charges of the executions this chunk created, and only
+    those, are queued when it commits. A chunk that fails leaves nothing behind: its billings stay due.
     """
-    # On PostgreSQL, outside a caller's transaction, the executions go in on connections of their own
-    # (SCHEDULER_INSERT_CONNECTIONS) while this one moves the next dates: the server works on them at once.
-    side = connection.vendor == "postgresql" and not connection.in_atomic_block
     with db.atomic():
-        rows = list(
-            due_billings(merchant, day)
-            # NO KEY UPDATE: the side connections' new executions check their billing (FOR KEY SHARE) at
-            # commit while this transaction still holds the chunk; FOR UPDATE would block them.
-            .select_for_update(skip_locked=True, no_key=True)
-            .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
-            .annotate(schedule_text=Cast("schedule_data", TextField()))
-            .values_list("pk", "next_execute_date", "billing_type", "schedule_text")[: settings.SCHEDULER_CHUNK]
-        )
+        rows = _lock_chunk(merchant, day)
         if not rows:
             return False
-        cancelled = _cancelled_dates(merchant, [pk for pk, _, _, _ in rows], day + timedelta(days=366))
-
-        executions: dict[date, list[int]] = {}  # execute date -> billing ids
-        reminders: list[tuple[int, date]] = []
-        skipped = 0
-        for pk, execute_date, billing_type, _ in rows:
-            skip = cancelled.get(pk)
-            if skip and execute_date in skip:
-                skipped += 1
-            elif billing_type == Billing.Type.REMINDER:
-                reminders.append((pk, execute_date))
-            else:
-                executions.setdefault(execute_date, []).append(pk)
-
-        def next_dates() -> tuple[list[int], list[date | None]]:
-            """The chunk's billing ids and their next dates after the day, computed once per schedule (as
-            stored); a billing with cancelled dates gets its own."""
-            moved, dates = [], []
-            next_of: dict[str, date | None] = {}
-            after = day + timedelta(days=1)
-            for pk, _, _, schedule_text in rows:
-                skip = cancelled.get(pk)
-                if skip:
-                    next_date = Schedule.from_dict(json.loads(schedule_text)).next_date(after, skip=skip)
-                elif schedule_text in next_of:
-                    next_date = next_of[schedule_text]
-                else:
-                    schedule = Schedule.from_dict(json.loads(schedule_text))
-                    next_date = next_of[schedule_text] = schedule.next_date(after)
-                moved.append(pk)
-                dates.append(next_date)
-            return moved, dates
-
-        def move_and_remind() -> None:
-            _move_next_dates(*next_dates())
-            if reminders:
-                billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
-                callbacks.notify_many(
-                    merchant,
-                    "billing.reminder",
-                    [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
-                )
-
-        if side and executions:
-            parts = _split(executions, settings.SCHEDULER_INSERT_CONNECTIONS)
-            with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="scheduler-insert") as threads:
-                inserted = [threads.submit(_insert_committed, part, run.pk) for part in parts]
-                try:
-                    move_and_remind()
-                finally:
-                    for part in inserted:
-                        part.result()  # committed (and its charges queued) before this transaction is
-        else:
-            ids = _insert_executions_by_date(executions)
-            SchedulerRun.objects.filter(pk=run.pk).update(charged=F("charged") + len(ids))
-            enqueue_charges(ids, marked=True)  # inserted with queued_at set; sent after commit
-            move_and_remind()
-        # after the side transaction: it counts the run's charged on the same row
+        cancelled = _cancelled_dates(merchant, [row.pk for row in rows], day + timedelta(days=366))
+        executions, reminders, skipped = _sort_out(rows, cancelled)
+        created: list[int] = []
+        for execute_date, billing_ids in sorted(executions.items()):
+            created += _insert_executions(billing_ids, execute_date)
+        _move_next_dates(*_next_dates(rows, cancelled, after=day + timedelta(days=1)))
+        _remind(merchant, reminders)
         SchedulerRun.objects.filter(pk=run.pk).update(
             due=F("due") + len(rows),
+            charged=F("charged") + len(created),
             reminded=F("reminded") + len(reminders),
             skipped=F("skipped") + skipped,
         )
+        enqueue_charges(created, marked=True)  # inserted with queued_at set; sent on commit
     return True
 
 
-def _insert_executions_by_date(executions: dict[date, list[int]]) -> list[int]:
-    ids = []
-    for execute_date, billing_ids in sorted(executions.items()):
-        ids.extend(_insert_executions(billing_ids, execute_date))
-    return ids
+def _lock_chunk(merchant: Merchant, day: date) -> list:
+    """Up to SCHEDULER_CHUNK due billings, locked, as (pk, next_execute_date, billing_type, schedule_text)
+    rows; billings another runner holds are left to it."""
+    rows = (
+        due_billings(merchant, day)
+        .select_for_update(skip_locked=True)
+        .order_by("next_execute_date")  # a range of billing_due_idx: each chunk reads its own rows only
+        .annotate(schedule_text=Cast("schedule_data", TextField()))  # the key of _next_dates' cache
+        .values_list("pk", "next_execute_date", "billing_type", "schedule_text", named=True)
+    )
+    return list(rows[: settings.SCHEDULER_CHUNK])
 
 
-SPLIT_AT_LEAST = 1000  # executions per side connection, at least
+def _sort_out(rows: list, cancelled: dict[int, set[date]]) -> tuple[dict[date, list[int]], list, int]:
+    """What the chunk's billings get: executions (execute date -> billing ids), reminders ((billing id,
+    execute date) pairs) and the number skipped on a cancelled execute date."""
+    executions: dict[date, list[int]] = {}
+    reminders: list[tuple[int, date]] = []
+    skipped = 0
+    for row in rows:
+        if row.next_execute_date in cancelled.get(row.pk, ()):
+            skipped += 1
+        elif row.billing_type == Billing.Type.REMINDER:
+            reminders.append((row.pk, row.next_execute_date))
+        else:
+            executions.setdefault(row.next_execute_date, []).append(row.pk)
+    return executions, reminders, skipped
 
 
-def _split(executions: dict[date, list[int]], parts: int) -> list[dict[date, list[int]]]:
-    """``executions`` (execute date -> billing ids) in up to ``parts`` parts of about the same size, each
-    with at least SPLIT_AT_LEAST executions: one INSERT keeps one server process busy, so a large chunk goes
-    in on as many connections at once."""
-    pairs = [(execute_date, pk) for execute_date, ids in sorted(executions.items()) for pk in ids]
-    parts = max(1, min(parts, len(pairs) // SPLIT_AT_LEAST))
-    size = -(-len(pairs) // parts)
-    split = []
-    for start in range(0, len(pairs), size):
-        part: dict[date, list[int]] = {}
-        for execute_date, pk in pairs[start : start + size]:
-            part.setdefault(execute_date, []).append(pk)
-        split.append(part)
-    return split
+def _next_dates(rows: list, cancelled: dict[int, set[date]], after: date) -> tuple[list[int], list[date | None]]:
+    """The chunk's billing ids and their next execute dates from ``after`` on. Billings with the same
+    schedule (as stored) share the next date, so it is computed once per schedule; a billing with
+    cancelled dates gets its own."""
+    ids, dates = [], []
+    next_of: dict[str, date | None] = {}
+    for row in rows:
+        skip = cancelled.get(row.pk)
+        if skip:
+            next_date = Schedule.from_dict(json.loads(row.schedule_text)).next_date(after, skip=skip)
+        elif row.schedule_text in next_of:
+            next_date = next_of[row.schedule_text]
+        else:
+            schedule = Schedule.from_dict(json.loads(row.schedule_text))
+            next_date = next_of[row.schedule_text] = schedule.next_date(after)
+        ids.append(row.pk)
+        dates.append(next_date)
+    return ids, dates
 
 
-def _insert_committed(executions: dict[date, list[int]], run_id: int) -> list[int]:
-    """The chunk's executions in a transaction of their own, committed before the chunk's (which moves the
-    next dates) is, and their charges queued when it commits. Should the chunk then fail, its billings are
-    still due: the next chunk inserts nothing twice (ON CONFLICT DO NOTHING) and moves them; a charge whose
-    message was lost is the janitor's (``queued_at``)."""
-    try:
-        with db.atomic():
-            ids = _insert_executions_by_date(executions)
-            SchedulerRun.objects.filter(pk=run_id).update(charged=F("charged") + len(ids))
-            enqueue_charges(ids, marked=True)
-        return ids
-    finally:
-        connection.close()  # this thread's own connection (one per chunk of SCHEDULER_CHUNK billings)
+def _remind(merchant: Merchant, reminders: list[tuple[int, date]]) -> None:
+    """The ``billing.reminder`` callbacks of the chunk's Reminder billings, stored in one statement."""
+    if not reminders:
+        return
+    billings = Billing.objects.only(*REMINDER_FIELDS).in_bulk([pk for pk, _ in reminders])
+    callbacks.notify_many(
+        merchant,
+        "billing.reminder",
+        [reminder_data(billings[pk], execute_date) for pk, execute_date in reminders],
+    )
 
 
 def _cancelled_dates(merchant: Merchant, billing_ids: list[int], until: date) -> dict[int, set[date]]:
-    """The cancelled execute dates (P6) of the chunk's billings up to ``until``: billing id -> dates. Raw, so
-    the chunk's ids are one array parameter on PostgreSQL (the ORM would resolve a lookup value per id)."""
-    quote = connection.ops.quote_name
-    where, params = _ids_in(billing_ids, column="billing_id")
+    """The cancelled execute dates (P6) of the chunk's billings up to ``until``: billing id -> dates."""
+    rows = CancelledExecution.objects.filter(merchant=merchant, billing_id__in=billing_ids, execute_date__lte=until)
     cancelled: dict[int, set[date]] = {}
-    for row in CancelledExecution.objects.raw(
-        f"SELECT {quote('id')}, {quote('billing_id')}, {quote('execute_date')} "
-        f"FROM {quote(CancelledExecution._meta.db_table)} "
-        f"WHERE {quote('merchant_id')} = %s AND {quote('execute_date')} <= %s AND {where}",
-        [merchant.pk, until, *params],
-    ):
-        cancelled.setdefault(row.billing_id, set()).add(row.execute_date)
+    for billing_id, execute_date in rows.values_list("billing_id", "execute_date"):
+        cancelled.setdefault(billing_id, set()).add(execute_date)
     return cancelled
 
 
 def _move_next_dates(billing_ids: list[int], next_dates: list[date | None]) -> None:
-    """One UPDATE for the chunk. On PostgreSQL the pairs are two array parameters joined by ``unnest`` (one
-    parse, one hash of the ids); elsewhere ``CASE WHEN id IN (...) THEN <date> ... END``, one branch per
-    distinct date."""
-    quote = connection.ops.quote_name
-    table = quote(Billing._meta.db_table)
-    if connection.vendor == "postgresql":
-        ids = _pg_array(billing_ids)
-        sql = (  # id = ANY(...) too: the rows by the primary key, not a hash of the whole table
-            f"UPDATE {table} SET {quote('next_execute_date')} = moves.next_date "
-            f"FROM unnest(%s::bigint[], %s::date[]) AS moves (id, next_date) "
-            f"WHERE {table}.{quote('id')} = moves.id AND {table}.{quote('id')} = ANY(%s::bigint[])"
-        )
-        params = [ids, _pg_array(next_dates), ids]
-    else:
-        by_date: dict[date, list[int]] = {}
-        for pk, next_date in zip(billing_ids, next_dates, strict=True):
-            if next_date is not None:  # a Full Date list that ran out: NULL, the ELSE
-                by_date.setdefault(next_date, []).append(pk)
-        cases, params = [], []
-        for next_date, ids in by_date.items():
-            cases.append(f"WHEN {quote('id')} IN ({', '.join(['%s'] * len(ids))}) THEN %s")
-            params.extend([*ids, next_date])
-        value = f"CASE {' '.join(cases)} ELSE NULL END" if cases else "NULL"
-        sql = (
-            f"UPDATE {table} SET {quote('next_execute_date')} = {value} "
-            f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(billing_ids))})"
-        )
-        params.extend(billing_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _pg_array(values: list) -> str:
-    """A PostgreSQL array literal of ints or dates (None: NULL), cast by the statement: one parameter that the
-    server parses at once, where a list would be sent as ARRAY[...] of as many expressions."""
-    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
-
-
-def _ids_in(billing_ids: list[int], column: str = "id") -> tuple[str, list]:
-    """``<column> IN (...)`` for the chunk's billing ids: one array parameter on PostgreSQL."""
-    quote = connection.ops.quote_name
-    if connection.vendor == "postgresql":
-        return f"{quote(column)} = ANY(%s::bigint[])", [_pg_array(billing_ids)]
-    return f"{quote(column)} IN ({', '.join(['%s'] * len(billing_ids))})", list(billing_ids)
+    """One UPDATE for the chunk: ``CASE WHEN id IN (...) THEN <date> ... END``, one branch per distinct date
+    (a Full Date list that ran out: NULL, the default)."""
+    by_date: dict[date, list[int]] = {}
+    for pk, next_date in zip(billing_ids, next_dates, strict=True):
+        if next_date is not None:
+            by_date.setdefault(next_date, []).append(pk)
+    branches = [When(pk__in=ids, then=Value(next_date)) for next_date, ids in by_date.items()]
+    Billing.objects.filter(pk__in=billing_ids).update(
+        next_execute_date=Case(*branches, default=None, output_field=DateField())
+    )
 
 
 # An execution copies these from its billing (the card as the billing holds it, P2).
@@ -331,7 +246,7 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         "description": (f"%s || {quote('billing_number')} || %s", ["Recurring ", f" {execute_date:%Y-%m-%d}"]),
         "execute_date": ("%s", [execute_date]),
         "status": ("%s", [Transaction.Status.SCHEDULED]),
-        "queued_at": ("%s", [now]),  # its charge is queued when this commits (enqueue_charges below)
+        "queued_at": ("%s", [now]),  # queued on commit by the chunk (enqueue_charges(..., marked=True))
     }
     columns, values, params = [], [], []
     for field in Transaction._meta.concrete_fields:
@@ -348,14 +263,14 @@ def _insert_executions(billing_ids: list[int], execute_date: date) -> list[int]:
         columns.append(quote(field.column))
         values.append(expression)
         params.extend(args)
-    where, where_params = _ids_in(billing_ids)
+    ids = ", ".join(["%s"] * len(billing_ids))
     sql = (
         f"INSERT INTO {quote(Transaction._meta.db_table)} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} "
-        f"WHERE {where} ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+        f"SELECT {', '.join(values)} FROM {quote(Billing._meta.db_table)} WHERE {quote('id')} IN ({ids}) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote('id')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params + where_params)
+        cursor.execute(sql, params + billing_ids)
         return [pk for (pk,) in cursor.fetchall()]
 
 

@@ -162,15 +162,11 @@ def test_a_day_run_twice_in_sequence_creates_and_queues_each_execution_once(merc
     )
 
 
-@pytest.mark.parametrize("connections_", [1, 3])
-def test_a_chunks_executions_commit_before_its_next_dates_so_a_failed_move_is_mended_once(
-    merchant, broker, monkeypatch, settings, connections_
+def test_a_chunk_that_fails_after_its_insert_leaves_nothing_and_the_next_run_does_it_once(
+    merchant, broker, monkeypatch
 ):
-    """On PostgreSQL a chunk inserts its executions on connections of their own (committed, charges queued)
-    while its own moves the next dates; when the move fails, the executions stand and the billings are still
-    due: the next run moves them and creates and queues nothing twice."""
-    settings.SCHEDULER_INSERT_CONNECTIONS = connections_
-    monkeypatch.setattr(scheduler, "SPLIT_AT_LEAST", 10)  # 50 executions in 3 parts
+    """A chunk is one transaction: when moving its next dates fails, its executions go with it and
+    nothing is queued; the billings stay due, and the next run creates and queues each execution once."""
     day = merchant.local_today()
     billings = make_due_billings(merchant, 50, day)
     move = scheduler._move_next_dates
@@ -181,9 +177,9 @@ def test_a_chunks_executions_commit_before_its_next_dates_so_a_failed_move_is_me
     monkeypatch.setattr(scheduler, "_move_next_dates", fails)
     with pytest.raises(DatabaseError):
         scheduler.run_day(merchant, day)
-    assert Transaction.objects.filter(merchant=merchant, execute_date=day).count() == 50
+    assert not Transaction.objects.filter(merchant=merchant).exists()
     assert Billing.objects.filter(merchant=merchant, next_execute_date=day).count() == 50  # still due
-    assert assert_queued_once(broker, merchant) == 50
+    assert queued_charge_ids(broker) == []
 
     monkeypatch.setattr(scheduler, "_move_next_dates", move)
     SchedulerRun.objects.filter(merchant=merchant).update(lease_until=None)  # the failed runner's lease ran out
@@ -196,21 +192,39 @@ def test_a_chunks_executions_commit_before_its_next_dates_so_a_failed_move_is_me
 # TESTING 24: the same day in parallel -----------------------------------------------------------------
 
 
+class Chunks:
+    """Chunks committed per runner thread (``scheduler._run_chunk`` observed). The runner that commits the
+    day's first chunk is held right after it (``held`` set, no transaction open) until ``release`` is set:
+    the test, not the machine's speed, decides what a second runner meets."""
+
+    def __init__(self) -> None:
+        self.by_runner: Counter[str] = Counter()
+        self.held, self.release = threading.Event(), threading.Event()
+        self.lock = threading.Lock()
+
+    def committed(self) -> None:
+        with self.lock:
+            self.by_runner[threading.current_thread().name] += 1
+            first = not self.held.is_set()
+            self.held.set()
+        if first:
+            self.release.wait(timeout=60)
+
+
 @pytest.fixture
-def chunks_by_runner(monkeypatch) -> Counter:
-    """Chunks committed per runner thread (``scheduler._run_chunk`` observed, unchanged otherwise)."""
-    counts: Counter[str] = Counter()
+def chunks(monkeypatch) -> Iterator[Chunks]:
+    observed = Chunks()
     original = scheduler._run_chunk
 
-    def observed(merchant, day, run):
+    def run_chunk(merchant, day, run):
         worked = original(merchant, day, run)
         if worked:
-            counts[threading.current_thread().name] += 1
-            time.sleep(0.005)  # spread one runner's chunks out, so two runners meet
+            observed.committed()
         return worked
 
-    monkeypatch.setattr(scheduler, "_run_chunk", observed)
-    return counts
+    monkeypatch.setattr(scheduler, "_run_chunk", run_chunk)
+    yield observed
+    observed.release.set()  # a failed test leaves no runner waiting
 
 
 class Runner(threading.Thread):
@@ -231,12 +245,13 @@ class Runner(threading.Thread):
 
 @pytest.mark.parametrize("runners", ["run_day", "tick", "lease-expired"])
 def test_a_day_run_twice_in_parallel_creates_each_execution_once(
-    merchant, broker, bank_path, settings, chunks_by_runner, runners
+    merchant, broker, bank_path, settings, chunks, runners
 ):
-    """``run_day``: two runners of one day started at the same moment (one takes the lease, the other
-    leaves). ``tick``: two beat ticks at once. ``lease-expired``: a second runner comes while the first
-    works, at a time when the first one's lease has run out (``now`` ahead), so both work through the
-    chunks together: only the row locks (``skip_locked``) and ON CONFLICT DO NOTHING keep them apart."""
+    """``run_day``: two runners of one day started at the same moment; the one that takes the lease is held
+    after its first chunk until the other has left (lease held). ``tick``: the same with two beat ticks.
+    ``lease-expired``: a second runner comes while the first is held, at a time when the first one's lease
+    has run out (``now`` ahead), and commits a chunk before the first goes on; then both work through the
+    rest together: only the row locks (``skip_locked``) and ON CONFLICT DO NOTHING keep them apart."""
     settings.SCHEDULER_CHUNK = 25
     now = timezone.now()
     day = timezone.localtime(now, merchant.tzinfo).date()
@@ -245,38 +260,53 @@ def test_a_day_run_twice_in_parallel_creates_each_execution_once(
     def run_day(at):
         return lambda: scheduler.run_day(Merchant.objects.get(pk=merchant.pk), day, now=at)
 
+    def left_when_done(call):
+        """``call``, and the held runner released once it returns without a chunk (it left)."""
+
+        def run():
+            try:
+                return call()
+            finally:
+                if not chunks.by_runner[threading.current_thread().name]:
+                    chunks.release.set()
+
+        return run
+
     started = time.monotonic()
     if runners == "lease-expired":
         first = Runner(run_day(now))
         first.start()
-        wait_for(lambda: chunks_by_runner[first.name] >= 1, 20, "the first runner's first chunk", interval=0.001)
-        later = timezone.now() + timedelta(seconds=2 * settings.SCHEDULER_LEASE_SECONDS)
-        second = Runner(run_day(later))
+        assert chunks.held.wait(20), "the first runner's first chunk"
+        second = Runner(run_day(now + timedelta(seconds=2 * settings.SCHEDULER_LEASE_SECONDS)))
         second.start()
+        wait_for(lambda: chunks.by_runner[second.name] >= 1, 20, "the second runner's first chunk", interval=0.01)
+        chunks.release.set()
         for runner in (first, second):
             runner.join(60)
         results = [runner.result for runner in (first, second) if runner.error is None]
         errors = [runner.error for runner in (first, second) if runner.error is not None]
     else:
         call = run_day(now) if runners == "run_day" else (lambda: scheduler.tick(now=now))
-        results, errors = race(call, call)
+        results, errors = race(left_when_done(call), left_when_done(call))
     took = time.monotonic() - started
 
     assert not errors, errors
     assert len(results) == 2
     if runners == "lease-expired":
         # Both runners committed chunks: they really worked side by side.
-        assert len(chunks_by_runner) == 2 and min(chunks_by_runner.values()) >= 1, chunks_by_runner
+        assert len(chunks.by_runner) == 2 and min(chunks.by_runner.values()) >= 1, chunks.by_runner
     else:
-        # One runner took the day; the other left at once (lease held) or found the day finished.
-        assert len(chunks_by_runner) == 1, chunks_by_runner
-        assert sum(chunks_by_runner.values()) == BILLINGS // settings.SCHEDULER_CHUNK
+        # One runner took the day; the other left at once, in the middle of it (lease held).
+        assert len(chunks.by_runner) == 1, chunks.by_runner
+        assert sum(chunks.by_runner.values()) == BILLINGS // settings.SCHEDULER_CHUNK
+        runs = [run for result in results for run in (result if runners == "tick" else [result])]
+        assert sorted(run.finished_at is None for run in runs if run.merchant_id == merchant.pk) == [False, True]
     figures = assert_each_due_billing_ran_once(merchant, billings, day)
     assert_day_finished(merchant, day, due=BILLINGS, charged=BILLINGS)
     assert assert_queued_once(broker, merchant) == BILLINGS
     print(
         f"\n[scheduler parallel: {runners}] {BILLINGS} billings, chunks of {settings.SCHEDULER_CHUNK}, "
-        f"{took:.2f} s; chunks per runner {sorted(chunks_by_runner.values(), reverse=True)}; {figures}"
+        f"{took:.2f} s; chunks per runner {sorted(chunks.by_runner.values(), reverse=True)}; {figures}"
     )
 
 
@@ -515,16 +545,16 @@ def test_beat_and_a_worker_charge_a_thousand_due_billings_once(merchant, start_w
     )
 
 
-# A chunk on PostgreSQL: next dates from array parameters, cancelled dates, reminders in one message ----
+# A chunk on PostgreSQL: each billing's next date, cancelled dates, reminders in one message -----------
 
 
 def test_on_postgresql_a_chunk_moves_each_billing_to_its_own_next_date_and_sends_its_reminders_in_one_message(
     merchant, broker, bank_path
 ):
-    """The PostgreSQL path of a chunk (ids and next dates as array parameters, ``UPDATE ... FROM unnest``):
-    every billing gets the next date the schedule module gives it (a cancelled date skipped, a Full Date
-    list that ran out: none), a date cancelled on the day runs nothing, a Reminder is a callback and no
-    charge, the chunk's reminders are one broker message, and each created execution is queued once."""
+    """A chunk on PostgreSQL (the unit lane runs the same on SQLite): every billing gets the next date the
+    schedule module gives it (a cancelled date skipped, a Full Date list that ran out: none), a date
+    cancelled on the day runs nothing, a Reminder is a callback and no charge, the chunk's reminders are one
+    broker message, and each created execution is queued once."""
     from payments.models import CallbackDelivery
     from recurring.models import CancelledExecution
     from recurring.schedule import Schedule

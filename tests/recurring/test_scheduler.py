@@ -99,6 +99,31 @@ def test_a_crash_mid_chunk_is_resumed_without_duplicates_or_gaps(merchant, queue
     assert sorted(queued) == sorted(Transaction.objects.values_list("pk", flat=True))
 
 
+def test_a_chunk_that_fails_after_its_insert_leaves_nothing_and_the_next_run_does_it_once(
+    merchant, queued, monday, settings, monkeypatch
+):
+    """A chunk is one transaction: executions, next dates, counts and queued charges go together."""
+    billings = [make_billing(merchant) for _ in range(3)]
+    move = scheduler._move_next_dates
+
+    def fails(*args):
+        raise RuntimeError("the connection went away")
+
+    monkeypatch.setattr(scheduler, "_move_next_dates", fails)
+    with pytest.raises(RuntimeError):
+        scheduler.run_day(merchant, MONDAY)
+    assert not Transaction.objects.exists() and queued == []
+    assert Billing.objects.filter(next_execute_date=MONDAY).count() == 3  # still due
+    assert SchedulerRun.objects.values_list("due", "charged").get() == (0, 0)
+
+    monkeypatch.setattr(scheduler, "_move_next_dates", move)
+    later = timezone.now() + timedelta(seconds=settings.SCHEDULER_LEASE_SECONDS + 1)
+    run = scheduler.run_day(merchant, MONDAY, now=later)
+    assert (run.due, run.charged, run.finished_at is not None) == (3, 3, True)
+    assert sorted(Transaction.objects.values_list("billing", flat=True)) == sorted(b.pk for b in billings)
+    assert sorted(queued) == sorted(Transaction.objects.values_list("pk", flat=True))
+
+
 def test_a_missed_week_is_caught_up_day_by_day_in_order(merchant, queued):
     with time_machine.travel(at_jakarta(MONDAY), tick=False):
         billing = make_billing(merchant)
@@ -338,14 +363,3 @@ def test_a_chunk_moves_each_billing_to_its_own_schedules_next_date(merchant, que
     assert Transaction.objects.get(billing=overdue).execute_date == week_ago
     assert sorted(queued) == sorted(Transaction.objects.values_list("pk", flat=True))
     assert (run.due, run.charged, run.reminded, run.skipped) == (9, 8, 1, 0)
-
-
-@pytest.mark.parametrize("count, parts, expected", [(10_000, 2, 2), (10_000, 3, 3), (1_500, 2, 1), (2_000, 4, 2)])
-def test_a_chunks_executions_split_into_parts_of_at_least_a_thousand_with_each_execution_once(count, parts, expected):
-    days = [date(2027, 3, 1) - timedelta(days=n) for n in range(3)]
-    executions = {day: [n for n in range(count) if n % 3 == index] for index, day in enumerate(days)}
-    split = scheduler._split(executions, parts)
-    assert len(split) == expected
-    assert all(sum(len(ids) for ids in part.values()) >= scheduler.SPLIT_AT_LEAST for part in split)
-    pairs = sorted((day, pk) for part in split for day, ids in part.items() for pk in ids)
-    assert pairs == sorted((day, pk) for day, ids in executions.items() for pk in ids)
