@@ -19,7 +19,7 @@ from billing_bo.lib.qr import group_key, qr_svg
 from billing_bo.lib.redirects import redirect_to_next
 
 from . import audit, services
-from .audit import ACTIONS
+from .audit import ACTIONS, Actor
 from .filters import AuditEntryFilter
 from .forms import AccountForm, CallbackSettingsForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
 from .models import AuditEntry, Merchant, User
@@ -88,7 +88,9 @@ def enroll(request, uidb64: str, token: str):
         )
     form = EnrollForm(user, request.POST or None, needs_code=not confirmed)
     if request.method == "POST" and form.is_valid():
-        services.complete_enrollment(request, user, form.cleaned_data["new_password1"], form.device)
+        services.complete_enrollment(
+            Actor.from_request(request, user=user), form.cleaned_data["new_password1"], form.device
+        )
         if request.user.is_authenticated:
             logout(request)
         messages.success(request, "Your account is ready. Sign in with your new password and the current code.")
@@ -191,7 +193,7 @@ def user_add(request):
     confirm = ""
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirmed") == "1":
-            user = services.create_user(request, **form.cleaned_data)
+            user = services.create_user(Actor.from_request(request), **form.cleaned_data)
             messages.success(
                 request, f"User {user.username} was created. The sign-in instructions were sent to {user.email}."
             )
@@ -212,7 +214,7 @@ def user_edit(request, pk: int):
     initial = {"mobile_number": user.mobile_number, "menu_access": user.menu_access}
     form = UserEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_user(request, user, **form.cleaned_data)
+        services.update_user(Actor.from_request(request), user, **form.cleaned_data)
         messages.success(request, f"User {user.username} was saved.")
         return redirect("accounts:users")
     return render(
@@ -231,7 +233,7 @@ def user_lock(request, pk: int):
     elif user.locked:
         messages.info(request, f"User {user.username} is locked already.")
     else:
-        ended = services.lock_user(request, user)
+        ended = services.lock_user(Actor.from_request(request), user)
         messages.success(request, f"User {user.username} is locked; {ended} open session(s) ended.")
     return redirect("accounts:users")
 
@@ -243,7 +245,7 @@ def user_unlock(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        services.unlock_user(request, user, reason)
+        services.unlock_user(Actor.from_request(request), user, reason)
         messages.success(request, f"User {user.username} is unlocked.")
         return redirect("accounts:users")
 
@@ -263,7 +265,7 @@ def user_reset_password(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        services.reset_password(request, user, reason)
+        services.reset_password(Actor.from_request(request), user, reason)
         messages.success(request, f"The password of {user.username} was reset; a new link was sent to {user.email}.")
         return redirect("accounts:users")
 
@@ -283,7 +285,7 @@ def user_secret_key(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        device = services.reveal_key(request, user, reason)
+        device = services.reveal_key(Actor.from_request(request), user, reason)
         if device is None:
             messages.error(request, f"{user.username} has no authenticator key yet.")
             return redirect("accounts:users")
@@ -307,7 +309,9 @@ def user_new_key(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        device = services.reissue_key(request, user, reason)
+        device = services.reissue_key(
+            Actor.from_request(request), user, reason, own_session=request.session.session_key
+        )
         return render(
             request, "accounts/secret_key.html", {"shown_user": user, "new": True, **_authenticator_context(device)}
         )
