@@ -7,6 +7,7 @@ counts attempts per client address (accounts.ratelimit)."""
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,7 +29,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from . import audit, emails, ratelimit
 from .audit import Actor
 from .middleware import SIGNED_IN_AT
-from .models import SignedInSession, User
+from .models import Merchant, SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
 CODE_FORMAT = re.compile(r"^\d{6}$")
@@ -293,3 +294,25 @@ def complete_enrollment(actor: Actor, password: str, device: TOTPDevice | None) 
         device.confirmed = True
         device.save(update_fields=["confirmed"])
     audit.record("accounts.user.enrolled", actor=actor, target=user, data={"device_confirmed": device is not None})
+
+
+# The merchant's callback settings (P8), by its admin
+
+
+def change_callback_url(actor: Actor, url: str) -> None:
+    """Where ``actor``'s merchant receives payment results (``url`` checked by CallbackSettingsForm)."""
+    merchant = actor.merchant
+    before = Merchant.objects.filter(pk=merchant.pk).values_list("callback_url", flat=True).get()
+    merchant.callback_url = url
+    merchant.save(update_fields=["callback_url"])
+    data = {"callback_url": {"before": before, "after": url}}
+    audit.record("accounts.merchant.callback_changed", actor=actor, target=merchant, data=data)
+
+
+def reissue_callback_secret(actor: Actor, reason: str) -> str:
+    """A new signing secret for ``actor``'s merchant, returned to be shown once; the old one stops at once."""
+    merchant = actor.merchant
+    merchant.callback_secret = secrets.token_hex(32)
+    merchant.save(update_fields=["callback_secret"])
+    audit.record("accounts.merchant.callback_secret_reissued", actor=actor, target=merchant, reason=reason)
+    return merchant.callback_secret

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from base64 import b32encode
 
 from django.contrib import messages
@@ -22,7 +21,7 @@ from . import audit, services
 from .audit import ACTIONS, Actor
 from .filters import AuditEntryFilter
 from .forms import AccountForm, CallbackSettingsForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
-from .models import AuditEntry, Merchant, User
+from .models import AuditEntry, User
 from .stepup import step_up_response
 from .tables import AuditEntryTable, UserTable
 from .tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
@@ -115,14 +114,7 @@ def account(request):
         merchant = user.merchant
         callback_form = CallbackSettingsForm(request.POST if which == "callback" else None, instance=merchant)
         if which == "callback" and callback_form.is_valid():
-            before = Merchant.objects.filter(pk=merchant.pk).values_list("callback_url", flat=True).get()
-            callback_form.save()
-            audit.record(
-                "accounts.merchant.callback_changed",
-                request=request,
-                target=merchant,
-                data={"callback_url": {"before": before, "after": merchant.callback_url}},
-            )
+            services.change_callback_url(Actor.from_request(request), callback_form.cleaned_data["callback_url"])
             messages.success(request, "The callback URL is saved.")
             return redirect("accounts:account")
     password_form = PasswordChangeForm(user, request.POST if which == "password" else None)
@@ -152,13 +144,10 @@ def account(request):
 @admin_required
 def callback_secret(request):
     """P8: a new signing secret, shown once after step-up; the old one stops signing at once."""
-    merchant = request.user.merchant
 
     def act(reason: str):
-        merchant.callback_secret = secrets.token_hex(32)
-        merchant.save(update_fields=["callback_secret"])
-        audit.record("accounts.merchant.callback_secret_reissued", request=request, target=merchant, reason=reason)
-        return render(request, "accounts/callback_secret.html", {"secret": merchant.callback_secret})
+        secret = services.reissue_callback_secret(Actor.from_request(request), reason)
+        return render(request, "accounts/callback_secret.html", {"secret": secret})
 
     return step_up_response(
         request,
