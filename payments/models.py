@@ -131,7 +131,7 @@ class Transaction(CardSnapshot):
             models.Index(
                 fields=["claimed_at"], name="tx_processing_claimed_idx", condition=models.Q(status="processing")
             ),
-            # Used by payments.services.due_scheduled: scheduled rows whose day has come.
+            # Used by recurring.scheduler when it queues the single payments and retries whose day has come.
             models.Index(fields=["execute_date"], name="tx_scheduled_due_idx", condition=models.Q(status="scheduled")),
         ]
 
