@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -82,18 +83,51 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who does something, for the services and their audit entries: the user (or, later, an API key),
+    the merchant it acts for, the client's address and the site address it came to (for links in
+    e-mails). Views build it from the request with ``Actor.from_request``; commands and tests with
+    ``Actor.of(user)``. Services take this, never the HTTP request."""
+
+    user: User | None
+    merchant: Merchant | None
+    ip_address: str | None = None
+    site_url: str = ""
+
+    @classmethod
+    def of(cls, user: User, *, ip_address: str | None = None, site_url: str = "") -> Actor:
+        return cls(user=user, merchant=user.merchant, ip_address=ip_address, site_url=site_url)
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, *, user: User | None = None) -> Actor:
+        """The signed-in user of ``request`` (or ``user``, who acts without a session: enrollment)."""
+        user = user or request.user
+        return cls.of(user, ip_address=client_ip(request), site_url=request.build_absolute_uri("/"))
+
+    def absolute_url(self, path: str) -> str:
+        """``path`` on the address the actor came to, else on SITE_URL (commands, workers)."""
+        return (self.site_url or settings.SITE_URL).rstrip("/") + path
+
+
 def record(
     action: str,
     *,
     request: HttpRequest | None = None,
-    actor: User | None = None,
+    actor: Actor | User | None = None,
     merchant: Merchant | None = None,
     target: models.Model | None = None,
     data: dict | None = None,
     reason: str = "",
     username: str = "",
 ) -> AuditEntry:
-    """Append one audit entry. ``actor`` defaults to the request's signed-in user, ``merchant`` to the actor's."""
+    """Append one audit entry. ``actor`` (an ``Actor``, or just the user) defaults to the request's signed-in
+    user, ``merchant`` to the actor's; the client address is the request's, else the ``Actor``'s."""
+    ip_address = client_ip(request)
+    if isinstance(actor, Actor):
+        merchant = merchant or actor.merchant
+        ip_address = ip_address or actor.ip_address
+        actor = actor.user
     if actor is None and request is not None and getattr(request, "user", None) is not None:
         if request.user.is_authenticated:
             actor = request.user
@@ -106,7 +140,7 @@ def record(
         actor=actor,
         actor_username=(actor.username if actor is not None else mask_pans_in_text(username))[:150],
         action=action,
-        ip_address=client_ip(request),
+        ip_address=ip_address,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_repr=target_repr,

@@ -1,8 +1,13 @@
-"""Domain operations of accounts: sign-in, TOTP verification, devices."""
+"""Domain operations of accounts: sign-in, TOTP verification, devices, Manage User.
+
+Manage User and enrollment take the ``Actor`` who acts (accounts.audit). Sign-in, sign-out and the
+change of one's own password take the HTTP request: they start, end or re-key its session, and sign-in
+counts attempts per client address (accounts.ratelimit)."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,8 +27,9 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import audit, emails, ratelimit
+from .audit import Actor
 from .middleware import SIGNED_IN_AT
-from .models import SignedInSession, User
+from .models import Merchant, SignedInSession, User
 
 SIGN_IN_ERROR = "The user name, password or authentication code is not correct."
 CODE_FORMAT = re.compile(r"^\d{6}$")
@@ -171,12 +177,13 @@ enrollment_tokens = PasswordResetTokenGenerator()
 enrollment_tokens.key_salt = "accounts.enrollment"
 
 
-def enrollment_link(request: HttpRequest, user: User) -> str:
-    """A one-time, expiring link (PASSWORD_RESET_TIMEOUT): it dies as soon as the password changes."""
+def enrollment_link(user: User, actor: Actor | None = None) -> str:
+    """A one-time, expiring link (PASSWORD_RESET_TIMEOUT): it dies as soon as the password changes. On the
+    address ``actor`` came to, else on SITE_URL (the operator commands)."""
     path = reverse(
         "accounts:enroll", args=[urlsafe_base64_encode(force_bytes(user.pk)), enrollment_tokens.make_token(user)]
     )
-    return request.build_absolute_uri(path) if request is not None else settings.SITE_URL.rstrip("/") + path
+    return actor.absolute_url(path) if actor is not None else settings.SITE_URL.rstrip("/") + path
 
 
 def user_from_link(uidb64: str, token: str) -> User | None:
@@ -199,25 +206,25 @@ def _user_data(user: User) -> dict:
 
 
 @transaction.atomic
-def create_user(request: HttpRequest, *, username: str, email: str, mobile_number: str, menu_access: list[str]) -> User:
+def create_user(actor: Actor, *, username: str, email: str, mobile_number: str, menu_access: list[str]) -> User:
     """U2: the user starts without a password; the e-mailed link sets it and enrolls the authenticator (A2)."""
     user = User(
         username=username,
         email=email,
         mobile_number=mobile_number,
         menu_access=sorted(menu_access),
-        merchant=request.user.merchant,
+        merchant=actor.merchant,
     )
     user.set_unusable_password()
     user.save()
     create_device(user, confirmed=False)
-    audit.record("accounts.user.created", request=request, target=user, data=_user_data(user))
-    link = enrollment_link(request, user)
+    audit.record("accounts.user.created", actor=actor, target=user, data=_user_data(user))
+    link = enrollment_link(user, actor)
     transaction.on_commit(lambda: emails.send_invitation(user, link))
     return user
 
 
-def update_user(request: HttpRequest, user: User, *, mobile_number: str, menu_access: list[str]) -> None:
+def update_user(actor: Actor, user: User, *, mobile_number: str, menu_access: list[str]) -> None:
     """U3, with before and after in the audit log."""
     before = _user_data(user)
     user.mobile_number = mobile_number
@@ -225,66 +232,87 @@ def update_user(request: HttpRequest, user: User, *, mobile_number: str, menu_ac
     user.save(update_fields=["mobile_number", "menu_access"])
     after = _user_data(user)
     changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
-    audit.record("accounts.user.changed", request=request, target=user, data=changed)
+    audit.record("accounts.user.changed", actor=actor, target=user, data=changed)
 
 
 @transaction.atomic
-def lock_user(request: HttpRequest, user: User, reason: str = "") -> int:
+def lock_user(actor: Actor, user: User, reason: str = "") -> int:
     """U4: a locked user cannot sign in and every open session ends now."""
     user.locked = True
     user.save(update_fields=["locked"])
     ended = end_sessions(user)
-    audit.record("accounts.user.locked", request=request, target=user, data={"sessions_ended": ended}, reason=reason)
+    audit.record("accounts.user.locked", actor=actor, target=user, data={"sessions_ended": ended}, reason=reason)
     return ended
 
 
-def unlock_user(request: HttpRequest, user: User, reason: str) -> None:
+def unlock_user(actor: Actor, user: User, reason: str) -> None:
     """Lifts an admin lock and a lock after failed sign-ins alike."""
     user.locked = False
     user.locked_until = None
     user.failed_sign_ins = 0
     user.save(update_fields=["locked", "locked_until", "failed_sign_ins"])
-    audit.record("accounts.user.unlocked", request=request, target=user, reason=reason)
+    audit.record("accounts.user.unlocked", actor=actor, target=user, reason=reason)
 
 
 @transaction.atomic
-def reset_password(request: HttpRequest, user: User, reason: str) -> None:
+def reset_password(actor: Actor, user: User, reason: str) -> None:
     """U5: the old password stops working, sessions end, and a new one-time link is e-mailed."""
     user.set_unusable_password()
     user.save(update_fields=["password"])
     end_sessions(user)
-    audit.record("accounts.user.password_reset", request=request, target=user, reason=reason)
-    link = enrollment_link(request, user)
+    audit.record("accounts.user.password_reset", actor=actor, target=user, reason=reason)
+    link = enrollment_link(user, actor)
     transaction.on_commit(lambda: emails.send_password_reset(user, link))
 
 
-def reveal_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice | None:
+def reveal_key(actor: Actor, user: User, reason: str) -> TOTPDevice | None:
     """U6: the key is shown after step-up; each reveal is audited (never the key itself)."""
     device = TOTPDevice.objects.filter(user=user).order_by("-confirmed", "pk").first()
-    audit.record("accounts.user.key_revealed", request=request, target=user, reason=reason)
+    audit.record("accounts.user.key_revealed", actor=actor, target=user, reason=reason)
     return device
 
 
 @transaction.atomic
-def reissue_key(request: HttpRequest, user: User, reason: str) -> TOTPDevice:
+def reissue_key(actor: Actor, user: User, reason: str, *, own_session: str | None = None) -> TOTPDevice:
     """U6: a new key replaces the old one at once: codes of the old key stop working and the user's
-    sessions end (an admin re-keying themself keeps this page's session; its next page asks to sign in)."""
+    sessions end (an admin re-keying themself keeps ``own_session``, this page's; its next page asks to
+    sign in)."""
     device = create_device(user, confirmed=True)
-    ended = end_sessions(user, keep=request.session.session_key if user == request.user else None)
-    audit.record(
-        "accounts.user.key_reissued", request=request, target=user, reason=reason, data={"sessions_ended": ended}
-    )
+    ended = end_sessions(user, keep=own_session if user == actor.user else None)
+    audit.record("accounts.user.key_reissued", actor=actor, target=user, reason=reason, data={"sessions_ended": ended})
     return device
 
 
 @transaction.atomic
-def complete_enrollment(request: HttpRequest, user: User, password: str, device: TOTPDevice | None) -> None:
-    """A2: set the password (which spends the link) and confirm the device the code was checked against."""
+def complete_enrollment(actor: Actor, password: str, device: TOTPDevice | None) -> None:
+    """A2: ``actor``'s user sets the password (which spends the link) and confirms the device the code was
+    checked against."""
+    user = actor.user
     user.set_password(password)
     user.save(update_fields=["password"])
     if device is not None and not device.confirmed:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-    audit.record(
-        "accounts.user.enrolled", request=request, actor=user, target=user, data={"device_confirmed": device is not None}
-    )
+    audit.record("accounts.user.enrolled", actor=actor, target=user, data={"device_confirmed": device is not None})
+
+
+# The merchant's callback settings (P8), by its admin
+
+
+def change_callback_url(actor: Actor, url: str) -> None:
+    """Where ``actor``'s merchant receives payment results (``url`` checked by CallbackSettingsForm)."""
+    merchant = actor.merchant
+    before = Merchant.objects.filter(pk=merchant.pk).values_list("callback_url", flat=True).get()
+    merchant.callback_url = url
+    merchant.save(update_fields=["callback_url"])
+    data = {"callback_url": {"before": before, "after": url}}
+    audit.record("accounts.merchant.callback_changed", actor=actor, target=merchant, data=data)
+
+
+def reissue_callback_secret(actor: Actor, reason: str) -> str:
+    """A new signing secret for ``actor``'s merchant, returned to be shown once; the old one stops at once."""
+    merchant = actor.merchant
+    merchant.callback_secret = secrets.token_hex(32)
+    merchant.save(update_fields=["callback_secret"])
+    audit.record("accounts.merchant.callback_secret_reissued", actor=actor, target=merchant, reason=reason)
+    return merchant.callback_secret

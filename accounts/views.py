@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from base64 import b32encode
 
 from django.contrib import messages
@@ -19,10 +18,10 @@ from billing_bo.lib.qr import group_key, qr_svg
 from billing_bo.lib.redirects import redirect_to_next
 
 from . import audit, services
-from .audit import ACTIONS
+from .audit import ACTIONS, Actor
 from .filters import AuditEntryFilter
 from .forms import AccountForm, CallbackSettingsForm, EnrollForm, SignInForm, UserCreateForm, UserEditForm
-from .models import AuditEntry, Merchant, User
+from .models import AuditEntry, User
 from .stepup import step_up_response
 from .tables import AuditEntryTable, UserTable
 from .tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
@@ -88,7 +87,9 @@ def enroll(request, uidb64: str, token: str):
         )
     form = EnrollForm(user, request.POST or None, needs_code=not confirmed)
     if request.method == "POST" and form.is_valid():
-        services.complete_enrollment(request, user, form.cleaned_data["new_password1"], form.device)
+        services.complete_enrollment(
+            Actor.from_request(request, user=user), form.cleaned_data["new_password1"], form.device
+        )
         if request.user.is_authenticated:
             logout(request)
         messages.success(request, "Your account is ready. Sign in with your new password and the current code.")
@@ -113,14 +114,7 @@ def account(request):
         merchant = user.merchant
         callback_form = CallbackSettingsForm(request.POST if which == "callback" else None, instance=merchant)
         if which == "callback" and callback_form.is_valid():
-            before = Merchant.objects.filter(pk=merchant.pk).values_list("callback_url", flat=True).get()
-            callback_form.save()
-            audit.record(
-                "accounts.merchant.callback_changed",
-                request=request,
-                target=merchant,
-                data={"callback_url": {"before": before, "after": merchant.callback_url}},
-            )
+            services.change_callback_url(Actor.from_request(request), callback_form.cleaned_data["callback_url"])
             messages.success(request, "The callback URL is saved.")
             return redirect("accounts:account")
     password_form = PasswordChangeForm(user, request.POST if which == "password" else None)
@@ -150,13 +144,10 @@ def account(request):
 @admin_required
 def callback_secret(request):
     """P8: a new signing secret, shown once after step-up; the old one stops signing at once."""
-    merchant = request.user.merchant
 
     def act(reason: str):
-        merchant.callback_secret = secrets.token_hex(32)
-        merchant.save(update_fields=["callback_secret"])
-        audit.record("accounts.merchant.callback_secret_reissued", request=request, target=merchant, reason=reason)
-        return render(request, "accounts/callback_secret.html", {"secret": merchant.callback_secret})
+        secret = services.reissue_callback_secret(Actor.from_request(request), reason)
+        return render(request, "accounts/callback_secret.html", {"secret": secret})
 
     return step_up_response(
         request,
@@ -191,7 +182,7 @@ def user_add(request):
     confirm = ""
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirmed") == "1":
-            user = services.create_user(request, **form.cleaned_data)
+            user = services.create_user(Actor.from_request(request), **form.cleaned_data)
             messages.success(
                 request, f"User {user.username} was created. The sign-in instructions were sent to {user.email}."
             )
@@ -212,7 +203,7 @@ def user_edit(request, pk: int):
     initial = {"mobile_number": user.mobile_number, "menu_access": user.menu_access}
     form = UserEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_user(request, user, **form.cleaned_data)
+        services.update_user(Actor.from_request(request), user, **form.cleaned_data)
         messages.success(request, f"User {user.username} was saved.")
         return redirect("accounts:users")
     return render(
@@ -231,7 +222,7 @@ def user_lock(request, pk: int):
     elif user.locked:
         messages.info(request, f"User {user.username} is locked already.")
     else:
-        ended = services.lock_user(request, user)
+        ended = services.lock_user(Actor.from_request(request), user)
         messages.success(request, f"User {user.username} is locked; {ended} open session(s) ended.")
     return redirect("accounts:users")
 
@@ -243,7 +234,7 @@ def user_unlock(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        services.unlock_user(request, user, reason)
+        services.unlock_user(Actor.from_request(request), user, reason)
         messages.success(request, f"User {user.username} is unlocked.")
         return redirect("accounts:users")
 
@@ -263,7 +254,7 @@ def user_reset_password(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        services.reset_password(request, user, reason)
+        services.reset_password(Actor.from_request(request), user, reason)
         messages.success(request, f"The password of {user.username} was reset; a new link was sent to {user.email}.")
         return redirect("accounts:users")
 
@@ -283,7 +274,7 @@ def user_secret_key(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        device = services.reveal_key(request, user, reason)
+        device = services.reveal_key(Actor.from_request(request), user, reason)
         if device is None:
             messages.error(request, f"{user.username} has no authenticator key yet.")
             return redirect("accounts:users")
@@ -307,7 +298,9 @@ def user_new_key(request, pk: int):
     user = get_merchant_row(request, User, pk=pk)
 
     def act(reason: str):
-        device = services.reissue_key(request, user, reason)
+        device = services.reissue_key(
+            Actor.from_request(request), user, reason, own_session=request.session.session_key
+        )
         return render(
             request, "accounts/secret_key.html", {"shown_user": user, "new": True, **_authenticator_context(device)}
         )

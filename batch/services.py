@@ -20,6 +20,7 @@ from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts import audit
+from accounts.audit import Actor
 from billing_bo.uploads import file_too_large_message
 
 from . import rawfile, reader
@@ -176,8 +177,9 @@ def raw_path(batch: Batch) -> Path:
     )
 
 
-def upload(request, uploaded_file, kind: str) -> Batch:
-    """Store the file and its Batch, refusing a file too large, of the wrong type or seen before (B7, B8)."""
+def upload(actor: Actor, uploaded_file, kind: str) -> Batch:
+    """Store the file and its Batch for ``actor``'s merchant, refusing a file too large, of the wrong type or
+    seen before (B7, B8)."""
     if uploaded_file.size > settings.BATCH_MAX_BYTES:
         raise UploadRefused(file_too_large_message())  # the web's upload handler drops it before (billing_bo.uploads)
     if uploaded_file.size == 0:
@@ -192,7 +194,7 @@ def upload(request, uploaded_file, kind: str) -> Batch:
     for chunk in uploaded_file.chunks():
         digest.update(chunk)
     content_hash = digest.hexdigest()
-    merchant = request.user.merchant
+    merchant = actor.merchant
     first = (
         Batch.objects.filter(merchant=merchant, content_hash=content_hash)
         .exclude(status__in=CAN_COME_AGAIN)
@@ -213,13 +215,13 @@ def upload(request, uploaded_file, kind: str) -> Batch:
             kind=kind,
             file_name=name,
             content_hash=content_hash,
-            uploaded_by=request.user,
+            uploaded_by=actor.user,
             queued_at=timezone.now(),
         )
         rawfile.store(raw_path(batch), uploaded_file.chunks())  # encrypted: no card number on disk
         audit.record(
             "batch.uploaded",
-            request=request,
+            actor=actor,
             target=batch,
             data={"file_name": name, "kind": kind, "size": uploaded_file.size},
         )
@@ -233,11 +235,11 @@ def upload(request, uploaded_file, kind: str) -> Batch:
     return batch
 
 
-def start_processing(request, batch: Batch) -> bool:
+def start_processing(actor: Actor, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     done = Least(F("chunks_done") * settings.BATCH_CHUNK, F("total_rows"))  # the progress starts there
     started = Batch.objects.filter(
-        pk=batch.pk, merchant_id=batch.merchant_id, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
+        pk=batch.pk, merchant_id=actor.merchant.pk, status__in=[Batch.Status.VALIDATED, Batch.Status.FAILED]
     ).update(
         status=Batch.Status.PROCESSING,
         message="",
@@ -250,7 +252,7 @@ def start_processing(request, batch: Batch) -> bool:
         return False
     audit.record(
         "batch.processed",
-        request=request,
+        actor=actor,
         target=batch,
         data={"file_name": batch.file_name, "rows": batch.total_rows, "resumed_after_chunks": batch.chunks_done},
     )

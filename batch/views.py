@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.audit import Actor
 from accounts.tenancy import check_menu, get_merchant_row, menu_required, merchant_rows
 from billing_bo.uploads import file_too_large_message
 from recurring.models import Billing
@@ -29,7 +30,7 @@ def _upload_page(request, kind: str):
         form.errors["file"] = form.error_class([file_too_large_message()])
     elif request.method == "POST" and form.is_valid():
         try:
-            batch = services.upload(request, form.cleaned_data["file"], kind)
+            batch = services.upload(Actor.from_request(request), form.cleaned_data["file"], kind)
         except services.UploadRefused as refusal:
             form.add_error("file", str(refusal))
         else:
@@ -108,7 +109,7 @@ def process(request, pk: int):
     batch = _batch(request, pk)
     if batch.invalid_rows:
         messages.error(request, "This file has invalid rows: fix them and upload the file again (RE UPLOAD FILE).")
-    elif services.start_processing(request, batch):
+    elif services.start_processing(Actor.from_request(request), batch):
         messages.success(request, f"Processing {batch.file_name} started.")
     else:
         messages.error(

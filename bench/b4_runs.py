@@ -57,7 +57,7 @@ class Kills:
     def __call__(self, left: int) -> None:
         from django.utils import timezone
 
-        from payments import services
+        from payments import janitor
 
         moment = time.perf_counter()
         if self.marks and self.count - left >= self.marks[0]:
@@ -74,7 +74,7 @@ class Kills:
         elif self.bench.redis.llen("celery") == 0 and moment - self.changed >= IDLE_SECONDS:
             if len(self.janitor_at) < MAX_JANITOR_PASSES:
                 self.janitor_at.append((round(moment - self.started, 2), left))
-                services.janitor(now=timezone.now() + self.step * len(self.janitor_at))
+                janitor.run(now=timezone.now() + self.step * len(self.janitor_at))
                 self.changed = time.perf_counter()
 
 

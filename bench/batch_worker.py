@@ -69,16 +69,15 @@ def b1_ours(cfg: dict) -> dict:
     from django.contrib.auth import get_user_model
     from django.core.files import File
     from django.db import connection
-    from django.test import RequestFactory
 
+    from accounts.audit import Actor
     from batch import pipeline, services, tasks
     from batch.models import BatchRow
 
     settings.BATCH_UPLOAD_DIR = Path(cfg["workdir"]) / "uploads"
     settings.BATCH_MAX_BYTES = max(settings.BATCH_MAX_BYTES, Path(cfg["file"]).stat().st_size)
     tasks.validate_batch.delay = lambda batch_id: None  # run below, in this process, as the worker would
-    request = RequestFactory().post("/batch/registration/")
-    request.user = get_user_model().objects.get(pk=cfg["user_id"])
+    actor = Actor.of(get_user_model().objects.get(pk=cfg["user_id"]))
     phases = {}
 
     class Phases(logging.Handler):
@@ -90,7 +89,7 @@ def b1_ours(cfg: dict) -> dict:
     logging.getLogger("batch.pipeline").setLevel(logging.INFO)
     started = time.perf_counter()
     with open(cfg["file"], "rb") as handle:
-        batch = services.upload(request, File(handle, name="registrations.csv"), "registration")
+        batch = services.upload(actor, File(handle, name="registrations.csv"), "registration")
     status = pipeline.validate(batch.pk)
     seconds = time.perf_counter() - started
     with connection.cursor() as cursor:

@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts import audit
+from accounts.audit import Actor
 from accounts.models import Merchant
 from billing_bo.lib import outbound
 from billing_bo.lib.cards import mask_pans_in_text
@@ -184,10 +185,10 @@ def _send(delivery: CallbackDelivery, url: str) -> tuple[int | None, str]:
     return status_code, "" if 200 <= status_code < 300 else f"HTTP {status_code}"
 
 
-def resend(request, delivery: CallbackDelivery) -> None:
-    """One more attempt of a failed delivery, at once, to the merchant's current URL (audited); raises
-    ActionRefused for any other delivery (a second click finds it pending) or while callbacks are off."""
-    merchant = request.user.merchant
+def resend(actor: Actor, delivery: CallbackDelivery) -> None:
+    """One more attempt of a failed delivery of ``actor``'s merchant, at once, to its current URL (audited);
+    raises ActionRefused for any other delivery (a second click finds it pending) or while callbacks are off."""
+    merchant = actor.merchant
     if not merchant.callback_url or not merchant.callback_secret:
         raise ActionRefused("Set a callback URL and issue a signing secret first.")
     with db.atomic():
@@ -198,7 +199,7 @@ def resend(request, delivery: CallbackDelivery) -> None:
             raise ActionRefused("Only a failed delivery can be resent.")
         audit.record(
             "payments.callback.resent",
-            request=request,
+            actor=actor,
             target=delivery,
             data={"event": delivery.event, "url": merchant.callback_url},
         )

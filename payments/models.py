@@ -127,11 +127,11 @@ class Transaction(CardSnapshot):
                 name="tx_merchant_error_idx",
                 condition=~models.Q(error_code=""),
             ),
-            # Used by payments.services.janitor: the few rows in processing, oldest claim first.
+            # Used by payments.janitor.run: the few rows in processing, oldest claim first.
             models.Index(
                 fields=["claimed_at"], name="tx_processing_claimed_idx", condition=models.Q(status="processing")
             ),
-            # Used by payments.services.due_scheduled: scheduled rows whose day has come.
+            # Used by recurring.scheduler when it queues the single payments and retries whose day has come.
             models.Index(fields=["execute_date"], name="tx_scheduled_due_idx", condition=models.Q(status="scheduled")),
         ]
 
@@ -221,7 +221,7 @@ class Adjustment(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            # Used by payments.services.janitor: adjustments still waiting for the bank's answer.
+            # Used by payments.janitor.run: adjustments still waiting for the bank's answer.
             models.Index(fields=["created_at"], name="adj_pending_idx", condition=models.Q(status="pending")),
         ]
 

@@ -12,17 +12,19 @@ A charge moves money at most once whatever crashes or redeliveries happen:
 
 from __future__ import annotations
 
+import copy
 import enum
 import logging
-from datetime import timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction as db
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts import audit
+from accounts.audit import Actor
 from billing_bo.lib.cards import card_fingerprint
 from billing_bo.lib.phones import normalise_phone
 
@@ -211,6 +213,45 @@ def enqueue_charges(transaction_ids: list[int], *, marked: bool = False) -> None
     db.on_commit(send)
 
 
+# Changes recurring asks for (R5, R10, P6): payments writes every status of a transaction.
+
+
+def schedule_retry(tx: Transaction, day: date) -> bool:
+    """Put a failed charge back to scheduled for a new attempt on ``day`` (the retry policy is recurring's,
+    R10) and announce it like any other change, so listeners that count by status (reports) stay exact.
+    False when the row is not failed any more."""
+    moved = Transaction.objects.filter(merchant_id=tx.merchant_id, pk=tx.pk, status=Status.FAILED).update(
+        status=Status.SCHEDULED, next_retry_date=day, queued_at=None
+    )
+    if moved:
+        # A copy: when this runs inside a receiver of the failure, the others must still see the failure.
+        retried = copy.copy(tx)
+        retried.status, retried.next_retry_date, retried.queued_at = Status.SCHEDULED, day, None
+        transaction_changed.send(sender=Transaction, transaction=retried, old_status=Status.FAILED)
+    return bool(moved)
+
+
+def clear_retry_date(tx: Transaction) -> None:
+    """A retried charge that ended (success, or failed for good) keeps no next retry date."""
+    Transaction.objects.filter(merchant_id=tx.merchant_id, pk=tx.pk, status=tx.status).update(next_retry_date=None)
+
+
+def cancel_scheduled(transactions: QuerySet[Transaction]) -> int:
+    """Cancel those of ``transactions`` nothing was sent to the bank for (scheduled and not queued), under
+    their row locks, each announced. Returns how many were cancelled; a row queued meanwhile stays."""
+    with db.atomic():
+        rows = list(
+            transactions.select_for_update().filter(status=Status.SCHEDULED, queued_at__isnull=True).order_by("pk")
+        )
+        Transaction.objects.filter(pk__in=[tx.pk for tx in rows]).update(
+            status=Status.CANCELLED, updated_at=timezone.now()
+        )
+        for tx in rows:
+            tx.status = Status.CANCELLED
+            transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.SCHEDULED)
+    return len(rows)
+
+
 # Void and refund (P4, P5, P7)
 
 
@@ -218,13 +259,16 @@ class ActionRefused(Exception):
     """The rules of P7 (or the bank) refuse the action; the message says why, for the screen."""
 
 
-def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str) -> Adjustment:
-    from accounts.tenancy import get_merchant_row
-
+def _adjust(actor: Actor, tx_id: int, kind: str, amount: Decimal | None, reason: str) -> Adjustment:
     acquirer = get_acquirer()
     with db.atomic():
         # The row lock makes a second click or tab wait here, then see the first one's result.
-        tx = get_merchant_row(request, Transaction.objects.select_for_update().select_related("merchant"), pk=tx_id)
+        # Only a row of the actor's merchant: another merchant's is Transaction.DoesNotExist.
+        tx = (
+            Transaction.objects.select_for_update()
+            .select_related("merchant")
+            .get(merchant_id=actor.merchant.pk, pk=tx_id)
+        )
         adjustments = Adjustment.objects.filter(merchant_id=tx.merchant_id, transaction=tx)
         if adjustments.filter(status=Adjustment.Status.PENDING).exists():
             raise ActionRefused("A void or refund of this transaction is waiting for the bank's answer.")
@@ -242,7 +286,7 @@ def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str)
             amount=amount,
             idempotency_key=f"{tx.merchant_id}:{tx.invoice_number}:{kind}:{number}",
             reason=reason,
-            requested_by=request.user,
+            requested_by=actor.user,
         )
         try:
             if kind == Adjustment.Kind.VOID:
@@ -255,22 +299,24 @@ def _adjust(request, tx_id: int, kind: str, amount: Decimal | None, reason: str)
             raise ActionRefused("The bank cannot be reached right now. Nothing was changed; try again.") from exc
         audit.record(
             f"payments.transaction.{'void' if kind == Adjustment.Kind.VOID else 'refund'}_requested",
-            request=request,
+            actor=actor,
             target=tx,
             reason=reason,
             data=_audit_data(tx, amount),
         )
         if outcome is not None:
-            adjustment = apply_adjustment(adjustment, outcome, request=request)
+            adjustment = apply_adjustment(adjustment, outcome, actor=actor)
     return adjustment
 
 
-def void(request, tx_id: int, reason: str) -> Adjustment:
-    return _adjust(request, tx_id, Adjustment.Kind.VOID, None, reason)
+def void(actor: Actor, tx_id: int, reason: str) -> Adjustment:
+    """P4: ``actor`` voids transaction ``tx_id`` of its merchant in full."""
+    return _adjust(actor, tx_id, Adjustment.Kind.VOID, None, reason)
 
 
-def refund(request, tx_id: int, amount: Decimal, reason: str) -> Adjustment:
-    return _adjust(request, tx_id, Adjustment.Kind.REFUND, amount, reason)
+def refund(actor: Actor, tx_id: int, amount: Decimal, reason: str) -> Adjustment:
+    """P5: ``actor`` refunds ``amount`` of transaction ``tx_id`` of its merchant."""
+    return _adjust(actor, tx_id, Adjustment.Kind.REFUND, amount, reason)
 
 
 def _audit_data(tx: Transaction, amount: Decimal) -> dict:
@@ -283,9 +329,10 @@ def _audit_data(tx: Transaction, amount: Decimal) -> dict:
     }
 
 
-def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) -> Adjustment:
+def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, actor: Actor | None = None) -> Adjustment:
     """Record the bank's answer to a void or refund once (the caller holds, or takes here, the row lock).
-    Returns the adjustment as stored after the answer."""
+    Audited as done by ``actor``, else (the janitor's late answer) by the user who asked. Returns the
+    adjustment as stored after the answer."""
     with db.atomic():
         mine = Adjustment.objects.filter(merchant_id=adjustment.merchant_id, pk=adjustment.pk)
         written = mine.filter(status=Adjustment.Status.PENDING).update(
@@ -307,8 +354,7 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
         if not outcome.approved:
             audit.record(
                 f"payments.transaction.{verb[:-2]}_declined",
-                request=request,
-                actor=adjustment.requested_by,
+                actor=actor or adjustment.requested_by,
                 merchant=tx.merchant,
                 target=tx,
                 data={**_audit_data(tx, adjustment.amount), "response_code": outcome.response_code},
@@ -323,8 +369,7 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
         tx.save(update_fields=["status", "refunded_amount", "updated_at"])
         audit.record(
             f"payments.transaction.{verb}",
-            request=request,
-            actor=adjustment.requested_by,
+            actor=actor or adjustment.requested_by,
             merchant=tx.merchant,
             target=tx,
             reason=adjustment.reason,
@@ -332,64 +377,3 @@ def apply_adjustment(adjustment: Adjustment, outcome: Outcome, *, request=None) 
         )
         transaction_changed.send(sender=Transaction, transaction=tx, old_status=old_status)
     return adjustment
-
-
-# The janitor (Celery beat): settles what crashes and time-outs left behind.
-
-
-def janitor(now=None) -> dict[str, int]:
-    """Ask the bank about charges in doubt and adjustments without an answer; requeue lost charge tasks."""
-    now = now or timezone.now()
-    acquirer = get_acquirer()
-    counts = {"settled": 0, "requeued": 0, "given_up": 0, "adjustments": 0}
-    stuck_before = now - timedelta(seconds=settings.CHARGE_STUCK_SECONDS)
-    stuck = Transaction.objects.filter(status=Status.PROCESSING, claimed_at__lt=stuck_before).select_related("merchant")
-    requeue: list[int] = []
-    for tx in stuck.order_by("claimed_at")[: settings.JANITOR_BATCH]:
-        try:
-            outcome = acquirer.find(tx.idempotency_key)
-        except (AcquirerTimeout, AcquirerUnavailable):
-            continue
-        if outcome is not None:
-            record_outcome(tx, outcome)
-            counts["settled"] += 1
-        elif tx.claimed_at < now - timedelta(seconds=settings.CHARGE_GIVE_UP_SECONDS):
-            # The bank never saw this key in all this time: no money moved. Close it as failed.
-            written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(
-                status=Status.FAILED, error_code="timeout", bank_message="No answer from the bank", processed_at=now
-            )
-            if written:
-                tx.status, tx.error_code, tx.bank_message, tx.processed_at = (
-                    Status.FAILED,
-                    "timeout",
-                    "No answer from the bank",
-                    now,
-                )
-                transaction_changed.send(sender=Transaction, transaction=tx, old_status=Status.PROCESSING)
-                counts["given_up"] += 1
-        else:
-            # Unknown key: the charge never reached the bank. Send it again with the same key (a late
-            # request with this key would be recognised by the bank, so this cannot charge twice).
-            Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING).update(claimed_at=now)
-            requeue.append(tx.pk)
-    lost_before = now - timedelta(seconds=settings.CHARGE_REQUEUE_SECONDS)
-    lost = Transaction.objects.filter(status=Status.SCHEDULED, queued_at__lt=lost_before).values_list("pk", flat=True)
-    requeue.extend(lost[: settings.JANITOR_BATCH])
-    counts["requeued"] = len(requeue)
-    enqueue_charges(requeue)
-
-    pending = Adjustment.objects.filter(
-        status=Adjustment.Status.PENDING, created_at__lt=now - timedelta(seconds=settings.CHARGE_STUCK_SECONDS)
-    )
-    for adjustment in pending[: settings.JANITOR_BATCH]:
-        try:
-            outcome = acquirer.find(adjustment.idempotency_key)
-        except (AcquirerTimeout, AcquirerUnavailable):
-            continue
-        if outcome is None:
-            outcome = Outcome(approved=False, response_code="", message="The bank never received this request")
-        apply_adjustment(adjustment, outcome)
-        counts["adjustments"] += 1
-    if any(counts.values()):
-        logger.info("janitor %s", " ".join(f"{k}={v}" for k, v in counts.items()))
-    return counts

@@ -1,4 +1,4 @@
-"""Celery tasks of payments: thin wrappers over payments.services and payments.callbacks (STYLE 13)."""
+"""Celery tasks of payments: thin wrappers over payments.services, payments.callbacks and payments.janitor (STYLE 13)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from . import callbacks, services
+from .janitor import run as run_janitor
 
 logger = logging.getLogger(__name__)
 RETRY_STEPS = (services.Step.RETRY_SAME_KEY, services.Step.RETRY_NEW_ATTEMPT)
@@ -101,7 +102,7 @@ def _guarded(transaction_id: int, function, *args) -> services.Step:
 
 @shared_task(name="payments.janitor")
 def janitor() -> dict[str, int]:
-    return services.janitor()
+    return run_janitor()
 
 
 # ignore_result: nobody reads a delivery task's result (the delivery's row and attempts say what happened).

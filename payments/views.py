@@ -6,6 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
+from accounts.audit import Actor
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.money import format_rupiah
@@ -83,7 +84,7 @@ def void_transaction(request, pk: int):
     return _adjustment_view(
         request,
         tx,
-        perform=lambda reason: services.void(request, tx.pk, reason),
+        perform=lambda reason: services.void(Actor.from_request(request), tx.pk, reason),
         refusal=tx.void_refused_because(),
         action="payments.transaction.voided",
         title=f"Void {tx.invoice_number}",
@@ -99,7 +100,7 @@ def refund_transaction(request, pk: int):
     return _adjustment_view(
         request,
         tx,
-        perform=lambda reason, amount: services.refund(request, tx.pk, amount, reason),
+        perform=lambda reason, amount: services.refund(Actor.from_request(request), tx.pk, amount, reason),
         refusal=tx.refund_refused_because(),
         action="payments.transaction.refunded",
         title=f"Refund {tx.invoice_number}",
@@ -131,7 +132,7 @@ def callback_resend(request, pk: int):
     """P8: one more attempt of a failed delivery, to the callback URL saved now."""
     delivery = get_merchant_row(request, CallbackDelivery, pk=pk)
     try:
-        callbacks.resend(request, delivery)
+        callbacks.resend(Actor.from_request(request), delivery)
     except services.ActionRefused as refused:
         messages.error(request, str(refused))
     else:

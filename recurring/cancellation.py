@@ -2,7 +2,7 @@
 cancellation. Two kinds of rows answer: a billing's execution (``services.find_execution`` /
 ``services.cancel_execution``) and a scheduled single payment (a batch-uploaded charge with no billing;
 its billing number, when the file gave one, is only a reference). Both are cancelled only while nothing
-was sent to the bank, after a code and a reason (the view), and audited."""
+was sent to the bank, after a code and a reason (the view), by payments (``cancel_scheduled``), and audited."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from decimal import Decimal
 from django.db import transaction as db
 
 from accounts import audit
+from accounts.audit import Actor
 from accounts.models import Merchant
+from payments import services as payments
 from payments.models import Transaction
 
 from . import services
@@ -61,21 +63,21 @@ def find(merchant: Merchant, day: date, billing_number: str, invoice: str) -> li
     return f"Nothing with these numbers is due on {day:%Y-%m-%d}."
 
 
-def cancel(request, due: Due, reason: str) -> None:
-    """Cancel the one row the search found; raises services.RecurringError with the reason it cannot."""
+def cancel(actor: Actor, due: Due, reason: str) -> None:
+    """``actor`` cancels the one row the search found; raises services.RecurringError with the reason it cannot."""
     if due.billing is not None:
-        services.cancel_execution(request, due.billing, due.execute_date, due.invoice, reason)
+        services.cancel_execution(actor, due.billing, due.execute_date, due.invoice, reason)
         return
     with db.atomic():
-        tx = Transaction.objects.select_for_update().get(merchant_id=due.payment.merchant_id, pk=due.payment.pk)
+        mine = Transaction.objects.filter(merchant_id=actor.merchant.pk, pk=due.payment.pk)
+        tx = mine.select_for_update().get()
         state = payment_state(tx)
         if state != SCHEDULED:
             raise services.RecurringError("This payment is cancelled already." if state == CANCELLED else state)
-        tx.status = Transaction.Status.CANCELLED
-        tx.save(update_fields=["status", "updated_at"])
+        payments.cancel_scheduled(mine)  # under the row lock taken above: it is still scheduled
         audit.record(
             "recurring.single_payment.cancelled",
-            request=request,
+            actor=actor,
             target=tx,
             reason=reason,
             data={

@@ -1,4 +1,7 @@
-"""Domain operations on billings (R1-R6, R9, R10, P6). Each change is audited with before and after."""
+"""Domain operations on billings (R1-R6, R9, P6). Each change is audited with before and after.
+
+The back-office operations take the ``Actor`` who acts (accounts.audit); the hosted page's take the
+registration link. A transaction's status is changed by payments (``cancel_scheduled``), never here."""
 
 from __future__ import annotations
 
@@ -11,10 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit
+from accounts.audit import Actor
 from billing_bo.lib.phones import normalise_phone
 from payments import callbacks
+from payments import services as payments
 from payments.models import Transaction
 
+from . import card_attempts
 from .models import Billing, CancelledExecution, RegistrationLink
 from .schedule import Schedule
 from .scheduler import invoice_number, next_schedulable_day
@@ -51,7 +57,7 @@ def refresh_next_date(billing: Billing) -> None:
     billing.next_execute_date = billing.schedule.next_date(next_schedulable_day(billing.merchant), skip=skip)
 
 
-def _audited_change(request, billing: Billing, action: str, change, reason: str = "") -> Billing:
+def _audited_change(actor: Actor, billing: Billing, action: str, change, reason: str = "") -> Billing:
     with db.atomic():
         billing = Billing.objects.select_for_update().get(merchant_id=billing.merchant_id, pk=billing.pk)
         if billing.is_deleted:
@@ -63,7 +69,7 @@ def _audited_change(request, billing: Billing, action: str, change, reason: str 
         after = snapshot(billing)
         audit.record(
             action,
-            request=request,
+            actor=actor,
             target=billing,
             reason=reason,
             data={
@@ -75,38 +81,36 @@ def _audited_change(request, billing: Billing, action: str, change, reason: str 
     return billing
 
 
-def change_schedule(request, billing: Billing, schedule: Schedule) -> Billing:
+def change_schedule(actor: Actor, billing: Billing, schedule: Schedule) -> Billing:
     def change(b: Billing) -> None:
         b.schedule = schedule
 
-    return _audited_change(request, billing, "recurring.billing.schedule_changed", change)
+    return _audited_change(actor, billing, "recurring.billing.schedule_changed", change)
 
 
-def set_status(request, billing: Billing, status: str) -> Billing:
+def set_status(actor: Actor, billing: Billing, status: str) -> Billing:
     def change(b: Billing) -> None:
         b.status = status
 
     action = "recurring.billing.activated" if status == Billing.Status.ACTIVE else "recurring.billing.inactivated"
-    return _audited_change(request, billing, action, change)
+    return _audited_change(actor, billing, action, change)
 
 
-def change_type(request, billing: Billing, billing_type: str) -> Billing:
+def change_type(actor: Actor, billing: Billing, billing_type: str) -> Billing:
     def change(b: Billing) -> None:
         b.billing_type = billing_type
 
-    return _audited_change(request, billing, "recurring.billing.type_changed", change)
+    return _audited_change(actor, billing, "recurring.billing.type_changed", change)
 
 
-def delete(request, billing: Billing, reason: str) -> Billing:
-    """R5: a soft delete; the billing's transactions stay, and scheduled ones are cancelled."""
+def delete(actor: Actor, billing: Billing, reason: str) -> Billing:
+    """R5: a soft delete; the billing's transactions stay, and those not sent to the bank are cancelled."""
 
     def change(b: Billing) -> None:
         b.deleted_at = timezone.now()
-        Transaction.objects.filter(
-            merchant_id=b.merchant_id, billing=b, status=Transaction.Status.SCHEDULED, queued_at__isnull=True
-        ).update(status=Transaction.Status.CANCELLED)
+        payments.cancel_scheduled(Transaction.objects.filter(merchant_id=b.merchant_id, billing=b))
 
-    return _audited_change(request, billing, "recurring.billing.deleted", change, reason=reason)
+    return _audited_change(actor, billing, "recurring.billing.deleted", change, reason=reason)
 
 
 def find_execution(billing: Billing, execute_date: date, invoice: str) -> tuple[str, Transaction | None]:
@@ -131,7 +135,9 @@ def find_execution(billing: Billing, execute_date: date, invoice: str) -> tuple[
     return "scheduled", None
 
 
-def cancel_execution(request, billing: Billing, execute_date: date, invoice: str, reason: str) -> CancelledExecution:
+def cancel_execution(
+    actor: Actor, billing: Billing, execute_date: date, invoice: str, reason: str
+) -> CancelledExecution:
     """P6: the scheduler skips this date; an execution already created (not queued) is cancelled."""
     with db.atomic():
         billing = Billing.objects.select_for_update().get(merchant_id=billing.merchant_id, pk=billing.pk)
@@ -144,18 +150,16 @@ def cancel_execution(request, billing: Billing, execute_date: date, invoice: str
             execute_date=execute_date,
             invoice_number=invoice_number(billing.billing_number, execute_date),
             reason=reason,
-            cancelled_by=request.user,
+            cancelled_by=actor.user,
         )
         if tx is not None:
-            Transaction.objects.filter(
-                merchant_id=billing.merchant_id, pk=tx.pk, status=Transaction.Status.SCHEDULED, queued_at__isnull=True
-            ).update(status=Transaction.Status.CANCELLED)
+            payments.cancel_scheduled(Transaction.objects.filter(merchant_id=billing.merchant_id, pk=tx.pk))
         if billing.next_execute_date == execute_date:
             refresh_next_date(billing)
             billing.save(update_fields=["next_execute_date", "updated_at"])
         audit.record(
             "recurring.execution.cancelled",
-            request=request,
+            actor=actor,
             target=billing,
             reason=reason,
             data={
@@ -174,22 +178,23 @@ LINK_SALT = "recurring.registration-link"
 
 
 def create_link(
-    request, *, customer_id: str, amount, schedule: Schedule | None, valid_days: int
+    actor: Actor, *, customer_id: str, amount, schedule: Schedule | None, valid_days: int
 ) -> tuple[RegistrationLink, str]:
+    """R9: a signed link for a cardholder of ``actor``'s merchant, and its address."""
     link = RegistrationLink.objects.create(
-        merchant=request.user.merchant,
+        merchant=actor.merchant,
         nonce=secrets.token_urlsafe(24),
         customer_id=customer_id,
         amount=amount,
         schedule_data=schedule.to_dict() if schedule else None,
         expires_at=timezone.now() + timedelta(days=valid_days),
-        created_by=request.user,
+        created_by=actor.user,
     )
     token = signing.dumps(link.nonce, salt=LINK_SALT)
-    url = request.build_absolute_uri(reverse("recurring:hosted", args=[token]))
+    url = actor.absolute_url(reverse("recurring:hosted", args=[token]))
     audit.record(
         "recurring.link.created",
-        request=request,
+        actor=actor,
         target=link,
         data={"customer_id": customer_id, "amount": str(amount or ""), "expires_at": link.expires_at.isoformat()},
     )
@@ -206,6 +211,15 @@ def link_from_token(token: str) -> RegistrationLink | None:
     if link is None or link.used_at is not None or link.spent_at is not None or link.expires_at <= timezone.now():
         return None
     return link
+
+
+def register_on_link(link: RegistrationLink, address: str | None, *, card: dict, **registration) -> Billing:
+    """R9 from the hosted page, for a cardholder at client ``address``: the card goes to the acquirer within
+    the caps of ``card_attempts`` (``card``: the arguments of ``payments.tokenize_card``), then the billing
+    is created by ``register_hosted(link, **registration)``. Raises ``card_attempts.CardDeclined`` (its
+    ``spent`` says the link is spent) or ``RecurringError``."""
+    tokens = card_attempts.tokenize_on_link(link, address, **card)
+    return register_hosted(link, card=tokens, **registration)
 
 
 def register_hosted(

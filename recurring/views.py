@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
-from accounts.audit import client_ip
+from accounts.audit import Actor, client_ip
 from accounts.models import AuditEntry
 from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
@@ -93,10 +93,12 @@ def billing_schedule(request, pk: int):
     first_day = next_schedulable_day(billing.merchant)
     form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(billing.schedule), first_day=first_day)
     # back to the list the user came from (its search kept), else to the list showing this billing
-    back = safe_next(request) or f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}"
+    back = (
+        safe_next(request) or f"{reverse('recurring:billings')}?{urlencode({'billing_number': billing.billing_number})}"
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            billing = services.change_schedule(request, billing, form.cleaned_data["schedule"])
+            billing = services.change_schedule(Actor.from_request(request), billing, form.cleaned_data["schedule"])
         except services.RecurringError as refusal:
             messages.error(request, str(refusal))
         else:
@@ -119,7 +121,7 @@ def billing_status(request, pk: int):
     billing = _live_billing(request, pk)
     if not billing.is_deleted:
         new = Billing.Status.INACTIVE if billing.status == Billing.Status.ACTIVE else Billing.Status.ACTIVE
-        billing = services.set_status(request, billing, new)
+        billing = services.set_status(Actor.from_request(request), billing, new)
         state = "active again" if new == Billing.Status.ACTIVE else "inactive: no execution runs"
         messages.success(request, f"Billing {billing.billing_number} is {state}.")
     return redirect_to_next(request, "recurring:billings")
@@ -134,7 +136,7 @@ def billing_type(request, pk: int):
         return redirect("recurring:billings")
     form = ChangeTypeForm(request.POST or None, initial={"billing_type": billing.billing_type})
     if request.method == "POST" and form.is_valid():
-        billing = services.change_type(request, billing, form.cleaned_data["billing_type"])
+        billing = services.change_type(Actor.from_request(request), billing, form.cleaned_data["billing_type"])
         messages.success(request, f"Billing {billing.billing_number} is now {billing.get_billing_type_display()}.")
         return redirect("recurring:billings")
     return render(request, "recurring/billing_type.html", {"billing": billing, "form": form})
@@ -150,7 +152,7 @@ def billing_delete(request, pk: int):
         return redirect("recurring:billings")
 
     def act(reason: str):
-        services.delete(request, billing, reason)
+        services.delete(Actor.from_request(request), billing, reason)
         messages.success(request, f"Billing {billing.billing_number} is deleted. Its transactions are kept.")
         return redirect("recurring:billings")
 
@@ -236,7 +238,7 @@ def cancel_execute_date(request):
 
             def act(reason: str):
                 try:
-                    cancellation.cancel(request, due, reason)
+                    cancellation.cancel(Actor.from_request(request), due, reason)
                 except services.RecurringError as refusal:
                     messages.error(request, str(refusal))
                 else:
@@ -289,7 +291,7 @@ def registration_link(request):
         fixed = form.cleaned_data["fix_schedule"]
         if not fixed or schedule_form.is_valid():
             _, url = services.create_link(
-                request,
+                Actor.from_request(request),
                 customer_id=form.cleaned_data["customer_id"].strip(),
                 amount=form.cleaned_data["amount"],
                 schedule=schedule_form.cleaned_data["schedule"] if fixed else None,
@@ -322,35 +324,33 @@ def hosted_register(request, token: str):
     if request.method == "POST" and form.is_valid() and (schedule_form is None or schedule_form.is_valid()):
         data = form.cleaned_data
         month, year = form.expiry_parts()
+        card = {
+            "pan": data["card_number"],
+            "expiry_month": month,
+            "expiry_year": year,
+            "cvv": data["cvv"],
+            "holder_name": data["holder_name"],
+            "holder_phone": data["phone"],
+        }
         try:
-            card = card_attempts.tokenize_on_link(
+            billing = services.register_on_link(
                 link,
                 client_ip(request),
-                pan=data["card_number"],
-                expiry_month=month,
-                expiry_year=year,
-                cvv=data["cvv"],
-                holder_name=data["holder_name"],
-                holder_phone=data["phone"],
+                card=card,
+                customer_id=link.customer_id or data["customer_id"],
+                customer_name=data["customer_name"],
+                email=data["email"],
+                phone=data["phone"],
+                amount=link.amount or data["amount"],
+                schedule=link.schedule or schedule_form.cleaned_data["schedule"],
             )
         except card_attempts.CardDeclined as declined:
             if declined.spent:
                 return render(request, "recurring/hosted_invalid.html", {"reason": _spent_text(merchant)}, status=400)
             form.add_error(None, str(declined))
+        except services.RecurringError as refusal:
+            return render(request, "recurring/hosted_invalid.html", {"reason": str(refusal)}, status=400)
         else:
-            try:
-                billing = services.register_hosted(
-                    link,
-                    card=card,
-                    customer_id=link.customer_id or data["customer_id"],
-                    customer_name=data["customer_name"],
-                    email=data["email"],
-                    phone=data["phone"],
-                    amount=link.amount or data["amount"],
-                    schedule=link.schedule or schedule_form.cleaned_data["schedule"],
-                )
-            except services.RecurringError as refusal:
-                return render(request, "recurring/hosted_invalid.html", {"reason": str(refusal)}, status=400)
             return render(request, "recurring/hosted_done.html", {"merchant": merchant, "billing": billing})
     return render(
         request,

@@ -11,7 +11,7 @@
 Every write is an ``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` (PostgreSQL, SQLite 3.35+),
 never a read-modify-write: atomic per row, so concurrent charges never lose an update, and the order of
 deltas does not matter (a retry's "failed -1" may even run before its "failed +1", as it does when
-recurring's receiver announces the retry from inside the same signal). Rows of one statement are sorted so two transactions
+the retry is announced from inside the failure's signal, by recurring's receiver through payments). Rows of one statement are sorted so two transactions
 lock shared rows in the same order. On PostgreSQL all the deltas of one change go in a single statement
 (data-modifying CTEs): one round trip inside the charge's transaction instead of up to three (B6 measures
 the cost). The receiver runs inside the database transaction that changed the row: a rollback takes the

@@ -15,9 +15,10 @@ import pytest
 import time_machine
 from django.apps import apps
 from django.conf import settings
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import reverse
 
+from accounts.audit import Actor
 from billing_bo.lib.cards import PAN_RUN, card_fingerprint, luhn_valid
 from payments import services as payments
 from payments.models import Transaction
@@ -94,11 +95,10 @@ def test_no_card_number_in_the_database_logs_files_or_pages(merchant, alice, tmp
         for tx in Transaction.objects.all():
             payments.charge(tx.pk)
             payments.charge(tx.pk)
-        request = RequestFactory().post("/")
-        request.user = alice.user
+        actor = Actor.of(alice.user)
         approved = Transaction.objects.filter(status="success").order_by("pk")
-        payments.void(request, approved[0].pk, f"customer read {CARDS[0]} aloud")
-        payments.refund(request, approved[1].pk, approved[1].amount - 1, "partial")
+        payments.void(actor, approved[0].pk, f"customer read {CARDS[0]} aloud")
+        payments.refund(actor, approved[1].pk, approved[1].amount - 1, "partial")
         pages = "".join(
             admin.get(url).content.decode()
             for url in (

@@ -19,7 +19,7 @@ from tests.test_platform import manage
 NEW_PASSWORD = "operator-strong-passphrase"
 PRINT_LINK = (
     "from accounts.models import User; from accounts.services import enrollment_link; "
-    "print(enrollment_link(None, User(pk=1, username='x')))"
+    "print(enrollment_link(User(pk=1, username='x')))"
 )
 
 

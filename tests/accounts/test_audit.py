@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from django.core import mail
+from django.test import RequestFactory
 from django.urls import reverse
 
-from accounts import audit
+from accounts import audit, services
 from accounts.models import AuditEntry
 from tests.conftest import verified_client
 
@@ -34,6 +36,31 @@ def test_record_drops_secrets_and_masks_card_numbers(alice):
 def test_record_keeps_digit_runs_that_are_not_card_numbers(alice):
     entry = audit.record("accounts.signin", actor=alice.user, data={"invoice": "INV-1234567890123"})
     assert entry.data["invoice"] == "INV-1234567890123"
+
+
+def test_an_actor_from_a_request_carries_its_user_merchant_address_and_site(alice):
+    request = RequestFactory().post("/users/", REMOTE_ADDR="203.0.113.9")
+    request.user = alice.user
+    actor = audit.Actor.from_request(request)
+    assert (actor.user, actor.merchant, actor.ip_address) == (alice.user, alice.user.merchant, "203.0.113.9")
+    assert actor.absolute_url("/welcome/x/") == "http://testserver/welcome/x/"
+    entry = audit.record("accounts.user.changed", actor=actor, target=alice.user)
+    assert (entry.actor, entry.merchant, entry.ip_address) == (alice.user, alice.user.merchant, "203.0.113.9")
+
+
+def test_services_act_for_an_actor_without_a_request(alice, bob, settings, django_capture_on_commit_callbacks):
+    """A command (or, later, an API key) calls Manage User with an ``Actor``: no fake request needed."""
+    settings.SITE_URL = "https://billing.example.com"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reset_password(audit.Actor.of(alice.user), bob.user, "ticket 7")
+    entry = AuditEntry.objects.get(action="accounts.user.password_reset")
+    assert (entry.actor, entry.merchant, entry.ip_address, entry.reason) == (
+        alice.user,
+        alice.user.merchant,
+        None,
+        "ticket 7",
+    )
+    assert "https://billing.example.com/welcome/" in mail.outbox[-1].body
 
 
 def test_audit_entries_cannot_be_changed_or_deleted(alice):

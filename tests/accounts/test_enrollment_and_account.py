@@ -36,7 +36,7 @@ def invited(merchant) -> User:
 
 
 def link_path(user: User) -> str:
-    return enrollment_link(None, user).split("127.0.0.1:8000", 1)[1]
+    return enrollment_link(user).split("127.0.0.1:8000", 1)[1]
 
 
 def enroll(client, path: str, user: User, at: float = T0, **overrides):

@@ -33,7 +33,7 @@ from batch.models import Batch, BatchRow
 from payments.models import Transaction
 from tests.batch.conftest import PAYMENT_ROW, csv_bytes, rows_of, upload_file
 from tests.conftest import verified_client
-from tests.integration.test_payments import bulk_transactions, request_as, wait_for
+from tests.integration.test_payments import actor, bulk_transactions, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker must see committed rows
 
@@ -88,7 +88,7 @@ def bank_cards(bank_path) -> int:
 def test_a_large_payment_file_validates_and_processes_once_across_a_sigkilled_worker(
     merchant, alice, start_worker, worker_files, bank_path
 ):
-    """Upload (RequestFactory request of the merchant admin) -> validation in the worker -> Process ->
+    """Upload (by the merchant admin) -> validation in the worker -> Process ->
     the worker SIGKILLed inside a chunk's database transaction -> a new worker -> the batch janitor
     re-queues the batch once its lease has run out -> processing resumes after the committed chunks."""
     rows = PROCESS_ROWS
@@ -99,10 +99,10 @@ def test_a_large_payment_file_validates_and_processes_once_across_a_sigkilled_wo
     content = payment_file(rows, "PAY", tomorrow)
     made = time.monotonic() - made
     worker = start_worker(concurrency=2, **worker_files)
-    request = request_as(alice.user)
+    admin = actor(alice.user)
 
     started = time.monotonic()
-    batch = services.upload(request, upload_file("payments.csv", content), Batch.Kind.SINGLE_PAYMENT)
+    batch = services.upload(admin, upload_file("payments.csv", content), Batch.Kind.SINGLE_PAYMENT)
     try:
         uploaded = time.monotonic() - started
         assert services.raw_path(batch).exists()
@@ -117,7 +117,7 @@ def test_a_large_payment_file_validates_and_processes_once_across_a_sigkilled_wo
         # Process; a third of the way through, once the next chunk has tokenized its cards (so it is in its
         # database transaction), SIGKILL the worker (main process and pool children).
         started = time.monotonic()
-        assert services.start_processing(request, batch)
+        assert services.start_processing(admin, batch)
         done = Batch.objects.filter(pk=batch.pk).values_list("chunks_done", flat=True)
         wait_for(lambda: done.get() >= max(1, chunks // 3), PROCESS_TIMEOUT, "a third of the chunks", interval=0.02)
         wait_for(
@@ -137,7 +137,7 @@ def test_a_large_payment_file_validates_and_processes_once_across_a_sigkilled_wo
         worker.start()
         # Stuck in processing: Process refuses it, and the janitor leaves it while the dead worker's lease
         # lasts; once the lease has run out (the janitor's ``now`` ahead), the janitor re-queues it.
-        assert services.start_processing(request, batch) is False
+        assert services.start_processing(admin, batch) is False
         assert services.janitor() == 0
         resumed = time.monotonic()
         assert services.janitor(now=timezone.now() + timedelta(seconds=settings.BATCH_LEASE_SECONDS + 1)) == 1
@@ -178,7 +178,7 @@ def test_a_batch_whose_raw_file_is_missing_fails_in_the_worker_with_a_reason_and
     """The web stored the upload where the worker cannot find it (no shared volume, a file deleted by hand):
     the real worker ends the check with a reason the page shows, and the janitor leaves it there."""
     content = payment_file(3, "GONE", merchant.local_today() + timedelta(days=1))
-    batch = services.upload(request_as(alice.user), upload_file("gone.csv", content), Batch.Kind.SINGLE_PAYMENT)
+    batch = services.upload(actor(alice.user), upload_file("gone.csv", content), Batch.Kind.SINGLE_PAYMENT)
     services.raw_path(batch).unlink()  # queued already: the worker below takes the task
     worker = start_worker(concurrency=1, **worker_files)
     wait_for(lambda: batch_status(batch) != Batch.Status.UPLOADED, VALIDATE_TIMEOUT, "the worker", interval=0.05)
@@ -235,7 +235,7 @@ def test_merchant_b_searches_all_report_while_merchant_a_validates_a_large_file(
 
     content = payment_file(NOISY_ROWS, "NOISE", merchant.local_today() + timedelta(days=1))
     started = time.monotonic()
-    batch = services.upload(request_as(alice.user), upload_file("noise.csv", content), Batch.Kind.SINGLE_PAYMENT)
+    batch = services.upload(actor(alice.user), upload_file("noise.csv", content), Batch.Kind.SINGLE_PAYMENT)
     try:
         loaded: list[float] = []
         phases: Counter[str] = Counter()

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 from django.db import connection
-from django.test import RequestFactory
 
+from accounts.audit import Actor
 from batch import pipeline, services
 from batch.models import BatchRow
 from tests.batch.conftest import csv_bytes, rows_of, upload_file
@@ -27,9 +27,8 @@ def uploads(settings, tmp_path, monkeypatch):
 
 def upload(merchant, username: str, name: str, rows: list[dict]):
     """``rows`` uploaded as a registration file ``name`` by a new user ``username`` of ``merchant``."""
-    request = RequestFactory().post("/")
-    request.user = make_persona(merchant, username, menus=["registration"]).user
-    return services.upload(request, upload_file(name, csv_bytes(rows, kind="registration")), "registration")
+    actor = Actor.of(make_persona(merchant, username, menus=["registration"]).user)
+    return services.upload(actor, upload_file(name, csv_bytes(rows, kind="registration")), "registration")
 
 
 def test_rows_stored_by_copy_read_back_cell_for_cell_with_their_errors(merchant, uploads):

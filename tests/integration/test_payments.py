@@ -22,11 +22,11 @@ from celery.result import ResultSet
 from django.conf import settings
 from django.db import connection, connections
 from django.db import transaction as db
-from django.test import RequestFactory
 from django.utils import timezone
 
+from accounts.audit import Actor
 from accounts.models import Merchant
-from payments import services
+from payments import janitor, services
 from payments.acquirer import get_acquirer
 from payments.models import Adjustment, Transaction
 from payments.tasks import charge, charge_many
@@ -101,7 +101,7 @@ def settle(ids: list[int], broker, timeout: float = SETTLE_TIMEOUT) -> list[dict
             last_open, last_change = left, moment
         if broker.llen("celery") == 0 and (moment - last_change >= IDLE_SECONDS or moment - last_pass >= JANITOR_EVERY):
             assert len(passes) < MAX_JANITOR_PASSES, f"{left} still open after {len(passes)} janitor passes"
-            passes.append(services.janitor(now=timezone.now() + janitor_step() * (len(passes) + 1)))
+            passes.append(janitor.run(now=timezone.now() + janitor_step() * (len(passes) + 1)))
             last_change = last_pass = moment
         if moment > deadline:
             statuses = Counter(Transaction.objects.filter(pk__in=ids).values_list("status", flat=True))
@@ -125,10 +125,8 @@ def assert_charged_exactly_once(txs: list[Transaction]) -> None:
         assert reference.get(tx.idempotency_key) == tx.acquirer_reference, tx.invoice_number
 
 
-def request_as(user):
-    request = RequestFactory().post("/")
-    request.user = user
-    return request
+def actor(user) -> Actor:
+    return Actor.of(user)
 
 
 # TESTING 25 (at 2,000) / the charge path under a SIGKILL: enqueue_charges -> charge_many chunks -------
@@ -216,13 +214,13 @@ def test_a_worker_killed_after_the_bank_approved_and_before_commit_charges_once(
     # Redelivery (Redis hands an unacknowledged task out again after its visibility timeout): same key.
     assert charge.delay(redelivered.pk).get(timeout=30) == services.Step.DONE.value
     # The janitor settles the other by asking the bank for its key.
-    counts = services.janitor(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
+    counts = janitor.run(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
     assert counts["settled"] == 1 and counts["requeued"] == 0, counts
 
     txs = list(Transaction.objects.filter(pk__in=ids).select_related("merchant"))
     assert [(tx.status, tx.attempts) for tx in txs] == [(Status.SUCCESS, 1)] * 2
     assert_charged_exactly_once(txs)
-    assert services.janitor(now=timezone.now() + timedelta(hours=1)) == {
+    assert janitor.run(now=timezone.now() + timedelta(hours=1)) == {
         "settled": 0,
         "requeued": 0,
         "given_up": 0,
@@ -254,7 +252,7 @@ def test_a_sale_recorded_before_a_time_out_is_settled_once_after_the_worker_dies
     assert (tx.status, tx.error_code) == (Status.PROCESSING, "timeout")
 
     worker.start()
-    counts = services.janitor(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
+    counts = janitor.run(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
 
     assert counts["settled"] == 1, counts
     tx.refresh_from_db()
@@ -330,7 +328,7 @@ def test_two_concurrent_voids_void_once(merchant, alice, bank_path, settings):
     tx = charged(merchant)
     settings.SIMULATED_BANK_LATENCY_MS = 100  # the first void holds the row lock across the bank call
 
-    results, errors = race(*[lambda: services.void(request_as(alice.user), tx.pk, "double click")] * 2)
+    results, errors = race(*[lambda: services.void(actor(alice.user), tx.pk, "double click")] * 2)
 
     assert len(results) == 1 and len(errors) == 1, (results, errors)
     assert isinstance(errors[0], services.ActionRefused), errors
@@ -346,7 +344,7 @@ def test_two_concurrent_partial_refunds_never_refund_more_than_the_amount(mercha
     tx = charged(merchant, amount=100_000)
     settings.SIMULATED_BANK_LATENCY_MS = 100
 
-    refund = lambda: services.refund(request_as(alice.user), tx.pk, Decimal(60_000), "goodwill")  # noqa: E731
+    refund = lambda: services.refund(actor(alice.user), tx.pk, Decimal(60_000), "goodwill")  # noqa: E731
     results, errors = race(refund, refund)
 
     assert len(results) == 1 and len(errors) == 1, (results, errors)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing_bo.lib.cards import card_fingerprint
-from payments import services, tasks
+from payments import janitor, services, tasks
 from payments.models import Transaction
 from payments.services import Step
 from payments.signals import transaction_changed
@@ -150,7 +150,7 @@ def test_the_janitor_settles_a_charge_in_doubt_by_asking_the_bank(merchant, bank
     tx = make_transaction(merchant, pan=TIMES_OUT_AFTER_SALE)
     services.charge(tx.pk)
     later = timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1)
-    assert services.janitor(now=later)["settled"] == 1
+    assert janitor.run(now=later)["settled"] == 1
     tx.refresh_from_db()
     assert tx.status == Status.SUCCESS and approved_sales(bank, tx.invoice_number) == 1
 
@@ -164,7 +164,7 @@ def test_the_janitor_sends_an_unknown_key_again_with_the_same_key(
     monkeypatch.setattr(tasks.charge_many, "delay", lambda ids: sent.append(list(ids)))
     later = timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
-        counts = services.janitor(now=later)
+        counts = janitor.run(now=later)
     assert counts["requeued"] == 1 and sent == [[tx.pk]]
     tx.refresh_from_db()
     assert tx.status == Status.PROCESSING and tx.attempts == 1  # the same attempt, the same key
@@ -174,7 +174,7 @@ def test_the_janitor_closes_a_charge_the_bank_never_saw_after_a_day(merchant, ba
     tx = make_transaction(merchant, pan=ALWAYS_TIMES_OUT)
     services.charge(tx.pk)
     much_later = timezone.now() + timedelta(seconds=settings.CHARGE_GIVE_UP_SECONDS + 1)
-    assert services.janitor(now=much_later)["given_up"] == 1
+    assert janitor.run(now=much_later)["given_up"] == 1
     tx.refresh_from_db()
     assert (tx.status, tx.error_code) == (Status.FAILED, "timeout")
     assert bank.count_sales_by_key() == {}
@@ -188,7 +188,7 @@ def test_the_janitor_requeues_charges_queued_long_ago_and_never_claimed(
     sent = []
     monkeypatch.setattr(tasks.charge_many, "delay", lambda ids: sent.append(list(ids)))
     with django_capture_on_commit_callbacks(execute=True):
-        services.janitor()
+        janitor.run()
     assert sent == [[tx.pk]] and fresh.pk not in sent[0]
 
 
@@ -333,4 +333,3 @@ def test_the_card_is_kept_as_token_mask_and_keyed_fingerprint_only(merchant):
     assert tx.card_token.startswith("tok_")
     assert tx.card_fingerprint == card_fingerprint("4111 1111 1111 1111")
     assert APPROVE not in " ".join(str(v) for v in Transaction.objects.filter(pk=tx.pk).values().first().values())
-

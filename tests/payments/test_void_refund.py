@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit import Actor
 from accounts.models import AuditEntry
 from accounts.services import current_code
 from accounts.stepup import STEP_UP_ERROR
-from payments import services
+from payments import janitor, services
 from payments.models import Adjustment, Transaction
 from tests.conftest import make_persona, verified_client
 from tests.payments.conftest import charged, make_transaction
@@ -39,10 +39,8 @@ def step_up(persona, at: float = T0, reason: str = "customer cancelled") -> dict
     return {"code": current_code(persona.device, at=at), "reason": reason}
 
 
-def request_as(persona):
-    request = RequestFactory().post("/")
-    request.user = persona.user
-    return request
+def actor(persona) -> Actor:
+    return Actor.of(persona.user)
 
 
 def test_search_by_billing_invoice_or_approval_code_finds_only_own_rows(merchant, other_merchant, voider, frozen):
@@ -115,16 +113,16 @@ def test_void_refuses_what_p7_forbids(merchant, voider, frozen, setup, message):
     response = verified_client(voider).get(reverse("payments:void_transaction", args=[tx.pk]), follow=True)
     assert message in response.content.decode()
     with pytest.raises(services.ActionRefused, match="Only successful"):
-        services.void(request_as(voider), tx.pk, "reason")
+        services.void(actor(voider), tx.pk, "reason")
 
 
 def test_a_voided_transaction_cannot_be_voided_or_refunded_again(merchant, voider, frozen):
     tx = charged(merchant)
-    services.void(request_as(voider), tx.pk, "first")
+    services.void(actor(voider), tx.pk, "first")
     with pytest.raises(services.ActionRefused, match="voided already"):
-        services.void(request_as(voider), tx.pk, "second")
+        services.void(actor(voider), tx.pk, "second")
     with pytest.raises(services.ActionRefused, match="voided transaction cannot be refunded"):
-        services.refund(request_as(voider), tx.pk, Decimal(1000), "refund")
+        services.refund(actor(voider), tx.pk, Decimal(1000), "refund")
     assert Adjustment.objects.filter(status="approved").count() == 1
 
 
@@ -192,21 +190,21 @@ def test_a_refund_of_a_failed_transaction_is_refused(merchant, voider, frozen):
 
 def test_the_second_click_of_a_void_does_not_void_twice(merchant, voider, bank, frozen):
     tx = charged(merchant)
-    assert services.void(request_as(voider), tx.pk, "click one").status == Adjustment.Status.APPROVED
+    assert services.void(actor(voider), tx.pk, "click one").status == Adjustment.Status.APPROVED
     with pytest.raises(services.ActionRefused):
-        services.void(request_as(voider), tx.pk, "click two")
+        services.void(actor(voider), tx.pk, "click two")
     assert len(bank.operations(kind="void")) == 1
 
 
 def test_a_void_the_bank_does_not_answer_stays_pending_until_the_janitor_asks(merchant, voider, bank, settings, frozen):
     tx = charged(merchant)
     settings.SIMULATED_BANK_TIMEOUT_RATE = 1.0
-    adjustment = services.void(request_as(voider), tx.pk, "no answer")
+    adjustment = services.void(actor(voider), tx.pk, "no answer")
     assert adjustment.status == Adjustment.Status.PENDING
     with pytest.raises(services.ActionRefused, match="waiting for the bank"):
-        services.refund(request_as(voider), tx.pk, Decimal(100), "meanwhile")
+        services.refund(actor(voider), tx.pk, Decimal(100), "meanwhile")
     settings.SIMULATED_BANK_TIMEOUT_RATE = 0
-    services.janitor(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
+    janitor.run(now=timezone.now() + timedelta(seconds=settings.CHARGE_STUCK_SECONDS + 1))
     adjustment.refresh_from_db()
     tx.refresh_from_db()
     # Half of the simulated time-outs happen after the bank acted: the janitor learns which by key.
@@ -220,7 +218,7 @@ def test_an_unreachable_bank_changes_nothing_and_says_so(merchant, voider, setti
     tx = charged(merchant)
     settings.SIMULATED_BANK_TRANSIENT_RATE = 1.0
     with pytest.raises(services.ActionRefused, match="cannot be reached"):
-        services.void(request_as(voider), tx.pk, "try")
+        services.void(actor(voider), tx.pk, "try")
     tx.refresh_from_db()
     assert tx.status == Status.SUCCESS and not Adjustment.objects.exists()
 

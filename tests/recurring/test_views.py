@@ -12,6 +12,7 @@ from django.core import signing
 from django.test import Client
 from django.urls import reverse
 
+from accounts.audit import Actor
 from accounts.models import AuditEntry
 from accounts.services import current_code
 from payments.models import CallbackDelivery, Transaction
@@ -202,9 +203,8 @@ def test_cancelling_what_is_not_scheduled_is_refused(merchant, rita, frozen, exe
         {"execute_date": execute_date, "billing_number": billing.billing_number, "invoice_number": invoice},
     )
     assert message in response.content.decode()
-    request = type("R", (), {"user": rita.user})()
     with pytest.raises(services.RecurringError, match=message.split(" on")[0]):
-        services.cancel_execution(request, billing, date.fromisoformat(execute_date), invoice, "reason")
+        services.cancel_execution(Actor.of(rita.user), billing, date.fromisoformat(execute_date), invoice, "reason")
     assert not CancelledExecution.objects.exists()
 
 

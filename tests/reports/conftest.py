@@ -9,8 +9,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.test import RequestFactory
 
+from accounts.audit import Actor
 from accounts.models import Merchant
 from billing_bo.lib.cards import card_fingerprint, mask_pan
 from payments import services as payments
@@ -79,12 +79,9 @@ def make_row(
     )
 
 
-def request_as(persona):
-    """A request of ``persona`` for services that act on a user's behalf (void, refund)."""
-    request = RequestFactory().post("/")
-    request.user = persona.user
-    request.META["REMOTE_ADDR"] = "127.0.0.1"
-    return request
+def actor(persona) -> Actor:
+    """``persona`` acting, for services that act on a user's behalf (void, refund)."""
+    return Actor.of(persona.user, ip_address="127.0.0.1")
 
 
 def rollup_state(merchant: Merchant | None = None) -> dict:
@@ -167,11 +164,11 @@ def mixed_history(merchant: Merchant, other_merchant: Merchant, admin, other_adm
     )
     payments.charge(retried.pk)  # fails; the policy's retry still to come (3 days after its date) is due
     make_transaction(merchant, billing_number="GYM-6", execute_date=today + 2 * day)  # scheduled, not counted
-    payments.void(request_as(admin), voided.pk, "Duplicate")
-    payments.refund(request_as(admin), refunded.pk, Decimal("50000"), "Partial")
-    payments.refund(request_as(admin), refunded.pk, Decimal("150000"), "The rest")
-    payments.refund(request_as(admin), partly.pk, Decimal("250000"), "Partial")
+    payments.void(actor(admin), voided.pk, "Duplicate")
+    payments.refund(actor(admin), refunded.pk, Decimal("50000"), "Partial")
+    payments.refund(actor(admin), refunded.pk, Decimal("150000"), "The rest")
+    payments.refund(actor(admin), partly.pk, Decimal("250000"), "Partial")
     theirs = charged(other_merchant, amount=75_000, billing_number="GYM-1", execute_date=today)
-    payments.void(request_as(other_admin), theirs.pk, "Theirs")
+    payments.void(actor(other_admin), theirs.pk, "Theirs")
     charged(other_merchant, amount=80_000, billing_number="GYM-9", pan=DECLINE_05, execute_date=today)
     charged(other_merchant, amount=90_000, billing_number="GYM-1", pan=CARD_A, execute_date=today)

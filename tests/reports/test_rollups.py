@@ -21,7 +21,7 @@ from reports.models import BillingPeriod, DailyRollup, PeriodTotal
 from reports.rollups import apply_change, rebuild
 from tests.payments.conftest import charged, make_transaction
 from tests.recurring.conftest import make_billing
-from tests.reports.conftest import CARD_A, CARD_B, DECLINE_05, INSUFFICIENT_51, mixed_history, request_as, rollup_state
+from tests.reports.conftest import CARD_A, CARD_B, DECLINE_05, INSUFFICIENT_51, actor, mixed_history, rollup_state
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=JAKARTA)  # a Wednesday
@@ -61,7 +61,7 @@ def test_scheduled_and_processing_rows_are_not_counted(merchant, frozen):
 
 def test_a_void_moves_the_charge_to_the_voided_bucket_and_keeps_the_billing_counted(merchant, alice, frozen):
     tx = charged(merchant, amount=100_000, billing_number="GYM-1")
-    payments.void(request_as(alice), tx.pk, "Customer cancelled")
+    payments.void(actor(alice), tx.pk, "Customer cancelled")
 
     state = {(r.status, r.count, r.amount) for r in DailyRollup.objects.filter(merchant=merchant) if r.count}
     assert state == {("voided", 1, Decimal("100000"))}

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         admin.save()
         create_device(admin, confirmed=False)
         audit.record("accounts.merchant.created", merchant=merchant, target=merchant, data={"admin": admin.username})
-        link = enrollment_link(None, admin)
+        link = enrollment_link(admin)
         transaction.on_commit(lambda: emails.send_invitation(admin, link))
 
         self.stdout.write(self.style.SUCCESS(f"Merchant {merchant.name} ({merchant.code}) created."))

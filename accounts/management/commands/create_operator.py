@@ -38,7 +38,7 @@ class Command(BaseCommand):
         operator.save()
         create_device(operator, confirmed=False)
         audit.record("accounts.operator.created", target=operator, data={"email": operator.email})
-        link = enrollment_link(None, operator)
+        link = enrollment_link(operator)
         transaction.on_commit(lambda: emails.send_invitation(operator, link))
 
         self.stdout.write(self.style.SUCCESS(f"Platform operator {operator.username} created."))

@@ -25,7 +25,7 @@ from payments import services as payments
 from payments.acquirer import CardRejected
 from payments.models import Transaction
 from recurring.models import Billing, SchedulerRun
-from recurring.retries import schedule_retry
+from recurring.retries import retry_by_policy
 from recurring.schedule import Schedule
 from recurring.scheduler import invoice_number
 from recurring.services import refresh_next_date
@@ -219,7 +219,7 @@ class Command(BaseCommand):
         stamps = {"claimed_at": moment, "processed_at": moment} | ({} if retry else {"created_at": moment})
         Transaction.objects.filter(pk=tx.pk).update(**stamps)
         tx.refresh_from_db()
-        schedule_retry(tx, tried=day)
+        retry_by_policy(tx, tried=day)
 
     def seed_billings(self, merchant: Merchant) -> None:
         """Registrations of every schedule type and both types, registered over the last months, so Manage
