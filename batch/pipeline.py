@@ -46,7 +46,7 @@ ROWS_PER_STORE = 10_000
 
 def validation_limits(batch: Batch, keys: pd.Series, billing_numbers: pd.Series | None = None) -> dict:
     """The keyword arguments of ``validation.validate`` for ``batch`` whose key column is ``keys``: the
-    merchant's today, charge limits, stored keys (still being fetched) and, for a single payment file
+    merchant's today, charge limits, stored keys and, for a single payment file
     whose billing_number column is ``billing_numbers``, the merchant's billings it may name. For a
     registration file "today" is the first day a schedule may still run (``next_schedulable_day``: tomorrow
     once today's run is over), as processing uses it: a Full Date before it is invalid, not a row that fails
