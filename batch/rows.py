@@ -2,8 +2,8 @@
 
 ``stored_rows`` gives a part of the file as a frame of BatchRow's columns, in the text the fields write
 (``RowCells``: the JSON array ``[kind, cell, ...]``; ``JSONText``: the errors' JSON object). ``store``
-writes such a frame in the caller's transaction: with one ``COPY`` on PostgreSQL, elsewhere (SQLite)
-with one ``INSERT`` per row through ``executemany``.
+writes such a frame in the caller's transaction: with one ``COPY`` of the frame as CSV on PostgreSQL,
+elsewhere (SQLite) with one ``INSERT`` per row through ``executemany``.
 """
 
 from __future__ import annotations
@@ -13,18 +13,18 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from django.db import connection
+from pyarrow.csv import WriteOptions, write_csv
 
 from .models import Batch, BatchRow
 from .validation import Result
 
 COLUMNS = ("merchant_id", "batch_id", "row_number", "data", "errors", "status", "amount", "reference", "outcome")
-NOT_NULL = ("data", "errors", "status", "reference", "outcome")
 
 
-def _json(value) -> str:
-    """As RowCells and JSONText write a value: compact, non-ASCII kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# As RowCells and JSONText write a value: compact, non-ASCII kept (one encoder, not one per row).
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, start: int, end: int) -> pd.DataFrame:
@@ -33,12 +33,13 @@ def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, sta
     part = shown.iloc[start:end]
     invalid = result.invalid.to_numpy()[start:end]
     errors = result.errors
+    cells = zip(*(part[column].tolist() for column in part.columns), strict=True)  # lists: one conversion each
     return pd.DataFrame(
         {
             "merchant_id": batch.merchant_id,
             "batch_id": batch.pk,
             "row_number": np.arange(start + 2, end + 2),  # the header is line 1
-            "data": [_json([batch.kind, *cells]) for cells in part.itertuples(index=False, name=None)],
+            "data": [_json([batch.kind, *row]) for row in cells],
             "errors": [_json(errors[position]) if position in errors else "{}" for position in range(start, end)],
             "status": np.where(invalid, BatchRow.Status.INVALID.value, BatchRow.Status.VALID.value),
             "amount": result.amounts.iloc[start:end].to_numpy(),
@@ -55,11 +56,12 @@ def store(rows: pd.DataFrame) -> None:
     names = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            text = io.StringIO()
-            rows.to_csv(text, header=False, index=False)  # a missing amount: an empty field, read as NULL
+            # Arrow's CSV writer quotes every text ("" for an empty one) and leaves a missing amount
+            # unquoted and empty: COPY reads that as NULL.
+            text = io.BytesIO()
+            write_csv(pa.Table.from_pandas(rows, preserve_index=False), text, WriteOptions(include_header=False))
             text.seek(0)
-            options = f"FORMAT csv, FORCE_NOT_NULL ({', '.join(NOT_NULL)})"
-            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH ({options})", text)
+            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", text)
         else:
             values = rows.astype(object).where(rows.notna(), None).itertuples(index=False, name=None)
             placeholders = ", ".join(["%s"] * len(COLUMNS))
