@@ -41,3 +41,20 @@ def test_stored_rows_read_back_cell_for_cell_with_their_errors_status_and_amount
     assert stored[2].amount == Decimal(250_000) and stored[9].amount is None
     assert set(stored[8].errors) == {"customer_name"}  # the tab
     assert set(stored[9].errors) == {"customer_name", "amount"}
+
+
+def test_each_rows_cells_are_written_as_the_json_module_writes_them(merchant):
+    import json
+
+    batch = Batch(pk=1, merchant=merchant, kind="registration")
+    frame = pd.DataFrame(
+        [{**REGISTRATION_ROW, "customer_name": cell, "email": "\\" + cell} for cell in [*CELLS, "nul\x00", "☕\u2028"]],
+        dtype=str,
+    )
+    limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**9)}
+    result = validation.validate(frame, "registration", stored_keys=set(), **limits)
+
+    data = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame))["data"].tolist()
+
+    expected = [json.dumps(["registration", *row], ensure_ascii=False, separators=(",", ":")) for row in frame.values]
+    assert data == expected
