@@ -13,7 +13,7 @@ from tests.batch.conftest import REGISTRATION_ROW
 
 TODAY = date(2026, 11, 30)
 VARIANTS = [
-    # valid, in forms the plain pass does not all know
+    # valid, in forms other than the templates'
     ("card_number", "4111-1111-1111-1111"),
     ("amount", "1.000.000"),
     ("type", "RECURRING"),
@@ -55,7 +55,7 @@ VARIANTS = [
     ("schedule_months", "13"),
     ("schedule_months", "jan"),
     ("schedule_weekdays", "mon"),  # a weekday on a date schedule: ignored, valid
-    # the first pass reads these by bytes: each must end with the rules' verdict
+    # near misses of each format
     ("phone", "++6281234567"),
     ("phone", "+6281234567890123"),
     ("phone", "0812345"),
