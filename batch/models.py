@@ -127,9 +127,9 @@ class BatchRow(models.Model):
         CREATED = "created", "Created"
         FAILED = "failed", "Failed"
 
-    # No database-level foreign keys here: a million rows come in through one COPY, and PostgreSQL
+    # No database-level foreign keys here: a million rows come in by COPY (batch/rows.py), and PostgreSQL
     # checks a foreign key row by row (a deferred trigger event and a parent lookup each), which cost
-    # more than the COPY itself (B1). The rows are written only by batch.services.validate for the
+    # more than the COPY itself (B1). The rows are written only by batch.pipeline.validate for the
     # batch it holds; PROTECT and CASCADE are Django's (its collector). The primary key is the row's
     # place, (batch, row_number): one index where a surrogate id took a second one and a sequence
     # (a fifth of the COPY's time, B1). The other index: the rows a user must look at (invalid, failed).

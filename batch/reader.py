@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import importlib.util
 import io
 import math
 import zipfile
@@ -24,8 +23,6 @@ from .columns import COLUMNS, names
 
 if TYPE_CHECKING:
     import pandas as pd
-
-ENGINE = "pyarrow" if importlib.util.find_spec("pyarrow") else "c"
 
 
 class FileRejected(Exception):
@@ -77,72 +74,38 @@ def _first_line(raw: bytes) -> bytes:
     return raw if end < 0 else raw[:end]
 
 
-def _read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
-    """Every cell as text. Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
-    Arrow) when pyarrow is installed; pandas' C parser otherwise. Both keep quoted newlines and skip
-    blank lines; a malformed file raises pandas' ParserError / EmptyDataError either way."""
-    import numpy as np
+def read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
+    """Every cell as text, by Arrow's CSV reader (multi-threaded, straight from the bytes, columns kept in
+    Arrow). Quoted newlines are kept and blank lines skipped; a malformed file raises pandas'
+    ParserError / EmptyDataError."""
     import pandas as pd
+    from pyarrow import ArrowInvalid, large_string, py_buffer
+    from pyarrow import csv as arrow_csv
 
-    if ENGINE == "pyarrow":
-        from pyarrow import ArrowInvalid, large_string, py_buffer
-        from pyarrow import csv as arrow_csv
-
-        try:
-            header = next(csv.reader([_first_line(raw).decode().rstrip("\r")], delimiter=delimiter), [])
-            table = arrow_csv.read_csv(
-                py_buffer(raw),
-                parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                convert_options=arrow_csv.ConvertOptions(
-                    column_types=dict.fromkeys(header, large_string()),  # pandas' Arrow strings: no cast
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        except ArrowInvalid as exc:
-            if "Empty CSV file" in str(exc):
-                raise pd.errors.EmptyDataError("No columns to parse from file") from exc
-            raise pd.errors.ParserError(str(exc)) from exc
-        text = pd.StringDtype("pyarrow", na_value=np.nan)
-        # One chunk per column (the reader makes one per block): the checks then read each column's
-        # buffers as they are, without a copy per check.
-        return table.combine_chunks().to_pandas(types_mapper=lambda _: text)
-    options = {"sep": delimiter, "dtype": str, "keep_default_na": False}
-    return pd.read_csv(
-        io.BytesIO(raw), engine="c", skip_blank_lines=True, quoting=csv.QUOTE_MINIMAL, encoding="utf-8", **options
-    )
+    try:
+        header = next(csv.reader([_first_line(raw).decode().rstrip("\r")], delimiter=delimiter), [])
+        table = arrow_csv.read_csv(
+            py_buffer(raw),
+            parse_options=arrow_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, large_string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise pd.errors.EmptyDataError("No columns to parse from file") from exc
+        raise pd.errors.ParserError(str(exc)) from exc
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))
+    return table.to_pandas(types_mapper=lambda _: text)
 
 
-# Bytes that may begin or end a whitespace character (ASCII ones, and any byte of a multi-byte one).
-MAYBE_SPACE = bytes([*range(9, 14), *range(28, 33), *range(128, 256)])
-
-
-def _stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
+def stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Every cell stripped of surrounding whitespace, the rows whose cells are all empty dropped (trailing
-    blank lines, empty rows). A column is stripped only when a cell may start or end with whitespace,
-    and rows are dropped only when there is one to drop: both found from the Arrow buffers' bytes."""
-    from .validation import _buffers, pa
-
-    if pa is None or not len(frame):
-        frame = frame.apply(lambda column: column.str.strip())
-        return frame[(frame != "").any(axis=1)].reset_index(drop=True)
-    import numpy as np
-
-    maybe_space = np.zeros(256, dtype=bool)
-    maybe_space[np.frombuffer(MAYBE_SPACE, dtype=np.uint8)] = True
-    blank = np.ones(len(frame), dtype=bool)
-    for column in frame.columns:
-        bounds, raw = _buffers(frame[column])
-        filled = bounds[1:] > bounds[:-1]
-        ends = np.concatenate((raw[bounds[:-1][filled]], raw[bounds[1:][filled] - 1]))
-        if maybe_space[ends].any():
-            frame[column] = frame[column].str.strip()
-            bounds, _ = _buffers(frame[column])
-            filled = bounds[1:] > bounds[:-1]
-        blank &= ~filled
-    if blank.any():
-        frame = frame[~blank].reset_index(drop=True)
-    return frame
+    blank lines, empty rows)."""
+    frame = frame.apply(lambda column: column.str.strip())
+    return frame[(frame != "").any(axis=1)].reset_index(drop=True)
 
 
 def _cell_text(value) -> str:
@@ -192,7 +155,7 @@ def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
             )
         delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
         try:
-            frame = _read_csv(raw, delimiter)
+            frame = read_csv(raw, delimiter)
         except pd.errors.EmptyDataError as exc:
             raise FileRejected("The file is empty.") from exc
         except pd.errors.ParserError as exc:
@@ -219,7 +182,7 @@ def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
     for column in expected:  # an optional column may be left out: its cells are empty
         if column not in frame.columns:
             frame[column] = pd.Series("", index=frame.index, dtype=frame.dtypes.iloc[0] if len(frame.columns) else str)
-    frame = _stripped_rows(frame[expected].astype(str))
+    frame = stripped_rows(frame[expected].astype(str))
     if frame.empty:
         raise FileRejected("The file has a header but no rows.")
     if len(frame) > settings.BATCH_MAX_ROWS:

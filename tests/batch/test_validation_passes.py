@@ -1,12 +1,11 @@
-"""Validation's two passes (B2): the plain-row pass never lets through a cell that the cell-by-cell rules
-refuse, and every cell keeps the reason the cell-by-cell rules give it."""
+"""Validation (B2) through ``validate()``: every rule gives each bad cell its reason, the valid cells none; card
+masking, PANs in free text, stripping, and the worker's warm-up."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
 from batch import validation
@@ -14,7 +13,7 @@ from tests.batch.conftest import REGISTRATION_ROW
 
 TODAY = date(2026, 11, 30)
 VARIANTS = [
-    # valid, in forms the plain pass does not all know
+    # valid, in forms other than the templates'
     ("card_number", "4111-1111-1111-1111"),
     ("amount", "1.000.000"),
     ("type", "RECURRING"),
@@ -56,7 +55,7 @@ VARIANTS = [
     ("schedule_months", "13"),
     ("schedule_months", "jan"),
     ("schedule_weekdays", "mon"),  # a weekday on a date schedule: ignored, valid
-    # the first pass reads these by bytes: each must end with the rules' verdict
+    # near misses of each format
     ("phone", "++6281234567"),
     ("phone", "+6281234567890123"),
     ("phone", "0812345"),
@@ -121,27 +120,82 @@ def frame_of_variants() -> pd.DataFrame:
     return pd.DataFrame(rows, dtype=str)
 
 
-def test_the_plain_row_pass_agrees_with_the_cell_by_cell_rules_on_every_cell():
+# Row position in ``frame_of_variants()`` -> its reasons (every other row is valid).
+EXPECTED_ERRORS = {
+    12: {"card_number": "This card number fails the check digit (Luhn): a typo?"},
+    13: {"card_number": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    15: {"expiry": "This card has expired."},
+    16: {"expiry": "Not an expiry date: MM/YY."},
+    17: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    18: {"amount": "Must be between Rp 10.000 and Rp 100.000.000."},
+    19: {"amount": "Must be between Rp 10.000 and Rp 100.000.000."},
+    20: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    21: {"customer_name": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    22: {"customer_name": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    23: {"customer_name": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    24: {"holder_name": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    25: {"customer_id": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    26: {"email": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    27: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    28: {"customer_id": "Required."},
+    29: {"email": "Not an email address."},
+    30: {"email": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    31: {"phone": "Not a mobile number: 8 to 15 digits, optional +."},
+    32: {"billing_number": "Use letters, digits, - _ . / (at most 64)."},
+    33: {"billing_number": "Registered already."},
+    34: {"type": "Use recurring or reminder."},
+    35: {"schedule_type": "Use date, day or full_date."},
+    36: {"schedule_days": "Execute days must be 1 to 28: 29 is not."},
+    37: {"schedule_days": "Choose at least one execute day."},
+    38: {"schedule_months": "Months must be 1 to 12: 13 is not."},
+    39: {"schedule_months": "Not a list of numbers or names separated by |."},
+    41: {"phone": "Not a mobile number: 8 to 15 digits, optional +."},
+    42: {"phone": "At most 16 characters."},
+    43: {"phone": "Not a mobile number: 8 to 15 digits, optional +."},
+    44: {"holder_phone": "Not a mobile number: 8 to 15 digits, optional +."},
+    45: {"expiry": "Not an expiry date: MM/YY."},
+    46: {"expiry": "Not an expiry date: MM/YY."},
+    47: {"expiry": "Not an expiry date: MM/YY."},
+    48: {"expiry": "Not an expiry date: MM/YY."},
+    49: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    50: {"amount": "Must be between Rp 10.000 and Rp 100.000.000."},
+    51: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    52: {"amount": "Not a whole Rupiah amount: 250000 or 250.000."},
+    53: {"billing_number": "Formulas are not accepted: remove the leading = + - @ or tab."},
+    55: {"billing_number": "At most 64 characters."},
+    56: {"billing_number": "Use letters, digits, - _ . / (at most 64)."},
+    58: {"card_number": "This card number fails the check digit (Luhn): a typo?"},
+    59: {"card_number": "Not a card number: 13 to 19 digits."},
+    61: {"customer_name": "Holds a control character (such as NUL, tab or a line break): remove it."},
+    62: {"customer_id": "Holds a control character (such as NUL, tab or a line break): remove it."},
+    63: {"holder_name": "Holds a control character (such as NUL, tab or a line break): remove it."},
+    64: {"email": "Holds a control character (such as NUL, tab or a line break): remove it."},
+    65: {"customer_id": "At most 64 characters."},
+    67: {"holder_name": "At most 120 characters."},
+    68: {"email": "At most 254 characters."},
+    71: {"schedule_weekdays": "Weekdays must be 0 (Monday) to 6 (Sunday): 7 is not."},
+    72: {"schedule_weekdays": "Not a list of numbers or names separated by |."},
+    73: {"schedule_weekdays": "Not a list of numbers or names separated by |."},
+    76: {"schedule_dates": "A Full Date cannot be before 2026-11-30, the first day that can still run: 2026-11-29 is."},
+    77: {"schedule_dates": "Not a date: YYYY-MM-DD or DD/MM/YYYY, separated by |."},
+    79: {"schedule_dates": "Choose at least one date."},
+}
+
+
+def test_every_variant_gets_its_reason_and_only_its_cell_is_invalid():
     frame = frame_of_variants()
     limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+
     result = validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits)
-    keys = frame["billing_number"]
-    every_rule = validation._validate_cells(
-        frame,
-        "registration",
-        TODAY,
-        limits["min_amount"],
-        limits["max_amount"],
-        np.asarray(keys.duplicated(keep=False)),
-        np.asarray(keys.isin(["STORED-1"])),
-    )
-    assert result.reasons.equals(every_rule.reasons)
-    assert result.invalid.tolist() == (every_rule.reasons != "").any(axis=1).tolist()
-    invalid = set(frame.index[result.invalid])
-    assert invalid and len(invalid) < len(frame)  # both passes had work
+
+    assert result.errors == EXPECTED_ERRORS
+    assert result.invalid.tolist() == [position in EXPECTED_ERRORS for position in range(len(frame))]
     assert result.reasons.loc[0].eq("").all()  # the base row is valid
-    amounts = result.amounts.to_numpy()
-    assert np.allclose(amounts[~result.invalid.to_numpy()], every_rule.amounts.to_numpy()[~result.invalid.to_numpy()])
+    amounts = result.amounts
+    assert amounts.iloc[0] == 250_000 and amounts.iloc[2] == 1_000_000  # 250.000, 1.000.000
+    assert amounts.iloc[18] == 5 and amounts.iloc[50] == 1  # read, though out of the limits
+    assert amounts.iloc[[17, 19, 20, 27]].isna().all()  # not an amount, or longer than an amount column holds
+    assert result.total_amount == sum(amounts.dropna().tolist())
 
 
 def test_a_full_date_that_is_not_on_the_calendar_is_refused_in_either_form():
@@ -177,64 +231,7 @@ def test_card_numbers_are_masked_first_six_last_four_and_short_ones_to_their_las
     ]
 
 
-def test_validation_in_chunks_gives_each_chunk_what_the_whole_file_gives_its_rows():
-    frame = pd.concat([frame_of_variants()] * 3, ignore_index=True)
-    frame["billing_number"] = [f"GYM-{n}" for n in range(len(frame))]
-    frame.loc[[5, 70], "billing_number"] = "TWICE"  # a duplicate across two chunks
-    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
-    whole = validation.validate(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, **limits)
-
-    chunks = list(
-        validation.validate_in_chunks(frame, "registration", stored_keys={"STORED-1", "GYM-40"}, rows=17, **limits)
-    )
-
-    assert [(start, end) for start, end, _ in chunks] == [
-        (n, min(n + 17, len(frame))) for n in range(0, len(frame), 17)
-    ]
-    reasons = pd.concat([result.reasons for _, _, result in chunks])
-    assert reasons.equals(whole.reasons)
-    assert "Appears more than once in this file." in set(reasons.loc[[5, 70], "billing_number"])
-    assert reasons.loc[40, "billing_number"] == "Registered already."
-    amounts = pd.concat([result.amounts for _, _, result in chunks])
-    assert amounts.equals(whole.amounts)
-
-
-def test_validate_takes_the_stored_keys_as_a_future_still_being_fetched():
-    from concurrent.futures import Future
-
-    frame = frame_of_variants()
-    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
-    keys: Future = Future()
-    keys.set_result(pd.Series(["STORED-1"], dtype=str))
-
-    result = validation.validate(frame, "registration", stored_keys=keys, **limits)
-
-    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
-    assert "Registered already." in set(result.reasons["billing_number"])
-
-
-def test_validate_fetches_stored_keys_given_as_still_to_fetch_once_on_the_validating_thread():
-    import threading
-
-    from batch.pipeline import _OnFirstAsk
-
-    frame = frame_of_variants()
-    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
-    askers = []
-
-    def fetch():
-        askers.append(threading.current_thread())
-        return pd.Series(["STORED-1"], dtype=str)
-
-    result = validation.validate(frame, "registration", stored_keys=_OnFirstAsk(fetch), **limits)
-
-    assert askers == [threading.current_thread()]
-    assert result.reasons.equals(validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons)
-
-
-def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a_set_a_series_or_a_future():
-    from concurrent.futures import Future
-
+def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a_set_or_a_series():
     from tests.batch.conftest import PAYMENT_ROW
 
     numbers = ["GYM-1", "GYM-2", "", "NOPE", "GYM-2"]
@@ -242,10 +239,8 @@ def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a
         [{**PAYMENT_ROW, "invoice_number": f"INV-{n}", "billing_number": b} for n, b in enumerate(numbers)]
     )
     limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000), "stored_keys": set()}
-    fetched: Future = Future()
-    fetched.set_result(pd.Series(["GYM-2", "GYM-1"], dtype=str))
 
-    for billings in ({"GYM-1", "GYM-2"}, pd.Series(["GYM-1", "GYM-2", "OTHER"], dtype=str), fetched):
+    for billings in ({"GYM-1", "GYM-2"}, pd.Series(["GYM-1", "GYM-2", "OTHER"], dtype=str)):
         result = validation.validate(frame.astype(str), "single_payment", billings=billings, **limits)
         assert result.invalid.tolist() == [False, False, False, True, False]
         assert result.errors == {3: {"billing_number": validation.UNKNOWN_BILLING}}
@@ -256,6 +251,40 @@ def test_a_single_payments_billing_number_must_be_one_of_the_billings_given_as_a
         True,
         True,
     ]  # no billings given: the merchant has none
+
+
+def test_keys_repeated_in_the_file_and_keys_stored_are_reported_given_as_a_set_or_a_series():
+    keys = ["GYM-1", "GYM-2", "GYM-1", "", "Café-3", "GYM-4", "", "ST-9"]
+    frame = pd.DataFrame([{**REGISTRATION_ROW, "billing_number": key} for key in keys], dtype=str)
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+    reference = "Use letters, digits, - _ . / (at most 64)."
+    for stored in ({"ST-9", "GYM-1"}, pd.Series(["ST-9", "OTHER", "GYM-1"], dtype="string[pyarrow]")):
+        result = validation.validate(frame, "registration", stored_keys=stored, **limits)
+
+        assert result.reasons["billing_number"].tolist() == [
+            "Appears more than once in this file.",
+            "",
+            "Appears more than once in this file.",
+            "Required.",
+            reference,
+            "",
+            "Required.",
+            "Registered already.",
+        ]
+    assert validation.validate(frame, "registration", stored_keys=set(), **limits).reasons["billing_number"][7] == ""
+
+
+def test_the_schedule_type_is_read_in_any_letter_case():
+    types = ["date", "DATE", "Date", "dAtE", "dates", "date "]
+    frame = pd.DataFrame(
+        [{**REGISTRATION_ROW, "billing_number": f"GYM-{n}", "schedule_type": kind} for n, kind in enumerate(types)],
+        dtype=str,
+    )
+    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
+
+    result = validation.validate(frame, "registration", stored_keys=set(), **limits)
+
+    assert result.invalid.tolist() == [False, False, False, False, True, False]  # the reader strips cells
 
 
 def test_card_digits_drop_spaces_and_dashes_and_any_other_whitespace_between_digits():
@@ -278,7 +307,7 @@ def test_a_pan_in_free_text_is_masked_and_text_with_scattered_digits_is_kept():
 
 
 def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_dropped():
-    from batch.reader import _stripped_rows
+    from batch.reader import stripped_rows
 
     frame = pd.DataFrame(
         {
@@ -288,21 +317,11 @@ def test_cells_are_stripped_of_ascii_and_unicode_whitespace_and_empty_rows_are_d
         },
         dtype="string[pyarrow]",
     )
-    assert _stripped_rows(frame).to_dict("list") == {
+    assert stripped_rows(frame).to_dict("list") == {
         "a": ["x", "y", "z"],
         "b": ["1", "2", "Café"],
         "c": ["plain", "plain", "plain"],
     }
-
-
-def test_the_plain_pass_reads_the_schedule_type_in_any_letter_case():
-    cells = pd.Series(["date", "DATE", "Day", "full_DATE", "dates", "", "dAté", "day "], dtype="string[pyarrow]")
-
-    found = validation._equal_ignoring_case(cells, ("date", "day", "full_date"))
-
-    assert found["date"].tolist() == [True, True, False, False, False, False, False, False]
-    assert found["day"].tolist() == [False, False, True, False, False, False, False, False]
-    assert found["full_date"].tolist() == [False, False, False, True, False, False, False, False]
 
 
 def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
@@ -318,51 +337,3 @@ def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
     assert len(registration.errors[2]) >= 12  # a bad cell in (almost) every column: every rule ran
     assert single_payment.invalid.tolist() == [False, True, True]
     assert single_payment.errors[2]["execute_date"] == "This date is in the past."
-
-
-def test_keys_repeated_in_the_file_and_keys_stored_are_found_in_one_hash_pass():
-    keys = pd.Series(["GYM-1", "GYM-2", "GYM-1", "", "Café-3", "GYM-4", "", "ST-9"], dtype="string[pyarrow]")
-    for stored in (
-        pd.Series(["ST-9", "Café-3", "OTHER", "GYM-1"], dtype="string[pyarrow]"),
-        pd.Series([], dtype=str),
-        pd.Series(["ST-9"], dtype=str),
-    ):
-        duplicated, used = validation._repeated_and_stored(keys, stored)
-
-        assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
-        assert used.tolist() == keys.isin(stored).tolist()
-
-
-def test_many_keys_are_numbered_by_parts_with_the_verdicts_of_one_memo_table(monkeypatch):
-    from concurrent.futures import ThreadPoolExecutor
-
-    rng = np.random.default_rng(7)
-    keys = pd.Series(
-        [f"GYM-{n}" for n in rng.integers(0, 3000, 4000)] + ["", "Café", "x", "", "Café"], dtype="string[pyarrow]"
-    )
-    stored = pd.Series([f"GYM-{n}" for n in rng.integers(0, 6000, 3000)] + ["Café", ""], dtype="string[pyarrow]")
-    monkeypatch.setattr(validation, "PARTS_FROM", 0)
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for shared in (None, pool):
-            duplicated, used = validation._repeated_and_stored(keys, stored, shared)
-
-            assert duplicated.tolist() == keys.duplicated(keep=False).tolist()
-            assert used.tolist() == keys.isin(stored).tolist()
-
-    frame = frame_of_variants()
-    limits = {"today": TODAY, "min_amount": Decimal(10_000), "max_amount": Decimal(100_000_000)}
-    by_parts = validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits)
-    monkeypatch.setattr(validation, "PARTS_FROM", 10**12)
-    assert by_parts.reasons.equals(
-        validation.validate(frame, "registration", stored_keys={"STORED-1"}, **limits).reasons
-    )
-
-
-def test_bytes_are_counted_per_cell_in_short_cells_and_in_cells_longer_than_255_bytes():
-    short = pd.Series(["", "12a", "x" * 250 + "1", "99", "", "1"], dtype="string[pyarrow]")
-    long = pd.Series(["", "12a", "x" * 300 + "1" * 260, "99", "", "1"], dtype="string[pyarrow]")
-
-    assert validation._bytes_in(short, b"0123456789").tolist() == [0, 2, 1, 2, 0, 1]
-    assert validation._bytes_in(long, b"0123456789").tolist() == [0, 2, 260, 2, 0, 1]
-    assert validation._bytes_in(long, b"x").tolist() == [0, 0, 300, 0, 0, 0]

@@ -76,11 +76,9 @@ def test_rows_stored_by_copy_are_packed_arrays_of_kind_and_cells(merchant, uploa
         assert json.loads(text) == ["registration", *{**row, "card_number": "411111******1111"}.values()], number
 
 
-def test_stored_keys_of_a_large_file_are_fetched_when_validation_asks_on_its_connection_and_a_key_with_a_newline_matches_nothing(
+def test_stored_keys_of_a_large_file_are_fetched_in_one_query_in_the_transaction_and_a_key_with_a_newline_matches_nothing(
     merchant,
 ):
-    from concurrent.futures import Future
-
     from django.db import transaction
 
     from batch.models import Batch
@@ -91,12 +89,10 @@ def test_stored_keys_of_a_large_file_are_fetched_when_validation_asks_on_its_con
     candidates = pd.Series([f"GYM-{n}" for n in range(2500)] + ["A", "B"], dtype=str)
 
     with transaction.atomic():
+        make_billing(merchant, billing_number="GYM-7")  # written in the transaction: seen
         fetched = pipeline._stored_keys(batch, candidates)
-        make_billing(merchant, billing_number="GYM-7")  # after the call, before the ask, in the transaction
 
-        assert isinstance(fetched, Future)
-        assert fetched.result().tolist() == ["GYM-7"]
-        assert fetched.result().tolist() == ["GYM-7"]  # fetched once
+    assert fetched.tolist() == ["GYM-7"]
 
 
 def test_a_large_files_key_stored_by_the_merchant_is_reported_and_one_stored_by_another_merchant_is_not(
@@ -136,12 +132,12 @@ def test_a_large_single_payment_file_names_only_the_merchants_billings(merchant,
     assert {error["billing_number"] for error in result.errors.values()} == {validation.UNKNOWN_BILLING}
 
 
-def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_open_connection(
+def test_a_file_copied_chunk_by_chunk_is_stored_whole_with_its_totals_progress_and_no_connection_left_open(
     merchant, uploads, monkeypatch
 ):
     from batch.models import Batch
 
-    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 7)
+    monkeypatch.setattr(pipeline, "ROWS_PER_STORE", 7)
     progress: list[int] = []
     renew = pipeline.renew_lease
     monkeypatch.setattr(
@@ -168,7 +164,7 @@ def test_a_file_validated_and_copied_chunk_by_chunk_is_stored_whole_with_its_tot
         if after == before:
             break
         time.sleep(0.05)
-    assert after == before  # the COPY connections are closed
+    assert after == before  # the COPYs ran on Django's connection
 
     stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
     assert sorted(stored) == list(range(2, 32))
@@ -200,45 +196,6 @@ def test_on_postgresql_the_migration_to_the_batch_and_row_number_key_keeps_every
     check_the_key_migration_keeps_every_row(merchant)
 
 
-def test_a_chunks_rows_are_masked_and_copied_on_the_copy_threads_while_the_next_chunk_is_validated(
-    merchant, uploads, monkeypatch
-):
-    import threading
-
-    monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 10)
-    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 5)
-    second_chunk = threading.Event()
-    chunks = pipeline.validation.validate_in_chunks
-
-    def validated(*args, **kwargs):
-        for number, chunk in enumerate(chunks(*args, **kwargs)):
-            if number == 1:
-                second_chunk.set()
-            yield chunk
-
-    stores: list[tuple[str, int, bool]] = []
-    store = pipeline._store_part
-
-    def store_part(batch, part, result, key, first, links):
-        # the first part waits for the second chunk's validation: on the validating thread it never would
-        stores.append((threading.current_thread().name, first, first > 0 or second_chunk.wait(timeout=10)))
-        return store(batch, part, result, key, first, links)
-
-    monkeypatch.setattr(pipeline.validation, "validate_in_chunks", validated)
-    monkeypatch.setattr(pipeline, "_store_part", store_part)
-    rows = rows_of("registration", 25)
-    rows[7]["card_number"] = "5555 5555 5555 4444"
-    batch = upload(merchant, "overlapper", "o.csv", rows)
-
-    assert pipeline.validate(batch.pk) == "validated"
-
-    assert sorted(first for _, first, _ in stores) == [0, 5, 10, 15, 20]
-    assert all(name.startswith("batch-copy") and overlapped for name, _, overlapped in stores)
-    stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
-    assert sorted(stored) == list(range(2, 27))
-    assert stored[9].data["card_number"] == "555555******4444"
-
-
 def test_on_postgresql_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_dict(merchant):
     from tests.batch.test_storage import test_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_dict as check
 
@@ -249,28 +206,6 @@ def test_on_postgresql_a_rows_errors_are_kept_as_json_text_and_read_back_as_the_
         )
         assert cursor.fetchone()[0] == "text"  # not jsonb: the server does not parse it on the way in
     check(merchant)
-
-
-def test_the_store_threads_share_at_most_copy_connections_connections_and_close_them(merchant, uploads, monkeypatch):
-    monkeypatch.setattr(pipeline, "ROWS_PER_VALIDATION", 12)
-    monkeypatch.setitem(pipeline.ROWS_PER_STORE, True, 3)
-    monkeypatch.setattr(pipeline, "STORE_THREADS", 4)
-    monkeypatch.setattr(pipeline, "COPY_CONNECTIONS", 2)
-    opened: list[int] = []
-    close = pipeline._CopyConnections.close
-
-    def closing(links):
-        opened.append(len(links.opened))
-        close(links)
-
-    monkeypatch.setattr(pipeline._CopyConnections, "close", closing)
-    rows = rows_of("registration", 40)
-    batch = upload(merchant, "sharer", "s.csv", rows)
-
-    assert pipeline.validate(batch.pk) == "validated"
-
-    assert opened == [2]
-    assert sorted(BatchRow.objects.filter(batch=batch).values_list("row_number", flat=True)) == list(range(2, 42))
 
 
 def test_a_nul_byte_or_an_overlong_text_cell_is_an_invalid_cell_stored_with_its_reason_on_postgresql(merchant, uploads):
