@@ -239,6 +239,8 @@ def test_the_janitor_deletes_raw_files_no_batch_waits_for_and_encrypts_old_plain
     settled = time.time() - settings.BATCH_LEASE_SECONDS - 1
     for path in (services.raw_path(waiting), services.raw_path(done), orphan):
         os.utime(path, (settled, settled))
+    now = time.time()  # this process's clock (faketime moves it; the file system stamps real time)
+    os.utime(writing, (now, now))
 
     tasks.janitor()
     left = sorted(path for path in (tmp_path / "uploads").rglob("*") if path.is_file())
