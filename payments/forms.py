@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
-from billing_bo.lib.money import RupiahField
+from billing_bo.lib.money import RupiahField, format_number
 
 
 class TransactionSearchForm(forms.Form):
@@ -25,7 +25,7 @@ class RefundForm(forms.Form):
     def __init__(self, *args, transaction, **kwargs):
         super().__init__(*args, **kwargs)
         self.transaction = transaction
-        self.fields["amount"].initial = f"{int(transaction.refundable_amount):,}".replace(",", ".")
+        self.fields["amount"].initial = format_number(transaction.refundable_amount)
 
     def clean_amount(self):
         amount = self.cleaned_data["amount"]

@@ -9,7 +9,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from accounts.models import Merchant
-from billing_bo.lib.money import MONEY
+from billing_bo.lib.money import MONEY, format_rupiah
 
 # Whole Rupiah: 14 digits is enough for any single card charge.
 
@@ -186,7 +186,7 @@ class Transaction(CardSnapshot):
             if amount != amount.to_integral_value():
                 return "The refund amount must be whole Rupiah."
             if amount > self.refundable_amount:
-                return f"At most Rp {self.refundable_amount:,.0f} is left to refund.".replace(",", ".")
+                return f"At most {format_rupiah(self.refundable_amount)} is left to refund."
         return ""
 
 

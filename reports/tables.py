@@ -9,8 +9,7 @@ from django_tables2.data import TableData
 
 from batch.models import Batch, BatchRow
 from billing_bo.lib.cards import mask_pans_in_text
-from billing_bo.lib.money import format_rupiah
-from billing_bo.lib.numbers import format_number
+from billing_bo.lib.money import format_number, format_rupiah
 
 from .services import COLUMNS, SORTS, display
 

@@ -24,7 +24,7 @@ from django_tables2 import RequestConfig
 from accounts import audit
 from accounts.tenancy import get_merchant_row, menu_required, merchant_rows
 from batch.models import Batch, BatchRow
-from billing_bo.lib.money import format_rupiah
+from billing_bo.lib.money import format_number, format_rupiah
 from payments.models import Transaction
 from recurring.models import Billing
 
@@ -359,8 +359,7 @@ def all_report_export(request):
     token = request.GET.get("totals", "") if fmt == "csv" else ""
     found = totals_from_token(token, request.user.merchant_id, filterset.query()) or totals(filtered)
     if fmt == "xlsx" and found.count > settings.REPORTS_XLSX_MAX_ROWS:
-        rows_found = f"{found.count:,}".replace(",", ".")
-        limit = f"{settings.REPORTS_XLSX_MAX_ROWS:,}".replace(",", ".")
+        rows_found, limit = format_number(found.count), format_number(settings.REPORTS_XLSX_MAX_ROWS)
         messages.error(
             request, f"{rows_found} rows are more than a spreadsheet holds ({limit}): export CSV, or narrow the search."
         )

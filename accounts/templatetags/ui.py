@@ -9,8 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from billing_bo.lib import display
-from billing_bo.lib.money import format_rupiah
-from billing_bo.lib.numbers import format_number
+from billing_bo.lib.money import format_number, format_rupiah
 
 register = template.Library()
 

@@ -11,10 +11,16 @@ from django import forms
 MONEY = {"max_digits": 14, "decimal_places": 0}
 
 
+def format_number(number: Decimal | int | None) -> str:
+    """A whole number with thousands dots, as amounts and counts are written: ``20.000``."""
+    value = int(Decimal(number or 0).to_integral_value())
+    return f"{value:,}".replace(",", ".")
+
+
 def format_rupiah(amount: Decimal | int | None) -> str:
     value = int(Decimal(amount or 0).to_integral_value())
     sign = "-" if value < 0 else ""
-    return f"{sign}Rp {abs(value):,}".replace(",", ".")
+    return f"{sign}Rp {format_number(abs(value))}"
 
 
 def parse_rupiah(value: str) -> Decimal:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,7 +42,7 @@ PAYMENT_ROW = {
     "holder_name": "SITI RAHMAWATI",
     "holder_phone": "",
     "amount": "499000",
-    "execute_date": "2026-12-01",
+    "execute_date": f"{TODAY + timedelta(days=1):%Y-%m-%d}",  # tomorrow of the frozen today
     "description": "Personal training pack",
 }
 

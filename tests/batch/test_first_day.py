@@ -9,12 +9,12 @@ from django.urls import reverse
 from batch.models import Batch, BatchRow
 from recurring import scheduler
 from recurring.models import Billing
-from tests.batch.conftest import csv_bytes, rows_of, upload_file
+from tests.batch.conftest import TODAY, csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona, verified_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TODAY_ONLY = {"schedule_type": "full_date", "schedule_days": "", "schedule_dates": "2026-11-30"}
+TODAY_ONLY = {"schedule_type": "full_date", "schedule_days": "", "schedule_dates": TODAY.isoformat()}
 
 
 @pytest.fixture

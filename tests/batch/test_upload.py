@@ -17,7 +17,7 @@ from batch.models import Batch, BatchRow
 from payments.models import Transaction
 from recurring import scheduler
 from recurring.models import Billing
-from tests.batch.conftest import PAYMENT_ROW, csv_bytes, rows_of, upload_file
+from tests.batch.conftest import PAYMENT_ROW, TODAY, csv_bytes, rows_of, upload_file
 from tests.conftest import make_persona, verified_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,7 +120,7 @@ def test_each_invalid_cell_keeps_its_reason_and_process_is_refused(uploader, tod
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
-        ("execute_date", "2026-11-29", "This date is in the past."),
+        ("execute_date", f"{TODAY - timedelta(days=1):%Y-%m-%d}", "This date is in the past."),
         ("execute_date", "31/02/2027", "Not a date"),
         ("invoice_number", "", "Required."),
         ("customer_id", "", "Give a billing_number or a customer_id."),
@@ -138,7 +138,7 @@ def test_single_payment_rules(uploader, today, column, value, reason):
 
 def test_dates_in_both_formats_and_amounts_with_dots_are_accepted(uploader, today):
     rows = rows_of("single_payment", 2)
-    rows[0]["execute_date"], rows[1]["execute_date"] = "2026-12-01", "15/12/2026"
+    rows[0]["execute_date"], rows[1]["execute_date"] = f"{TODAY + timedelta(days=1):%Y-%m-%d}", f"{TODAY + timedelta(days=15):%d/%m/%Y}"
     rows[1]["amount"] = "1.250.000"
     upload(verified_client(uploader), "single_payment", "pay.csv", csv_bytes(rows, kind="single_payment"))
     batch = last_batch()

@@ -23,15 +23,14 @@ from accounts.models import Merchant
 from billing_bo.lib.cards import luhn_valid
 from payments.acquirer import get_acquirer
 from payments.acquirer.base import AcquirerTimeout, AcquirerUnavailable, CardRejected, Outcome
-from payments.acquirer.simulated import (
+from payments.acquirer.simulated import SimulatedBank, latency_seconds
+from payments.acquirer.simulated_cards import (
     DECLINES,
     MAX_APPROVED_AMOUNT,
     TEST_CARDS,
     TIMEOUT,
     TIMEOUT_AFTER_PROCESSING,
-    SimulatedBank,
     issuer_for,
-    latency_seconds,
 )
 from tests.dates import next_leap_year
 

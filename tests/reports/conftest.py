@@ -14,7 +14,7 @@ from accounts.audit import Actor
 from accounts.models import Merchant
 from billing_bo.lib.cards import card_fingerprint, mask_pan
 from payments import services as payments
-from payments.acquirer.simulated import brand_for, issuer_for
+from payments.acquirer.simulated_cards import brand_for, issuer_for
 from payments.models import Transaction
 from reports.models import BillingPeriod, DailyRollup, PeriodTotal
 from tests.payments.conftest import charged, make_transaction

@@ -13,6 +13,7 @@ import logging
 import random
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -226,89 +227,7 @@ class Command(BaseCommand):
         Recurring shows real next dates and the history starts at each one's registration."""
         today = merchant.local_today()
         rng = random.Random(20261124)
-        plans = [
-            # number, holder, card, amount, schedule, type, source, registered this many days ago
-            (
-                "GYM-0001",
-                "Andi Wijaya",
-                "4111111111111111",
-                499_000,
-                Schedule.by_date([1], range(1, 13)),
-                "recurring",
-                "batch",
-                150,
-            ),
-            (
-                "GYM-0002",
-                "Siti Rahmawati",
-                "5555555555554444",
-                350_000,
-                Schedule.by_date([5, 20], range(1, 13)),
-                "recurring",
-                "batch",
-                120,
-            ),
-            (
-                "GYM-0003",
-                "Budi Hartono",
-                "4365010000000000",
-                150_000,
-                Schedule.by_day([0], range(1, 13)),
-                "recurring",
-                "hosted",
-                75,
-            ),
-            (
-                "GYM-0004",
-                "Dewi Lestari",
-                "5266010000000007",
-                250_000,
-                Schedule.by_day([1, 4], range(1, 13)),
-                "recurring",
-                "batch",
-                45,
-            ),
-            (
-                "GYM-0005",
-                "Rina Kusuma",
-                "4005010000000006",
-                1_250_000,
-                Schedule.full_dates([today + timedelta(days=d) for d in (-20, 3, 33)]),
-                "recurring",
-                "hosted",
-                30,
-            ),
-            (
-                "GYM-0006",
-                "Agus Salim",
-                "3568010000000007",
-                499_000,
-                Schedule.by_date([15], range(1, 13)),
-                "reminder",
-                "batch",
-                95,
-            ),
-            (
-                "GYM-0007",
-                "Maya Putri",
-                "4622010000000512",
-                350_000,
-                Schedule.by_day([2], range(1, 13)),
-                "recurring",
-                "batch",
-                60,
-            ),
-            (
-                "GYM-0008",
-                "Joko Susilo",
-                "4511010000000052",
-                150_000,
-                Schedule.by_date([28], range(1, 13)),
-                "recurring",
-                "hosted",
-                40,
-            ),
-        ]
+        plans = demo_plans(today)
         for number, name, pan, amount, schedule, billing_type, source, days_ago in plans:
             phone = demo_phone(rng)
             billing = Billing(
@@ -327,3 +246,32 @@ class Command(BaseCommand):
             billing.schedule = schedule
             refresh_next_date(billing)
             billing.save()
+
+
+class Plan(NamedTuple):
+    """A demo registration: its billing, card, schedule, type, source and how long ago it was registered."""
+
+    number: str
+    holder: str
+    pan: str
+    amount: int
+    schedule: Schedule
+    billing_type: str
+    source: str
+    days_ago: int
+
+
+def demo_plans(today: date) -> list[Plan]:
+    """The demo's registrations, every schedule type and both billing types (a Full Date one around today)."""
+    every_month = range(1, 13)
+    around_today = [today + timedelta(days=d) for d in (-20, 3, 33)]
+    return [
+        Plan("GYM-0001", "Andi Wijaya", "4111111111111111", 499_000, Schedule.by_date([1], every_month), "recurring", "batch", 150),
+        Plan("GYM-0002", "Siti Rahmawati", "5555555555554444", 350_000, Schedule.by_date([5, 20], every_month), "recurring", "batch", 120),
+        Plan("GYM-0003", "Budi Hartono", "4365010000000000", 150_000, Schedule.by_day([0], every_month), "recurring", "hosted", 75),
+        Plan("GYM-0004", "Dewi Lestari", "5266010000000007", 250_000, Schedule.by_day([1, 4], every_month), "recurring", "batch", 45),
+        Plan("GYM-0005", "Rina Kusuma", "4005010000000006", 1_250_000, Schedule.full_dates(around_today), "recurring", "hosted", 30),
+        Plan("GYM-0006", "Agus Salim", "3568010000000007", 499_000, Schedule.by_date([15], every_month), "reminder", "batch", 95),
+        Plan("GYM-0007", "Maya Putri", "4622010000000512", 350_000, Schedule.by_day([2], every_month), "recurring", "batch", 60),
+        Plan("GYM-0008", "Joko Susilo", "4511010000000052", 150_000, Schedule.by_date([28], every_month), "recurring", "hosted", 40),
+    ]  # fmt: skip
