@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.audit import Actor
-from billing_bo.lib.cards import PAN_RUN, card_fingerprint, luhn_valid
+from billing_bo.lib.cards import PAN_RUN, card_fingerprint, luhn_valid, normalise_pan
 from payments import services as payments
 from payments.models import Transaction
 from recurring import scheduler
@@ -36,7 +36,7 @@ RANDOM_HEX = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z])|\bSIM[
 
 
 def luhn_runs(text: str) -> list[str]:
-    return [run for run in PAN_RUN.findall(RANDOM_HEX.sub("<hex>", text)) if luhn_valid(run)]
+    return [run for run in PAN_RUN.findall(RANDOM_HEX.sub("<hex>", text)) if luhn_valid(normalise_pan(run))]
 
 
 def every_stored_value() -> str:
@@ -44,7 +44,7 @@ def every_stored_value() -> str:
     chunks = []
     for model in apps.get_models():
         for row in model._default_manager.values_list():
-            chunks.append(f"{model._meta.label}: " + " ".join(str(value) for value in row))
+            chunks.append(f"{model._meta.label}: " + " | ".join(str(value) for value in row))
     return "\n".join(chunks)
 
 

@@ -18,4 +18,3 @@ def test_every_signed_in_page_is_sent_with_no_store(world, alice, name, route):
     path = url_for(route, world["rows"][model].pk if model else None)
     response = verified_client(alice).get(path)
     assert "no-store" in response.headers.get("Cache-Control", ""), (name, response.status_code)
-

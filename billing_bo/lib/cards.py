@@ -8,7 +8,8 @@ import re
 
 from django.conf import settings
 
-PAN_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+# 13-19 digits, alone or with single spaces or dashes between them ("4111 1111 1111 1111").
+PAN_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![ -]?\d)")
 
 
 def luhn_valid(number: str) -> bool:
@@ -31,8 +32,14 @@ def mask_pan(number: str) -> str:
 
 
 def mask_pans_in_text(text: str) -> str:
-    """Mask every Luhn-valid 13-19 digit run, so no full card number reaches a log or the audit log."""
-    return PAN_RUN.sub(lambda m: mask_pan(m.group()) if luhn_valid(m.group()) else m.group(), text)
+    """Mask every Luhn-valid run of 13-19 digits (spaced or dashed too), so no full card number reaches a
+    log, a callback or the audit log."""
+
+    def masked(match: re.Match) -> str:
+        digits = normalise_pan(match.group())
+        return mask_pan(digits) if luhn_valid(digits) else match.group()
+
+    return PAN_RUN.sub(masked, text)
 
 
 def normalise_pan(number: str) -> str:

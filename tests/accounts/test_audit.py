@@ -111,3 +111,22 @@ def test_an_activity_search_without_a_match_says_nothing_was_found(alice):
     assert "Nothing found" not in client.get(reverse("accounts:activity")).content.decode()
     page = client.get(reverse("accounts:activity"), {"user": "nobody-like-this"}).content.decode()
     assert "Nothing found: no activity matches this search." in page
+
+
+def test_record_masks_card_numbers_written_with_spaces_or_dashes(alice):
+    entry = audit.record(
+        "accounts.signin",
+        actor=alice.user,
+        data={"note": "cards 4111 1111 1111 1111 and 4111-1111-1111-1111"},
+        reason="customer wrote 5555 5555 5555 4444",
+    )
+    entry.refresh_from_db()
+    assert entry.data["note"] == "cards 411111******1111 and 411111******1111"
+    assert entry.reason == "customer wrote 555555******4444"
+
+
+def test_record_keeps_spaced_digits_that_are_no_card_number(alice):
+    text = "phone +62 812 3456 7891, ids 1 2 3, amount 150000"
+    entry = audit.record("accounts.signin", actor=alice.user, data={"note": text})
+    entry.refresh_from_db()
+    assert entry.data["note"] == text

@@ -138,7 +138,10 @@ def test_single_payment_rules(uploader, today, column, value, reason):
 
 def test_dates_in_both_formats_and_amounts_with_dots_are_accepted(uploader, today):
     rows = rows_of("single_payment", 2)
-    rows[0]["execute_date"], rows[1]["execute_date"] = f"{TODAY + timedelta(days=1):%Y-%m-%d}", f"{TODAY + timedelta(days=15):%d/%m/%Y}"
+    rows[0]["execute_date"], rows[1]["execute_date"] = (
+        f"{TODAY + timedelta(days=1):%Y-%m-%d}",
+        f"{TODAY + timedelta(days=15):%d/%m/%Y}",
+    )
     rows[1]["amount"] = "1.250.000"
     upload(verified_client(uploader), "single_payment", "pay.csv", csv_bytes(rows, kind="single_payment"))
     batch = last_batch()
