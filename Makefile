@@ -31,6 +31,7 @@ system-deps:
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 test-unit: $(VENV)/.installed
