@@ -48,8 +48,9 @@ def every_stored_value() -> str:
     return "\n".join(chunks)
 
 
-def lines_with_luhn_runs(text: str) -> list[str]:
-    return [line for line in text.splitlines() if luhn_runs(line)]
+def lines_with_luhn_runs(text: str) -> list[tuple[list[str], str]]:
+    """Each line holding a Luhn-valid run, with the runs first (the line may be long)."""
+    return [(runs, line) for line in text.splitlines() if (runs := luhn_runs(line))]
 
 
 def test_no_card_number_in_the_database_logs_files_or_pages(merchant, alice, tmp_path, caplog, settings, monkeypatch):

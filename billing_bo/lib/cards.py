@@ -8,8 +8,10 @@ import re
 
 from django.conf import settings
 
-# 13-19 digits, alone or with single spaces or dashes between them ("4111 1111 1111 1111").
-PAN_RUN = re.compile(r"(?<!\d)(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![ -]?\d)")
+# 13-19 digits unbroken, or grouped as card numbers are written: 4-4-4-(1..7) ("4111 1111 1111 1111",
+# "4111-1111-1111-1111") or 4-6-(4..5) ("3782 822463 10005"). Other dashed digits (invoice numbers such as
+# INV-00122-20261130) are left alone.
+PAN_RUN = re.compile(r"(?<!\d)(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}|\d{4}[ -]\d{6}[ -]\d{4,5})(?!\d)")
 
 
 def luhn_valid(number: str) -> bool:

@@ -117,16 +117,23 @@ def test_record_masks_card_numbers_written_with_spaces_or_dashes(alice):
     entry = audit.record(
         "accounts.signin",
         actor=alice.user,
-        data={"note": "cards 4111 1111 1111 1111 and 4111-1111-1111-1111"},
+        data={"note": "cards 4111 1111 1111 1111 and 4111-1111-1111-1111, amex 3782 822463 10005"},
         reason="customer wrote 5555 5555 5555 4444",
     )
     entry.refresh_from_db()
-    assert entry.data["note"] == "cards 411111******1111 and 411111******1111"
+    assert entry.data["note"] == "cards 411111******1111 and 411111******1111, amex 378282*****0005"
     assert entry.reason == "customer wrote 555555******4444"
 
 
 def test_record_keeps_spaced_digits_that_are_no_card_number(alice):
     text = "phone +62 812 3456 7891, ids 1 2 3, amount 150000"
+    entry = audit.record("accounts.signin", actor=alice.user, data={"note": text})
+    entry.refresh_from_db()
+    assert entry.data["note"] == text
+
+
+def test_record_keeps_dashed_invoice_numbers(alice):
+    text = "INV-00122-20261130 and ref 00122 2026-11-30"
     entry = audit.record("accounts.signin", actor=alice.user, data={"note": text})
     entry.refresh_from_db()
     assert entry.data["note"] == text
