@@ -154,7 +154,7 @@ def recover(billing: Billing, new_card: dict) -> list[Transaction]:
     ).order_by("execute_date", "pk")
     recovered = [tx for tx in failed if payments.charge_again_on_new_card(tx, card, today)]
     payments.replace_card_of_scheduled(rows, card)
-    show_pending_retry(billing.pk)
+    show_pending_retry(billing.merchant_id, billing.pk)
     return recovered
 
 
