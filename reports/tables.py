@@ -66,7 +66,9 @@ class AllReportTable(tables.Table):
 
     def render_card_masked(self, value, record):
         if record.get("card_expiring"):
-            return format_html('{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', value)
+            return format_html(
+                '{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', value
+            )
         return value
 
     def render_execute_date(self, value):
