@@ -7,7 +7,7 @@ through the simulated bank like any other, so the demo shows real approvals, dec
 messages and issuers. Each day is recorded as a scheduler run, so the scheduler starts after today.
 
 Card updates (issue #19): a few cards run out at the end of this month (Cards expiring on the dashboard,
-"card expiring" on Manage Recurring; the hourly notices e-mail their holders into var/mail/), and one
+"card expiring" on Manage Recurring; their holders are e-mailed a card update link into var/mail/), and one
 billing's card is declined as expired (54) today, then updated by its holder on the hosted card update
 page's service, so its charge is made again on the new card: the dashboard's Recovered.
 """
@@ -30,7 +30,7 @@ from accounts.services import create_device
 from payments import services as payments
 from payments.acquirer import CardRejected
 from payments.models import Transaction
-from recurring import card_updates
+from recurring import card_notices, card_updates
 from recurring.models import Billing, CardUpdateLink, SchedulerRun
 from recurring.retries import retry_by_policy
 from recurring.schedule import Schedule
@@ -156,6 +156,7 @@ class Command(BaseCommand):
             refresh_next_date(billing)  # today's run is recorded: from the next execute date on
             billing.save(update_fields=["next_execute_date", "updated_at"])
         self.recover_declined(merchant, today, rng)
+        card_notices.notify_expiring(merchant)  # their holders' e-mails in var/mail/, as the hourly task sends
         return Transaction.objects.filter(merchant=merchant).count()
 
     def run_past_day(self, merchant: Merchant, day: date, billings, cards: dict, rng: random.Random) -> None:
