@@ -380,7 +380,7 @@ def test_saving_edit_date_returns_to_the_search_the_user_came_from(merchant, rit
     client = verified_client(rita)
     listed = client.get(reverse("recurring:billings"), {"billing_number": billing.billing_number})
     search = f"/recurring/?billing_number={billing.billing_number}"
-    edit_url = f"{reverse('recurring:schedule', args=[billing.pk])}?next=%2Frecurring%2F%3Fbilling_number%3D"
+    edit_url = f'{reverse("recurring:schedule", args=[billing.pk])}?next=%2Frecurring%2F%3Fbilling_number%3D'
     assert edit_url in listed.content.decode()
     form = client.get(reverse("recurring:schedule", args=[billing.pk]), {"next": search})
     assert f'name="next" value="{search}"' in form.content.decode()
@@ -415,9 +415,7 @@ def test_a_billing_number_search_ignores_case(merchant, rita, frozen, page):
 def test_cancel_execute_date_finds_the_billing_whatever_the_case(merchant, rita, frozen):
     billing = make_billing(merchant, billing_number="GYM-Case-02")
     day = (MONDAY + timedelta(days=3)).isoformat()
-    response = verified_client(rita).get(
-        reverse("recurring:cancel"), {"execute_date": day, "billing_number": "gym-case-02"}
-    )
+    response = verified_client(rita).get(reverse("recurring:cancel"), {"execute_date": day, "billing_number": "gym-case-02"})
     assert [due.billing for due in response.context["found"]] == [billing]
 
 
