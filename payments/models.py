@@ -77,7 +77,9 @@ class Transaction(CardSnapshot):
     response_code = models.CharField(max_length=4, blank=True)
     # The code of the first decline that failed this charge; kept through its retries, so a charge that
     # failed and later succeeded (by a retry or on an updated card) is "recovered" (dashboard).
-    declined_code = models.CharField(max_length=4, blank=True)
+    # A database default too: rows written by raw SQL (the scheduler's INSERT ... SELECT, COPY in tests and
+    # benchmarks) name only the columns they know.
+    declined_code = models.CharField(max_length=4, blank=True, default="", db_default="")
     approval_code = models.CharField(max_length=12, blank=True)
     error_code = models.CharField(max_length=32, blank=True, help_text="Our code for a fault: timeout, unavailable...")
     bank_message = models.CharField(max_length=120, blank=True)
