@@ -9,7 +9,8 @@ from django.template.loader import render_to_string
 from .models import User
 
 
-def _send(template: str, to: str, context: dict) -> None:
+def send_templated(template: str, to: str, context: dict) -> None:
+    """The e-mail ``template`` (emails/<template>_subject.txt, .txt and .html) to ``to``, as text and HTML."""
     subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
     message = EmailMultiAlternatives(
         subject, render_to_string(f"emails/{template}.txt", context), settings.DEFAULT_FROM_EMAIL, [to]
@@ -20,7 +21,7 @@ def _send(template: str, to: str, context: dict) -> None:
 
 def send_invitation(user: User, link: str) -> None:
     """U2 / A2: a new user's sign-in instructions."""
-    _send(
+    send_templated(
         "invitation",
         user.email,
         {"user": user, "merchant": user.merchant, "link": link, "hours": settings.PASSWORD_RESET_TIMEOUT // 3600},
@@ -29,7 +30,7 @@ def send_invitation(user: User, link: str) -> None:
 
 def send_password_reset(user: User, link: str) -> None:
     """U5: a new one-time link to set a password."""
-    _send(
+    send_templated(
         "password_reset",
         user.email,
         {"user": user, "merchant": user.merchant, "link": link, "hours": settings.PASSWORD_RESET_TIMEOUT // 3600},

@@ -274,6 +274,8 @@ FILE_UPLOAD_HANDLERS = [
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
+# Card update links (issue #19): how long the link in a cardholder's e-mail works.
+CARD_UPDATE_LINK_DAYS = env.int("CARD_UPDATE_LINK_DAYS", default=14)
 # Callbacks to merchants (P8): waits before the 2nd, 3rd... attempt; then the delivery is failed.
 CALLBACK_RETRY_COUNTDOWNS = (60, 300, 900, 3600, 6 * 3600, 24 * 3600)
 CALLBACK_TIMEOUT_SECONDS = env.int("CALLBACK_TIMEOUT_SECONDS", default=10)
@@ -328,6 +330,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-callbacks": {"task": "payments.send_due_callbacks", "schedule": 60.0},
     "recurring-tick": {"task": "recurring.tick", "schedule": env.float("SCHEDULER_TICK_SECONDS", default=300.0)},
     "batch-janitor": {"task": "batch.janitor", "schedule": 60.0},
+    # Expiring and declined cards (issue #19): hourly, so each merchant's local morning comes soon; each
+    # notice goes once per billing, reason and period whatever the runs.
+    "recurring-card-notices": {"task": "recurring.card_notices", "schedule": 3600.0},
 }
 
 # Structured logs: one key=value line per event on stderr.

@@ -75,6 +75,11 @@ class Transaction(CardSnapshot):
         default=0, help_text="Charge attempts made; the current one names the idempotency key."
     )
     response_code = models.CharField(max_length=4, blank=True)
+    # The code of the first decline that failed this charge; kept through its retries, so a charge that
+    # failed and later succeeded (by a retry or on an updated card) is "recovered" (dashboard).
+    # A database default too: rows written by raw SQL (the scheduler's INSERT ... SELECT, COPY in tests and
+    # benchmarks) name only the columns they know.
+    declined_code = models.CharField(max_length=4, blank=True, default="", db_default="")
     approval_code = models.CharField(max_length=12, blank=True)
     error_code = models.CharField(max_length=32, blank=True, help_text="Our code for a fault: timeout, unavailable...")
     bank_message = models.CharField(max_length=120, blank=True)
@@ -130,6 +135,12 @@ class Transaction(CardSnapshot):
             # Used by payments.janitor.run: the few rows in processing, oldest claim first.
             models.Index(
                 fields=["claimed_at"], name="tx_processing_claimed_idx", condition=models.Q(status="processing")
+            ),
+            # Used by reports.dashboard.recovered: charges that failed and later succeeded, by execute date.
+            models.Index(
+                fields=["merchant", "execute_date"],
+                name="tx_recovered_idx",
+                condition=~models.Q(declined_code="") & models.Q(status__in=["success", "partially_refunded"]),
             ),
             # Used by recurring.scheduler when it queues the single payments and retries whose day has come.
             models.Index(fields=["execute_date"], name="tx_scheduled_due_idx", condition=models.Q(status="scheduled")),

@@ -179,7 +179,7 @@ def record_outcome(tx: Transaction, outcome: Outcome) -> Step:
     elif retry:
         fields.update(status=Status.SCHEDULED, processed_at=None, queued_at=now)
     else:
-        fields["status"] = Status.FAILED
+        fields.update(status=Status.FAILED, declined_code=tx.declined_code or outcome.response_code)
     with db.atomic():
         written = Transaction.objects.filter(pk=tx.pk, status=Status.PROCESSING, attempts=tx.attempts).update(**fields)
         if not written:
@@ -234,6 +234,30 @@ def schedule_retry(tx: Transaction, day: date) -> bool:
 def clear_retry_date(tx: Transaction) -> None:
     """A retried charge that ended (success, or failed for good) keeps no next retry date."""
     Transaction.objects.filter(merchant_id=tx.merchant_id, pk=tx.pk, status=tx.status).update(next_retry_date=None)
+
+
+def charge_again_on_new_card(tx: Transaction, card: dict, day: date) -> bool:
+    """A failed charge whose card was replaced (a card update, recurring) goes back to scheduled on ``card``
+    (the fields of ``CardSnapshot``) for a new attempt on ``day``, queued after commit: the attempt number
+    moves on when it is claimed, so the bank gets a new idempotency key. Announced like ``schedule_retry``.
+    False when the row is not failed any more: a second update of the card never charges it again."""
+    moved = Transaction.objects.filter(merchant_id=tx.merchant_id, pk=tx.pk, status=Status.FAILED).update(
+        status=Status.SCHEDULED, next_retry_date=day, queued_at=None, **card
+    )
+    if moved:
+        retried = copy.copy(tx)
+        retried.status, retried.next_retry_date, retried.queued_at = Status.SCHEDULED, day, None
+        for name, value in card.items():
+            setattr(retried, name, value)
+        transaction_changed.send(sender=Transaction, transaction=retried, old_status=Status.FAILED)
+        enqueue_charges([tx.pk])
+    return bool(moved)
+
+
+def replace_card_of_scheduled(transactions: QuerySet[Transaction], card: dict) -> int:
+    """Those of ``transactions`` nothing was sent to the bank for yet (a pending retry) take ``card`` (the
+    fields of ``CardSnapshot``); a row queued meanwhile keeps the card it was queued with."""
+    return transactions.filter(status=Status.SCHEDULED, queued_at__isnull=True).update(**card)
 
 
 def cancel_scheduled(transactions: QuerySet[Transaction]) -> int:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Billing, SchedulerRun
+from .models import Billing, RetryPolicy, SchedulerRun
 
 
 @admin.register(SchedulerRun)
@@ -45,3 +45,11 @@ class BillingAdmin(admin.ModelAdmin):
     list_filter = ("merchant", "billing_type", "status", "source")
     search_fields = ("billing_number", "customer_id")
     readonly_fields = ("card_token", "card_masked", "card_fingerprint")
+
+
+@admin.register(RetryPolicy)
+class RetryPolicyAdmin(admin.ModelAdmin):
+    """A merchant's retry days and codes (R10) and its card update settings (issue #19): the decline codes
+    that send the cardholder a card update link, and how many days ahead a card counts as expiring."""
+
+    list_display = ("merchant", "retry_codes", "retry_after_days", "card_update_codes", "expiring_days")

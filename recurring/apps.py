@@ -7,7 +7,7 @@ class RecurringConfig(AppConfig):
     def ready(self) -> None:
         from accounts.audit import register_actions
 
-        from . import retries  # noqa: F401  (connects the retry receiver)
+        from . import card_notices, retries  # noqa: F401  (connect their receivers)
 
         register_actions(
             {
@@ -20,6 +20,9 @@ class RecurringConfig(AppConfig):
                 "recurring.execution.cancelled": "Execute date cancelled",
                 "recurring.single_payment.cancelled": "Scheduled single payment cancelled",
                 "recurring.link.created": "Registration link created",
-                "recurring.link.spent": "Registration link spent (failed card attempts)",
+                "recurring.link.spent": "Registration or card update link spent (failed card attempts)",
+                "recurring.card_link.created": "Card update link created",
+                "recurring.card_link.sent": "Card update link e-mailed",
+                "recurring.billing.card_updated": "Billing card updated",
             }
         )

@@ -1,4 +1,5 @@
-"""Card testing on the hosted registration page (R9): a link and a client address get a few card tries.
+"""Card testing on the hosted pages (R9 registration, and the card update page): a link (a
+``RegistrationLink`` or a ``CardUpdateLink``) and a client address get a few card tries.
 
 A fraudster holding one link must not learn, card after card, which numbers the bank knows. So:
 - each link takes at most ``PER_LINK`` card attempts, counted before the bank is asked (a conditional
@@ -7,7 +8,8 @@ A fraudster holding one link must not learn, card after card, which numbers the 
   (Django's cache; an attempt holds a place while the bank answers, a success gives it back); a link
   tried from an address over the limit is spent;
 - the cardholder reads one generic decline, whatever the bank said; the bank's code goes to the log only.
-A spent link is refused like a used one; the merchant sees why in the Registration menu (audited).
+A spent link is refused like a used one; the merchant sees why (audited; registration links also in the
+Registration menu).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from accounts import audit
 from payments import services as payments
 from payments.acquirer import CardRejected
 
-from .models import RegistrationLink
+from .models import CardUpdateLink, RegistrationLink
 
+Link = RegistrationLink | CardUpdateLink
 logger = logging.getLogger(__name__)
 
 PER_LINK = 5
@@ -40,7 +43,7 @@ class CardDeclined(Exception):
         self.spent = spent
 
 
-def tokenize_on_link(link: RegistrationLink, address: str | None, **card) -> dict:
+def tokenize_on_link(link: Link, address: str | None, **card) -> dict:
     """``payments.tokenize_card(**card)`` for a cardholder on ``link`` from ``address``, within the caps.
     Raises CardDeclined (nothing of the bank's answer in it)."""
     address_key = f"recurring:hosted-card-failures:{address or 'unknown'}"
@@ -48,7 +51,8 @@ def tokenize_on_link(link: RegistrationLink, address: str | None, **card) -> dic
     if _incr(address_key) > PER_ADDRESS:
         spend(link, "too many failed card attempts from the cardholder's network")
         raise CardDeclined(spent=True)
-    taken = RegistrationLink.objects.filter(
+    links = type(link).objects
+    taken = links.filter(
         merchant_id=link.merchant_id,
         pk=link.pk,
         used_at__isnull=True,
@@ -61,11 +65,7 @@ def tokenize_on_link(link: RegistrationLink, address: str | None, **card) -> dic
     try:
         result = payments.tokenize_card(**card)
     except CardRejected as rejected:
-        attempts = (
-            RegistrationLink.objects.filter(merchant_id=link.merchant_id, pk=link.pk)
-            .values_list("card_attempts", flat=True)
-            .get()
-        )
+        attempts = links.filter(merchant_id=link.merchant_id, pk=link.pk).values_list("card_attempts", flat=True).get()
         logger.info("hosted card declined link=%s code=%s attempt=%s", link.pk, rejected.response_code, attempts)
         if attempts >= PER_LINK:
             spend(link, f"{attempts} failed card attempts")
@@ -75,11 +75,13 @@ def tokenize_on_link(link: RegistrationLink, address: str | None, **card) -> dic
     return result
 
 
-def spend(link: RegistrationLink, reason: str) -> None:
+def spend(link: Link, reason: str) -> None:
     """Refuse the link from now on, saying why to the merchant (once, audited)."""
-    spent = RegistrationLink.objects.filter(
-        merchant_id=link.merchant_id, pk=link.pk, used_at__isnull=True, spent_at__isnull=True
-    ).update(spent_at=timezone.now(), spent_reason=reason)
+    spent = (
+        type(link)
+        .objects.filter(merchant_id=link.merchant_id, pk=link.pk, used_at__isnull=True, spent_at__isnull=True)
+        .update(spent_at=timezone.now(), spent_reason=reason)
+    )
     if spent:
         audit.record(
             "recurring.link.spent",

@@ -170,22 +170,15 @@ class NotEchoedInput(forms.TextInput):
         return None
 
 
-class HostedRegistrationForm(forms.Form):
-    """The cardholder's page (R9). Card number and CVV go to the acquirer and nowhere else."""
+class CardForm(forms.Form):
+    """The card fields of the hosted pages (R9 registration, card update). Card number and CVV go to the
+    acquirer and nowhere else; the number is Luhn-checked here and on the page (static/js/card-number.js)."""
 
-    customer_id = forms.CharField(label="Customer ID", max_length=64)
-    customer_name = forms.CharField(label="Full name", max_length=120)
-    email = forms.EmailField(label="Email")
-    phone = forms.RegexField(
-        label="Mobile number",
-        regex=r"^\+?[0-9]{8,15}$",
-        error_messages={"invalid": "Enter 8 to 15 digits, optionally starting with +."},
-    )
     card_number = forms.RegexField(
         label="Card number",
         regex=r"^[0-9 -]{13,23}$",
         error_messages={"invalid": "Enter the 13 to 19 digits of the card."},
-        widget=NotEchoedInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number"}),
+        widget=NotEchoedInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number", "data-luhn": ""}),
     )
     expiry = forms.RegexField(
         label="Expiry (MM/YY)",
@@ -200,7 +193,6 @@ class HostedRegistrationForm(forms.Form):
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "cc-csc"}),
     )
     holder_name = forms.CharField(label="Name on the card", max_length=120)
-    amount = RupiahField(label="Amount (Rp)")
 
     def clean_card_number(self):
         """The batch upload's rule (same message): a typo is refused here, not sent to the bank."""
@@ -208,6 +200,39 @@ class HostedRegistrationForm(forms.Form):
         if not (13 <= len(number) <= 19 and luhn_valid(number)):
             raise forms.ValidationError("This card number fails the check digit (Luhn): a typo?")
         return number
+
+    def expiry_parts(self) -> tuple[int, int]:
+        month, year = re.match(r"^(\d{2})/?(\d{2})$", self.cleaned_data["expiry"]).groups()
+        return int(month), 2000 + int(year)
+
+    def card(self, phone: str = "") -> dict:
+        """The arguments of ``payments.tokenize_card`` for the card entered."""
+        data = self.cleaned_data
+        month, year = self.expiry_parts()
+        return {
+            "pan": data["card_number"],
+            "expiry_month": month,
+            "expiry_year": year,
+            "cvv": data["cvv"],
+            "holder_name": data["holder_name"],
+            "holder_phone": phone,
+        }
+
+
+class HostedRegistrationForm(CardForm):
+    """The cardholder's page (R9)."""
+
+    field_order = ("customer_id", "customer_name", "email", "phone", "card_number", "expiry", "cvv", "holder_name")
+
+    customer_id = forms.CharField(label="Customer ID", max_length=64)
+    customer_name = forms.CharField(label="Full name", max_length=120)
+    email = forms.EmailField(label="Email")
+    phone = forms.RegexField(
+        label="Mobile number",
+        regex=r"^\+?[0-9]{8,15}$",
+        error_messages={"invalid": "Enter 8 to 15 digits, optionally starting with +."},
+    )
+    amount = RupiahField(label="Amount (Rp)")
 
     def __init__(self, *args, fixed: dict, merchant, **kwargs):
         super().__init__(*args, **kwargs)
@@ -221,7 +246,3 @@ class HostedRegistrationForm(forms.Form):
         if refusal := self.merchant.charge_amount_refused_because(amount):
             raise forms.ValidationError(refusal)
         return amount
-
-    def expiry_parts(self) -> tuple[int, int]:
-        month, year = re.match(r"^(\d{2})/?(\d{2})$", self.cleaned_data["expiry"]).groups()
-        return int(month), 2000 + int(year)

@@ -82,6 +82,12 @@ class Billing(CardSnapshot):
             # All Report's CSV File Name filter (T1) finds a registration file's billings by batch; hosted
             # registrations (no batch) stay out of it.
             models.Index(fields=["batch"], name="billing_batch_idx", condition=models.Q(batch__isnull=False)),
+            # Used by recurring.card_expiry (Cards expiring, the daily notices): the cards that run out first.
+            models.Index(
+                fields=["merchant", "card_expiry"],
+                name="billing_card_expiry_idx",
+                condition=models.Q(status="active", deleted_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -151,15 +157,25 @@ class SchedulerRun(models.Model):
         return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
 
 
+def _default_card_update_codes() -> list[str]:
+    return list(RetryPolicy.DEFAULT_CARD_UPDATE_CODES)
+
+
 class RetryPolicy(models.Model):
     """R10: which decline codes are retried, and after how many days (from the failed execute date)."""
 
     DEFAULT_CODES = ["51", "91"]
     DEFAULT_DAYS = [1, 3]
+    DEFAULT_CARD_UPDATE_CODES = ["14", "54"]
+    DEFAULT_EXPIRING_DAYS = 30
 
     merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="retry_policy")
     retry_codes = models.JSONField(default=list)
     retry_after_days = models.JSONField(default=list)
+    # Card updates (recurring/card_updates.py): the hard declines after which the cardholder gets a card
+    # update link, and how many days before its expiry a card counts as expiring (and its holder is told).
+    card_update_codes = models.JSONField(default=_default_card_update_codes)
+    expiring_days = models.PositiveSmallIntegerField(default=DEFAULT_EXPIRING_DAYS)
 
     def __str__(self) -> str:
         return f"retry {self.retry_codes} after {self.retry_after_days} days"
@@ -168,6 +184,12 @@ class RetryPolicy(models.Model):
     def for_merchant(cls, merchant: Merchant) -> RetryPolicy:
         policy = cls.objects.filter(merchant=merchant).first()
         return policy or cls(merchant=merchant, retry_codes=cls.DEFAULT_CODES, retry_after_days=cls.DEFAULT_DAYS)
+
+    @property
+    def retry_window_days(self) -> int:
+        """How long after its execute date a failed execution may still be charged again: the policy's last
+        retry day (a card updated within it recovers the charge)."""
+        return max((int(days) for days in self.retry_after_days), default=0)
 
     def next_retry(self, execute_date: date, *, after: date) -> date | None:
         """The day of an execution's next retry: the first of the policy's days after ``execute_date`` that
@@ -207,3 +229,80 @@ class RegistrationLink(models.Model):
     @property
     def schedule(self) -> Schedule | None:
         return Schedule.from_dict(self.schedule_data) if self.schedule_data else None
+
+
+class CardChange(CardSnapshot):
+    """A card a billing had before a card update: the billing's card history (newest first)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    billing = models.ForeignKey(Billing, on_delete=models.PROTECT, related_name="card_changes")
+    replaced_at = models.DateTimeField(default=timezone.now)
+    replaced_via = models.CharField(max_length=80, blank=True)  # "card update link 12"
+
+    class Meta:
+        ordering = ["-replaced_at", "-pk"]
+        indexes = [models.Index(fields=["merchant", "billing", "-replaced_at"], name="card_change_billing_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.billing} {self.card_masked}"
+
+
+class CardUpdateLink(models.Model):
+    """A signed, expiring, single-use link to the hosted card update page (``/card/<token>/``)."""
+
+    class Reason(models.TextChoices):
+        EXPIRING = "expiring", "Card expiring"
+        DECLINED = "declined", "Card declined"
+        MANUAL = "manual", "Sent by the merchant"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    billing = models.ForeignKey(Billing, on_delete=models.PROTECT, related_name="card_update_links")
+    nonce = models.CharField(max_length=40, unique=True)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    # Against card testing, as on the registration link (recurring/card_attempts.py).
+    card_attempts = models.PositiveSmallIntegerField(default=0)
+    spent_at = models.DateTimeField(null=True, blank=True)
+    spent_reason = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"card update link {self.pk} of {self.billing_id}"
+
+    @property
+    def customer_id(self) -> str:
+        return self.billing.customer_id
+
+
+class CardNotice(models.Model):
+    """One notice to a cardholder (an e-mail with a card update link, when the billing has an address) and
+    to the merchant (a callback): at most one per billing, reason and period, whatever retries happen.
+
+    The period: the card's expiry month (``2026-05``) for an expiring card, the execution's invoice number for
+    a declined one."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="+")
+    billing = models.ForeignKey(Billing, on_delete=models.PROTECT, related_name="card_notices")
+    reason = models.CharField(max_length=10, choices=CardUpdateLink.Reason.choices)
+    period = models.CharField(max_length=64)
+    link = models.ForeignKey(CardUpdateLink, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    email = models.EmailField(blank=True)  # where it went; empty: the billing has no e-mail address
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["billing", "reason", "period"],
+                name="card_notice_once_per_period",
+                violation_error_message="This billing was told already.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reason} notice of {self.billing_id} ({self.period})"

@@ -31,7 +31,7 @@ def retry_on_soft_decline(sender, transaction: Transaction, old_status: str, **k
     tried = max(transaction.due_date, transaction.merchant.local_today())
     if retry_by_policy(transaction, tried=tried) is None and transaction.next_retry_date is not None:
         payments.clear_retry_date(transaction)  # a retried execution ended: no next retry to show
-        show_pending_retry(transaction.billing_id)
+        show_pending_retry(transaction.merchant_id, transaction.billing_id)
 
 
 def retry_by_policy(transaction: Transaction, *, tried: date) -> date | None:
@@ -47,18 +47,20 @@ def retry_by_policy(transaction: Transaction, *, tried: date) -> date | None:
     if retry_day is None:
         return None
     payments.schedule_retry(transaction, retry_day)
-    show_pending_retry(transaction.billing_id)
+    show_pending_retry(transaction.merchant_id, transaction.billing_id)
     return retry_day
 
 
-def show_pending_retry(billing_id: int) -> None:
+def show_pending_retry(merchant_id: int, billing_id: int) -> None:
     """The billing's retry fields (R10, on every billing row): its earliest pending retry, attempts made so
     far and the day; zero and none when no execution of it waits for a retry."""
     pending = (
-        Transaction.objects.filter(billing_id=billing_id, status__in=PENDING, next_retry_date__isnull=False)
+        Transaction.objects.filter(
+            merchant_id=merchant_id, billing_id=billing_id, status__in=PENDING, next_retry_date__isnull=False
+        )
         .order_by("next_retry_date", "pk")
         .values_list("attempts", "next_retry_date")
         .first()
     )
     attempts, day = pending or (0, None)
-    Billing.objects.filter(pk=billing_id).update(retry_attempts=attempts, next_retry_date=day)
+    Billing.objects.filter(merchant_id=merchant_id, pk=billing_id).update(retry_attempts=attempts, next_retry_date=day)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import django_tables2 as tables
+from django.utils.html import format_html
 
 from billing_bo.lib.money import format_rupiah
 
@@ -45,8 +46,19 @@ class BillingTable(tables.Table):
         attrs = {"class": "table"}
         row_attrs = {"data-billing": lambda record: record.billing_number}
 
+    def __init__(self, *args, expiring=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expiring = expiring or (lambda billing: False)  # card_expiry.marker of the merchant
+
     def render_amount(self, value):
         return format_rupiah(value)
+
+    def render_card_masked(self, value, record):
+        if self.expiring(record):
+            return format_html(
+                '{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', value
+            )
+        return value
 
     def render_schedule_kind(self, record):
         return record.schedule.describe()

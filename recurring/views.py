@@ -21,7 +21,7 @@ from accounts.stepup import step_up_response
 from accounts.tenancy import admin_required, get_merchant_row, menu_required, merchant_rows
 from billing_bo.lib.redirects import redirect_to_next, safe_next
 
-from . import cancellation, card_attempts, services
+from . import cancellation, card_attempts, card_expiry, services
 from .forms import (
     BillingSearchForm,
     CancelSearchForm,
@@ -30,7 +30,7 @@ from .forms import (
     RegistrationLinkForm,
     ScheduleForm,
 )
-from .models import Billing, RegistrationLink
+from .models import Billing, RegistrationLink, RetryPolicy
 from .scheduler import next_schedulable_day
 from .tables import BillingTable, RegistrationTable
 
@@ -77,10 +77,21 @@ def _live_billing(request, pk: int) -> Billing:
 @require_GET
 @menu_required(MANAGE)
 def billing_list(request):
-    form, rows, empty_text = _search(request, merchant_rows(request, Billing).filter(deleted_at__isnull=True))
-    table = BillingTable(rows, empty_text=empty_text)
+    rows = merchant_rows(request, Billing).filter(deleted_at__isnull=True)
+    merchant = request.user.merchant
+    expiring_only = request.GET.get("card") == "expiring"
+    if expiring_only:  # the dashboard's Cards expiring links here
+        policy = RetryPolicy.for_merchant(merchant)
+        rows = card_expiry.charged_billings(rows).filter(
+            card_expiry.expiring_q(merchant.local_today(), policy.expiring_days)
+        )
+    form, rows, empty_text = _search(request, rows)
+    if expiring_only:
+        empty_text = "No card is expiring."
+    table = BillingTable(rows, empty_text=empty_text, expiring=card_expiry.marker(merchant))
     RequestConfig(request, paginate={"per_page": 25}).configure(table)
-    return render(request, "recurring/billing_list.html", {"form": form, "table": table})
+    context = {"form": form, "table": table, "expiring_only": expiring_only}
+    return render(request, "recurring/billing_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -323,20 +334,11 @@ def hosted_register(request, token: str):
         )
     if request.method == "POST" and form.is_valid() and (schedule_form is None or schedule_form.is_valid()):
         data = form.cleaned_data
-        month, year = form.expiry_parts()
-        card = {
-            "pan": data["card_number"],
-            "expiry_month": month,
-            "expiry_year": year,
-            "cvv": data["cvv"],
-            "holder_name": data["holder_name"],
-            "holder_phone": data["phone"],
-        }
         try:
             billing = services.register_on_link(
                 link,
                 client_ip(request),
-                card=card,
+                card=form.card(data["phone"]),
                 customer_id=link.customer_id or data["customer_id"],
                 customer_name=data["customer_name"],
                 email=data["email"],

@@ -13,6 +13,9 @@ Definitions (documented on the page too):
 - Success vs failed (D5, D7): success = success + partially refunded; failed = failed; voided and refunded
   are shown apart as "Reversed".
 - Registration Recurring (D8): billings registered in the period (not deleted), by their current status.
+- Recovered (issue #19): charges with an execute date in the period that failed and later succeeded, by a
+  retry or on a card the cardholder updated; each execution once (its row), with its whole amount. Read
+  from the transactions through a partial index that holds only such rows (``tx_recovered_idx``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, QuerySet, Sum
 
+from payments.models import Transaction
 from recurring.models import Billing
 
 from .periods import Period
@@ -144,3 +148,19 @@ def registrations(billings: QuerySet, period: Period, tz: ZoneInfo) -> dict[str,
     for row in rows:
         counts[row["status"]] = row["n"]
     return {"active": counts[Billing.Status.ACTIVE], "inactive": counts[Billing.Status.INACTIVE]}
+
+
+@dataclass(frozen=True)
+class Recovered:
+    count: int = 0
+    amount: Decimal = Decimal("0")
+
+
+def recovered(transactions: QuerySet[Transaction], period: Period) -> Recovered:
+    """Charges of the period that failed and later succeeded (still standing: success, partly refunded)."""
+    found = (
+        transactions.filter(execute_date__gte=period.start, execute_date__lte=period.end, status__in=SUCCESSFUL)
+        .exclude(declined_code="")
+        .aggregate(n=Count("id"), amount=Sum("amount"))
+    )
+    return Recovered(count=found["n"] or 0, amount=found["amount"] or Decimal("0"))

@@ -17,6 +17,7 @@ from django.db.models import Count, QuerySet, Sum
 
 from batch.models import Batch
 from payments.models import Transaction
+from recurring import card_expiry
 from recurring.models import Billing
 
 from .exports import copy_csv_stream, csv_stream, xlsx_stream
@@ -106,6 +107,20 @@ def with_file_names(merchant_id: int, found: Iterable[dict], chunk: int = 2000) 
             batch_id = row["batch_id"] or registered.get(row["billing_id"])
             row["file_name"] = names.get(batch_id, "") if batch_id else ""
         yield from block
+
+
+def with_card_expiring(merchant, page_rows: list[dict]) -> list[dict]:
+    """``page_rows`` (one page of the report) with ``card_expiring``: the row's billing is marked "card
+    expiring" on Manage Recurring (recurring/card_expiry.py). One query for the page's billings."""
+    billing_ids = {row["billing_id"] for row in page_rows if row["billing_id"]}
+    billings = Billing.objects.filter(merchant=merchant, pk__in=billing_ids).only(
+        "pk", "merchant", "status", "deleted_at", "billing_type", "card_expiry", "next_execute_date"
+    )
+    expiring = card_expiry.marker(merchant)
+    marked = {billing.pk for billing in billings if expiring(billing)} if billing_ids else set()
+    for row in page_rows:
+        row["card_expiring"] = row["billing_id"] in marked
+    return page_rows
 
 
 def _file_names_sql(q, merchant_id: int, batch_ids: set[int], billing_ids: set[int]) -> tuple[str, list]:

@@ -64,6 +64,13 @@ class AllReportTable(tables.Table):
     def render_status(self, record):
         return _status_pill(record["status"], display(record, "status"))
 
+    def render_card_masked(self, value, record):
+        if record.get("card_expiring"):
+            return format_html(
+                '{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', value
+            )
+        return value
+
     def render_execute_date(self, value):
         return value.isoformat()
 

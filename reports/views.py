@@ -26,6 +26,7 @@ from accounts.tenancy import get_merchant_row, menu_required, merchant_rows
 from batch.models import Batch, BatchRow
 from billing_bo.lib.money import format_number, format_rupiah
 from payments.models import Transaction
+from recurring import card_expiry
 from recurring.models import Billing
 
 from . import dashboard as figures
@@ -41,6 +42,7 @@ from .services import (
     totals,
     totals_from_token,
     totals_token,
+    with_card_expiring,
     with_file_names,
 )
 from .tables import AllReportTable, BatchRowTable, BatchTable
@@ -72,8 +74,11 @@ def dashboard(request):
         context["summary"] = figures.summary(
             merchant_rows(request, DailyRollup), merchant_rows(request, PeriodTotal), period
         )
+        context["recovered"] = figures.recovered(merchant_rows(request, Transaction), period)
     if context["can_registrations"]:
-        context["registrations"] = figures.registrations(merchant_rows(request, Billing), period, merchant.tzinfo)
+        billings = merchant_rows(request, Billing)
+        context["registrations"] = figures.registrations(billings, period, merchant.tzinfo)
+        context["cards_expiring"] = card_expiry.widget(billings, merchant.local_today())
     return render(request, "reports/dashboard.html", context)
 
 
@@ -310,7 +315,7 @@ def all_report(request):
         rows(filtered), keys, descending=descending, sort=sort, per_page=settings.REPORTS_PAGE_SIZE
     )
     page = paginator.page(request.GET)
-    page.rows = list(_with_file_names(request, page.rows))
+    page.rows = with_card_expiring(request.user.merchant, list(_with_file_names(request, page.rows)))
     table = AllReportTable(page.rows, sort=sort, request=request)
     # the export links carry the totals too: a CSV export records them without counting again
     export_query = urlencode({**filterset.query(), "sort": sort, "totals": link_params["totals"]})

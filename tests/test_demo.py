@@ -7,6 +7,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.management import call_command
 
 from accounts.models import Merchant
@@ -64,3 +65,21 @@ def test_demo_holders_have_varied_phones_and_registrations_span_earlier_months(d
     registered = {b.created_at.astimezone(merchant.tzinfo).date() for b in billings}
     assert len({(day.year, day.month) for day in registered}) >= 3
     assert min(registered) < first_of_month - timedelta(days=60)
+
+
+def test_demo_has_expiring_cards_and_a_declined_charge_recovered_on_an_updated_card(demo):
+    from recurring import card_expiry
+    from recurring.models import CardChange
+    from reports import dashboard
+    from reports.periods import period_from_params
+
+    merchant, _ = demo
+    today = merchant.local_today()
+    assert card_expiry.expiring_billings(merchant).count() >= 3
+    assert card_expiry.widget(Billing.objects.filter(merchant=merchant), today)["this_month"].count >= 3
+    assert len([message for message in mail.outbox if "is expiring" in message.subject]) >= 3
+    recovered = Transaction.objects.get(merchant=merchant, billing__billing_number="GYM-0009", execute_date=today)
+    assert (recovered.status, recovered.declined_code, recovered.attempts) == ("success", "54", 2)
+    assert CardChange.objects.get(billing=recovered.billing).card_masked == "478801******0546"
+    figures = dashboard.recovered(Transaction.objects.filter(merchant=merchant), period_from_params({}, today))
+    assert figures.count >= 1 and figures.amount >= recovered.amount

@@ -22,6 +22,8 @@ OUTSIDE = {
     "accounts:enroll": "reached by a signed one-time link, tested in test_enrollment_and_account",
     "recurring:hosted": "the cardholder's page, reached by a signed link, tested in tests/recurring/test_views",
     "recurring:hosted_preview": "the cardholder page's preview, allowed by the same signed link",
+    "recurring:card_update": "the cardholder's card update page, reached by a signed link, tested in "
+    "tests/recurring/test_card_update_page",
 }
 OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
 

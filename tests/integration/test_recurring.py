@@ -635,4 +635,5 @@ def test_a_billing_row_carries_only_the_indexes_its_queries_use():
         ("merchant_id", "source", "created_at"),  # the Registration list, newest first
         ("batch_id",),  # billing_batch_idx (batch_id IS NOT NULL): All Report's CSV File Name filter
         ("merchant_id", None),  # billing_number_upper_idx (merchant, UPPER(billing_number)): searches ignoring case
+        ("merchant_id", "card_expiry"),  # billing_card_expiry_idx: Cards expiring and the card notices
     }

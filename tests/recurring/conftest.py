@@ -59,7 +59,7 @@ def make_billing(
         billing_number=fields.pop("billing_number", f"GYM-{number:05d}"),
         customer_id=fields.pop("customer_id", f"CUST-{number:05d}"),
         customer_name=fields.pop("customer_name", "Budi Santoso"),
-        email="budi@example.com",
+        email=fields.pop("email", "budi@example.com"),
         phone="+628123456789",
         amount=Decimal(amount),
         source=fields.pop("source", Billing.Source.BATCH),

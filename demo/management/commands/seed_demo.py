@@ -5,6 +5,11 @@ only on its schedule's execute dates (``recurring/schedule.py``) from the day it
 decline is retried on the merchant's retry policy days (``recurring/retries.py``), and every charge goes
 through the simulated bank like any other, so the demo shows real approvals, declines with the bank's
 messages and issuers. Each day is recorded as a scheduler run, so the scheduler starts after today.
+
+Card updates (issue #19): a few cards run out at the end of this month (Cards expiring on the dashboard,
+"card expiring" on Manage Recurring; their holders are e-mailed a card update link into var/mail/), and one
+billing's card is declined as expired (54) today, then updated by its holder on the hosted card update
+page's service, so its charge is made again on the new card: the dashboard's Recovered.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from accounts.services import create_device
 from payments import services as payments
 from payments.acquirer import CardRejected
 from payments.models import Transaction
-from recurring.models import Billing, SchedulerRun
+from recurring import card_notices, card_updates
+from recurring.models import Billing, CardUpdateLink, SchedulerRun
 from recurring.retries import retry_by_policy
 from recurring.schedule import Schedule
 from recurring.scheduler import invoice_number
@@ -49,6 +55,8 @@ DEMO_CARDS = (
 )
 DECLINING = ["4511010000000052", "4622010000000512", "4788010000000546", "4700010000000145"]
 HISTORY_DAYS = 62  # two months of charges before today
+EXPIRING = ("GYM-0002", "GYM-0004", "GYM-0005")  # their cards run out at the end of this month
+RECOVERED = "GYM-0009"  # declined as expired (54) today, then its card is updated and the charge recovered
 
 
 def demo_phone(rng: random.Random) -> str:
@@ -147,6 +155,8 @@ class Command(BaseCommand):
         for billing in Billing.objects.filter(merchant=merchant):
             refresh_next_date(billing)  # today's run is recorded: from the next execute date on
             billing.save(update_fields=["next_execute_date", "updated_at"])
+        self.recover_declined(merchant, today, rng)
+        card_notices.notify_expiring(merchant)  # their holders' e-mails in var/mail/, as the hourly task sends
         return Transaction.objects.filter(merchant=merchant).count()
 
     def run_past_day(self, merchant: Merchant, day: date, billings, cards: dict, rng: random.Random) -> None:
@@ -222,6 +232,17 @@ class Command(BaseCommand):
         tx.refresh_from_db()
         retry_by_policy(tx, tried=day)
 
+    def recover_declined(self, merchant: Merchant, today: date, rng: random.Random) -> None:
+        """The billing whose card was declined as expired today: its holder enters a new card on the card
+        update link, and the charge is made again on it (a new attempt), as the worker would."""
+        billing = Billing.objects.get(merchant=merchant, billing_number=RECOVERED)
+        declined = Transaction.objects.get(billing=billing, execute_date=today, status=Transaction.Status.FAILED)
+        link, _ = card_updates.create_link(billing, CardUpdateLink.Reason.DECLINED)
+        new_card = payments.tokenize_card("5555555555554444", 12, today.year + CARD_YEARS, "123", billing.customer_name)
+        card_updates.apply_new_card(link, new_card | {"holder_phone": billing.holder_phone})
+        declined.refresh_from_db()
+        self.charge_on(merchant, declined, today, rng)
+
     def seed_billings(self, merchant: Merchant) -> None:
         """Registrations of every schedule type and both types, registered over the last months, so Manage
         Recurring shows real next dates and the history starts at each one's registration."""
@@ -230,6 +251,8 @@ class Command(BaseCommand):
         plans = demo_plans(today)
         for number, name, pan, amount, schedule, billing_type, source, days_ago in plans:
             phone = demo_phone(rng)
+            # a few cards run out at the end of this month; the others years from now
+            month, year = (today.month, today.year) if number in EXPIRING else (12, today.year + CARD_YEARS)
             billing = Billing(
                 merchant=merchant,
                 billing_number=number,
@@ -241,7 +264,7 @@ class Command(BaseCommand):
                 billing_type=billing_type,
                 source=source,
                 created_at=at(merchant, today - timedelta(days=days_ago), rng, hour=10),
-                **payments.tokenize_card(pan, 12, today.year + CARD_YEARS, "123", name, phone),
+                **payments.tokenize_card(pan, month, year, "123", name, phone),
             )
             billing.schedule = schedule
             refresh_next_date(billing)
@@ -274,4 +297,5 @@ def demo_plans(today: date) -> list[Plan]:
         Plan("GYM-0006", "Agus Salim", "3568010000000007", 499_000, Schedule.by_date([15], every_month), "reminder", "batch", 95),
         Plan("GYM-0007", "Maya Putri", "4622010000000512", 350_000, Schedule.by_day([2], every_month), "recurring", "batch", 60),
         Plan("GYM-0008", "Joko Susilo", "4511010000000052", 150_000, Schedule.by_date([28], every_month), "recurring", "hosted", 40),
+        Plan(RECOVERED, "Rudi Hartawan", "4788010000000546", 299_000, Schedule.full_dates([today, today + timedelta(days=30)]), "recurring", "hosted", 20),
     ]  # fmt: skip
