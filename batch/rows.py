@@ -83,7 +83,7 @@ def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, sta
             "errors": pd.Series(_row_errors(result, start, end), dtype=text),
             "status": np.where(invalid, BatchRow.Status.INVALID.value, BatchRow.Status.VALID.value),
             "amount": result.amounts.iloc[start:end].to_numpy(),
-            "reference": part[key].str.slice(0, 64).str.replace("\x00", "", regex=False).to_numpy(),
+            "reference": part[key].str.slice(0, 64).str.replace("\x00", "", regex=False).array,
             "outcome": "",
         },
         columns=list(COLUMNS),
