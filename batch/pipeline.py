@@ -16,6 +16,8 @@ from datetime import date
 from decimal import Decimal
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
 from django.db import IntegrityError, connection
 from django.db import transaction as db
@@ -83,7 +85,8 @@ def _stored_keys(batch: Batch, candidates: pd.Series, field: str | None = None) 
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         text = cursor.fetchone()[0]
-    return pd.Series(text.split("\n") if text else [], dtype=str)
+    # Split by Arrow: no Python string per key.
+    return pd.Series(pc.split_pattern(pa.array([text]), "\n").flatten() if text else [], dtype=str)
 
 
 def _read(batch: Batch) -> pd.DataFrame:
