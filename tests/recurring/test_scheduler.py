@@ -274,6 +274,35 @@ def test_a_soft_decline_is_retried_after_one_and_three_days_then_left_failed(mer
     assert (billing.retry_attempts, billing.next_retry_date) == (0, None)
 
 
+def test_a_soft_decline_approved_on_its_retry_counts_once_as_recovered(merchant, queued, monkeypatch):
+    from payments.acquirer import Outcome, get_acquirer
+    from reports import dashboard
+    from reports.periods import MONTHLY, period_for
+
+    insufficient = "4622010000000512"
+    with time_machine.travel(at_jakarta(MONDAY), tick=False):
+        billing = make_billing(merchant, Schedule.by_date([28], [1]), pan=insufficient, next_execute_date=MONDAY)
+        scheduler.run_day(merchant, MONDAY)
+        tx = Transaction.objects.get(billing=billing)
+        payments.charge(tx.pk)
+    bank = get_acquirer()
+
+    def approved_after_top_up(token, amount, key, description):  # the customer has funds again
+        return Outcome(
+            True, "00", "Approved", approval_code="A1B2C3", reference="SIMTOPUP", amount=amount, idempotency_key=key
+        )
+
+    monkeypatch.setattr(type(bank), "sale", lambda self, *args: approved_after_top_up(*args))
+    with time_machine.travel(at_jakarta(MONDAY + timedelta(days=1)), tick=False):
+        scheduler.tick()
+        payments.charge(tx.pk)
+        payments.charge(tx.pk)  # a redelivered task: nothing more
+    tx.refresh_from_db()
+    assert (tx.status, tx.declined_code, tx.attempts) == ("success", "51", 2)
+    figures = dashboard.recovered(Transaction.objects.filter(merchant=merchant), period_for(MONTHLY, MONDAY, 0))
+    assert (figures.count, figures.amount) == (1, tx.amount)
+
+
 def test_a_hard_decline_is_never_retried(merchant, queued, monday):
     billing = make_billing(merchant, pan="4511010000000052")
     scheduler.run_day(merchant, MONDAY)
