@@ -14,6 +14,7 @@ admin.site.site_header = "Billing Back Office: platform"
 urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
     path("", include("accounts.urls")),
     path("", include("payments.urls")),
     path("", include("recurring.urls")),

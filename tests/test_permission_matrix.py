@@ -23,7 +23,9 @@ OUTSIDE = {
     "recurring:hosted": "the cardholder's page, reached by a signed link, tested in tests/recurring/test_views",
     "recurring:hosted_preview": "the cardholder page's preview, allowed by the same signed link",
 }
-OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
+# The platform operators' Django admin: is_staff, tested in test_sign_in. The Merchant API: API keys, not
+# sessions; its own matrix (every endpoint, each scope, another merchant's key) is in tests/api.
+OUTSIDE_PREFIXES = ("admin/", "api/")
 
 # Which model a pattern's <pk> names, by path prefix: a new pattern with a pk must be added here.
 PK_MODELS = {
