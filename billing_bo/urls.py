@@ -15,6 +15,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("", include("api.ui_urls")),
     path("", include("accounts.urls")),
     path("", include("payments.urls")),
     path("", include("recurring.urls")),
