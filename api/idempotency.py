@@ -35,7 +35,9 @@ def fingerprint(request) -> str:
     """What makes two requests "the same": method, path and body (JSON as parsed, files by their bytes)."""
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
     files = getattr(request, "FILES", {}) or {}
-    data = {key: value for key, value in request.data.items() if key not in files}
+    data = request.data
+    if hasattr(data, "items"):  # a JSON object or a form: its fields, files apart
+        data = {key: value for key, value in data.items() if key not in files}
     digest.update(json.dumps(data, sort_keys=True, cls=JSONEncoder, default=str).encode())
     for name in sorted(files):
         upload = files[name]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -87,3 +89,18 @@ class ProblemSerializer(serializers.Serializer):
         help_text="Validation errors: each field (dotted for nested ones) and its messages.",
     )
     request_id = serializers.CharField(required=False, help_text="The request's id (X-Request-Id).")
+
+
+def not_found(request, exception=None):
+    """The site's 404 (``handler404``): problem+json under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(problem(404, "Not found."), status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """The site's 500 (``handler500``): problem+json under /api/, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = problem(500, "The server failed to answer; the error is logged. Try again later.")
+        return JsonResponse(body, status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return defaults.server_error(request)

@@ -22,3 +22,7 @@ urlpatterns = [
     path("", include("batch.urls")),
     path("", include("reports.urls")),
 ]
+
+# Under /api/ a missing page or a server error is answered as problem+json, elsewhere with the HTML pages.
+handler404 = "api.problems.not_found"
+handler500 = "api.problems.server_error"
