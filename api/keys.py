@@ -10,6 +10,7 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.db import IntegrityError
 from django.db import transaction as db
 from django.utils import timezone
 
@@ -46,9 +47,17 @@ def create_key(actor: Actor, name: str, scopes, reason: str = "") -> tuple[ApiKe
     if not name or len(name) > 80:
         raise KeyRefused("Give the key a name of 1 to 80 characters.")
     scopes = clean_scopes(scopes)
+    taken = KeyRefused(f"A key named {name} exists already: revoke it or choose another name.")
+    if ApiKey.objects.filter(merchant_id=actor.merchant.pk, name=name, revoked_at__isnull=True).exists():
+        raise taken
+    try:
+        return _create(actor, name, scopes, reason)
+    except IntegrityError as exc:  # the same name made meanwhile
+        raise taken from exc
+
+
+def _create(actor: Actor, name: str, scopes: list[str], reason: str) -> tuple[ApiKey, str]:
     with db.atomic():
-        if ApiKey.objects.filter(merchant_id=actor.merchant.pk, name=name, revoked_at__isnull=True).exists():
-            raise KeyRefused(f"A key named {name} exists already: revoke it or choose another name.")
         prefix = secrets.token_hex(4)
         raw = f"{KEY_START}{prefix}_{secrets.token_urlsafe(32)}"
         key = ApiKey.objects.create(
