@@ -85,15 +85,18 @@ def client_ip(request: HttpRequest | None) -> str | None:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who does something, for the services and their audit entries: the user (or, later, an API key),
-    the merchant it acts for, the client's address and the site address it came to (for links in
-    e-mails). Views build it from the request with ``Actor.from_request``; commands and tests with
-    ``Actor.of(user)``. Services take this, never the HTTP request."""
+    """Who does something, for the services and their audit entries: the user (or an API key: no user,
+    ``name`` says which key), the merchant it acts for, the client's address, the site address it came
+    to (for links in e-mails) and the request's id (API requests; kept in the audit entry's data).
+    Views build it from the request with ``Actor.from_request``; commands and tests with
+    ``Actor.of(user)``; the API with ``Actor.of_api_key``. Services take this, never the HTTP request."""
 
     user: User | None
     merchant: Merchant | None
     ip_address: str | None = None
     site_url: str = ""
+    name: str = ""  # who acts when there is no user: "API key <its name>"
+    request_id: str = ""
 
     @classmethod
     def of(cls, user: User, *, ip_address: str | None = None, site_url: str = "") -> Actor:
@@ -104,6 +107,20 @@ class Actor:
         """The signed-in user of ``request`` (or ``user``, who acts without a session: enrollment)."""
         user = user or request.user
         return cls.of(user, ip_address=client_ip(request), site_url=request.build_absolute_uri("/"))
+
+    @classmethod
+    def of_api_key(
+        cls, merchant: Merchant, key_name: str, *, request_id: str, ip_address: str | None, site_url: str = ""
+    ) -> Actor:
+        """A merchant's API key acting in one API request: User Activity names the key and the request."""
+        return cls(
+            user=None,
+            merchant=merchant,
+            ip_address=ip_address,
+            site_url=site_url,
+            name=f"API key {key_name}",
+            request_id=request_id,
+        )
 
     def absolute_url(self, path: str) -> str:
         """``path`` on the address the actor came to, else on SITE_URL (commands, workers)."""
@@ -127,6 +144,9 @@ def record(
     if isinstance(actor, Actor):
         merchant = merchant or actor.merchant
         ip_address = ip_address or actor.ip_address
+        username = username or actor.name
+        if actor.request_id:
+            data = {**(data or {}), "request_id": actor.request_id}
         actor = actor.user
     if actor is None and request is not None and getattr(request, "user", None) is not None:
         if request.user.is_authenticated:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.db import transaction as db
 from django.db.models import F, Q
 from django.db.models.functions import Least
@@ -21,7 +22,13 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.audit import Actor
+from billing_bo.lib.cards import mask_pans_in_text
+from billing_bo.lib.references import NOT_A_REFERENCE, is_reference
 from billing_bo.uploads import file_too_large_message
+from payments import services as payments
+from payments.models import Transaction
+from recurring.models import Billing
+from recurring.scheduler import next_schedulable_day
 
 from . import rawfile, reader
 from .models import CAN_COME_AGAIN, Batch
@@ -235,6 +242,19 @@ def upload(actor: Actor, uploaded_file, kind: str) -> Batch:
     return batch
 
 
+INVALID_ROWS = "This file has invalid rows: fix them and upload the file again (RE UPLOAD FILE)."
+
+
+def process_refused_because(batch: Batch) -> str:
+    """Why Process cannot start ``batch`` now, or "" when it may (``start_processing`` still decides under
+    its conditional update)."""
+    if batch.invalid_rows:
+        return INVALID_ROWS
+    if batch.status not in (Batch.Status.VALIDATED, Batch.Status.FAILED):
+        return f"{batch.file_name} cannot be processed now: it is {batch.get_status_display().lower()}."
+    return ""
+
+
 def start_processing(actor: Actor, batch: Batch) -> bool:
     """Process (B2): only a clean file, once; a failed batch resumes after its committed chunks."""
     done = Least(F("chunks_done") * settings.BATCH_CHUNK, F("total_rows"))  # the progress starts there
@@ -264,3 +284,78 @@ def start_processing(actor: Actor, batch: Batch) -> bool:
 
     db.on_commit(queue)
     return True
+
+
+class PaymentRefused(Exception):
+    """A single payment cannot be created as asked; the message says why."""
+
+
+def create_single_payment(
+    actor: Actor,
+    *,
+    card: dict,
+    invoice_number: str,
+    amount,
+    execute_date,
+    billing_number: str = "",
+    customer_id: str = "",
+    description: str = "",
+) -> Transaction:
+    """One single payment (B5) of ``actor``'s merchant, charged on its execute date, with a Batch Transaction
+    row's rules: an invoice number not used before, a billing number of the merchant's billings or a customer
+    ID, an amount within the merchant's limits, an execute date from today on. ``card``: the arguments of
+    ``payments.tokenize_card`` (raises ``CardRejected``). Due today after today's scheduler run: queued now,
+    as a processed file's rows are."""
+    merchant = actor.merchant
+    today = merchant.local_today()
+    mine = Transaction.objects.filter(merchant_id=merchant.pk)
+    if refusal := _single_payment_refused_because(merchant, mine, invoice_number, billing_number, customer_id):
+        raise PaymentRefused(refusal)
+    if refusal := merchant.charge_amount_refused_because(amount):
+        raise PaymentRefused(refusal)
+    if execute_date < today:
+        raise PaymentRefused(f"The execute date must be today ({today:%Y-%m-%d}) or later.")
+    tokens = payments.tokenize_card(**card)
+    try:
+        with db.atomic():
+            tx = Transaction.objects.create(
+                merchant=merchant,
+                invoice_number=invoice_number,
+                billing_number=billing_number,
+                customer_id=customer_id,
+                kind=Transaction.Kind.SINGLE_PAYMENT,
+                description=mask_pans_in_text(description),
+                amount=amount,
+                execute_date=execute_date,
+                **tokens,
+            )
+            audit.record(
+                "payments.single_payment.created",
+                actor=actor,
+                target=tx,
+                data={
+                    "invoice_number": invoice_number,
+                    "billing_number": billing_number,
+                    "customer_id": customer_id,
+                    "amount": str(amount),
+                    "execute_date": execute_date.isoformat(),
+                    "card": tx.card_masked,
+                },
+            )
+            if execute_date == today and next_schedulable_day(merchant) > today:
+                payments.enqueue_charges([tx.pk])
+    except IntegrityError as exc:  # the same invoice number created meanwhile
+        raise PaymentRefused(f"The invoice number {invoice_number} is used already.") from exc
+    return tx
+
+
+def _single_payment_refused_because(merchant, mine, invoice_number: str, billing_number: str, customer_id: str) -> str:
+    if not is_reference(invoice_number):
+        return f"Invoice number: {NOT_A_REFERENCE}"
+    if mine.filter(invoice_number=invoice_number).exists():
+        return f"The invoice number {invoice_number} is used already."
+    if not billing_number and not customer_id:
+        return "Give a billing_number or a customer_id."
+    if billing_number and not Billing.objects.filter(merchant_id=merchant.pk, billing_number=billing_number).exists():
+        return "No billing has this number: correct it, or leave it empty and give the customer_id."
+    return ""

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.money import MONEY, format_rupiah
+from billing_bo.lib.references import NOT_A_REFERENCE, REFERENCE
 
 from .schedule_cells import SCHEDULE_COLUMNS, parse_dates, parse_schedule, schedule_faults
 
@@ -31,7 +32,6 @@ __all__ = ["SCHEDULE_COLUMNS", "Result", "card_digits", "parse_dates", "parse_sc
 PHONE = r"\+?[0-9]{8,15}"
 EMAIL = r"[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+"
 AMOUNT = r"[0-9]+|[0-9]{1,3}(?:\.[0-9]{3})+"
-REFERENCE = r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}"
 EXPIRY = r"(?:0[1-9]|1[0-2])/[0-9]{2}"
 TEXT_COLUMNS_WITH_PAN = ("customer_name", "holder_name", "description")
 # The columns whose cells are free text (kept as typed and shown in exports): a leading - starts a formula
@@ -49,7 +49,6 @@ LINE_BREAKS_ALLOWED = ("description",)  # a description may run over several lin
 FORMULA_REASON = "Formulas are not accepted: remove the leading = + - @ or tab."
 UNKNOWN_BILLING = "No billing has this number: correct it, or leave it empty and give the customer_id."
 CONTROL_REASON = "Holds a control character (such as NUL, tab or a line break): remove it."
-NOT_A_REFERENCE = "Use letters, digits, - _ . / (at most 64)."
 CONTROL = r"[\x00-\x1f\x7f-\x9f]"  # C0, DEL and C1
 CONTROL_BUT_LINE_BREAKS = r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 

@@ -107,14 +107,13 @@ def progress(request, pk: int):
 @require_POST
 def process(request, pk: int):
     batch = _batch(request, pk)
-    if batch.invalid_rows:
-        messages.error(request, "This file has invalid rows: fix them and upload the file again (RE UPLOAD FILE).")
+    if refusal := services.process_refused_because(batch):
+        messages.error(request, refusal)
     elif services.start_processing(Actor.from_request(request), batch):
         messages.success(request, f"Processing {batch.file_name} started.")
     else:
-        messages.error(
-            request, f"{batch.file_name} cannot be processed now: it is {batch.get_status_display().lower()}."
-        )
+        batch.refresh_from_db()
+        messages.error(request, services.process_refused_because(batch) or "Processing started already.")
     return redirect("batch:detail", pk=batch.pk)
 
 

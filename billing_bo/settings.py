@@ -65,11 +65,15 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "chartjs",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "payments",
     "recurring",
     "batch",
     "reports",
+    "api",
     "demo",
 ]
 
@@ -286,6 +290,53 @@ CALLBACK_CHUNK = env.int("CALLBACK_CHUNK", default=100)
 # 127.0.0.1; it is never read from the environment.
 CALLBACK_ALLOW_LOOPBACK = False
 
+# The Merchant REST API (api/, README "API"): keys with scopes, problem+json errors, throttling per key in
+# the default cache (Redis in production), answers kept for Idempotency-Key headers.
+API_KEY_RATE = env("API_KEY_RATE", default="600/min")
+API_IDEMPOTENCY_SECONDS = 24 * 3600
+API_IDEMPOTENCY_WAIT_SECONDS = env.float("API_IDEMPOTENCY_WAIT_SECONDS", default=30)  # a concurrent twin's wait
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": API_KEY_RATE},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "COERCE_DECIMAL_TO_STRING": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Billing Back Office: Merchant API",
+    "DESCRIPTION": "What the back office's screens do, for the merchant's own systems. Authenticate with "
+    "`Authorization: Api-Key <key>`. Errors are application/problem+json (RFC 9457); amounts are whole "
+    "Rupiah integers; dates ISO 8601; times with their offset.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "BillingStatusEnum": "recurring.models.Billing.Status",
+        "TransactionStatusEnum": "payments.models.Transaction.Status",
+        "AdjustmentStatusEnum": "payments.models.Adjustment.Status",
+        "BatchStatusEnum": "batch.models.Batch.Status",
+        "BatchRowStatusEnum": "batch.models.BatchRow.Status",
+        "TransactionKindEnum": "payments.models.Transaction.Kind",
+        "BatchKindEnum": "batch.models.Batch.Kind",
+        "ScheduleKindEnum": "recurring.schedule.KINDS",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.complete_errors",
+    ],
+}
+
 # E-mail: SMTP from the environment in production, files in var/mail/ otherwise.
 if os.environ.get("EMAIL_HOST"):
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -333,6 +384,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     # Expiring and declined cards (issue #19): hourly, so each merchant's local morning comes soon; each
     # notice goes once per billing, reason and period whatever the runs.
     "recurring-card-notices": {"task": "recurring.card_notices", "schedule": 3600.0},
+    "api-idempotency-purge": {"task": "api.purge_idempotency", "schedule": 3600.0},
 }
 
 # Structured logs: one key=value line per event on stderr.

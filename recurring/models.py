@@ -29,6 +29,7 @@ class Billing(CardSnapshot):
     class Source(models.TextChoices):
         BATCH = "batch", "Batch"
         HOSTED = "hosted", "Hosted"
+        API = "api", "API"  # registered by the merchant's own system through the REST API (api/)
 
     FREE_TEXT_FIELDS = ("holder_name", "customer_name")
 

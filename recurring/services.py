@@ -9,6 +9,7 @@ import secrets
 from datetime import date, timedelta
 
 from django.core import signing
+from django.db import IntegrityError
 from django.db import transaction as db
 from django.urls import reverse
 from django.utils import timezone
@@ -238,24 +239,19 @@ def register_hosted(
         locked = RegistrationLink.objects.select_for_update().get(merchant_id=link.merchant_id, pk=link.pk)
         if locked.used_at is not None:
             raise RecurringError("This registration link was used already.")
-        if refusal := link.merchant.charge_amount_refused_because(amount):
-            raise RecurringError(refusal)
-        billing = Billing(
-            merchant=link.merchant,
-            billing_number=f"REG-{timezone.localdate(timezone=link.merchant.tzinfo):%Y%m%d}-{secrets.token_hex(3).upper()}",
+        billing = _create_billing(
+            link.merchant,
+            billing_number=_generated_number(link.merchant),
+            source=Billing.Source.HOSTED,
+            card=card,
             customer_id=customer_id,
             customer_name=customer_name,
             email=email,
-            phone=normalise_phone(phone),
+            phone=phone,
             amount=amount,
-            source=Billing.Source.HOSTED,
-            **card,
+            schedule=schedule,
+            no_date_left="The schedule of this link has no date left to run: ask the merchant for a new link.",
         )
-        billing.schedule = schedule
-        refresh_next_date(billing)
-        if billing.next_execute_date is None:  # a link's fixed Full Dates that have all passed
-            raise RecurringError("The schedule of this link has no date left to run: ask the merchant for a new link.")
-        billing.save()
         locked.used_at = timezone.now()
         locked.billing = billing
         locked.save(update_fields=["used_at", "billing"])
@@ -271,18 +267,113 @@ def register_hosted(
                 "source": "hosted",
             },
         )
-        callbacks.notify(
-            link.merchant,
-            "billing.registered",
-            {
+    return billing
+
+
+def register_billing(
+    actor: Actor,
+    *,
+    card: dict,
+    billing_number: str,
+    billing_type: str = Billing.Type.RECURRING,
+    **registration,
+) -> Billing:
+    """A billing registered by ``actor`` (the merchant's own system, through the API): the card goes to the
+    acquirer (``card``: the arguments of ``payments.tokenize_card``; raises ``CardRejected``), then the
+    billing is created with the hosted registration's rules. ``billing_number`` "" means one is made."""
+    merchant = actor.merchant
+    if refusal := merchant.charge_amount_refused_because(registration["amount"]):
+        raise RecurringError(refusal)
+    if (
+        billing_number
+        and Billing.objects.filter(merchant_id=merchant.pk, billing_number__iexact=billing_number).exists()
+    ):
+        raise RecurringError(f"The billing number {billing_number} is used already.")
+    tokens = payments.tokenize_card(**card)
+    try:
+        billing = _register(actor, billing_number, billing_type, tokens, registration)
+    except IntegrityError as exc:  # the same number registered meanwhile
+        raise RecurringError(f"The billing number {billing_number} is used already.") from exc
+    return billing
+
+
+def _register(actor: Actor, billing_number: str, billing_type: str, tokens: dict, registration: dict) -> Billing:
+    merchant = actor.merchant
+    with db.atomic():
+        billing = _create_billing(
+            merchant,
+            billing_number=billing_number or _generated_number(merchant),
+            source=Billing.Source.API,
+            billing_type=billing_type,
+            card=tokens,
+            no_date_left="The schedule has no date left to run.",
+            **registration,
+        )
+        audit.record(
+            "recurring.billing.created",
+            actor=actor,
+            target=billing,
+            data={
                 "billing_number": billing.billing_number,
-                "customer_id": customer_id,
-                "customer_name": customer_name,
-                "amount": int(amount),
+                "customer_id": billing.customer_id,
                 "card": billing.card_masked,
-                "issuer": billing.card_issuer,
-                "schedule": schedule.describe(),
-                "next_execute_date": billing.next_execute_date.isoformat() if billing.next_execute_date else None,
+                "source": "api",
             },
         )
+    return billing
+
+
+def _generated_number(merchant) -> str:
+    return f"REG-{timezone.localdate(timezone=merchant.tzinfo):%Y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def _create_billing(
+    merchant,
+    *,
+    billing_number: str,
+    source: str,
+    card: dict,
+    customer_id: str,
+    customer_name: str,
+    email: str,
+    phone: str,
+    amount,
+    schedule: Schedule,
+    no_date_left: str,
+    billing_type: str = Billing.Type.RECURRING,
+) -> Billing:
+    """Create a billing (inside the caller's database transaction) and tell the merchant (callback)."""
+    if refusal := merchant.charge_amount_refused_because(amount):
+        raise RecurringError(refusal)
+    billing = Billing(
+        merchant=merchant,
+        billing_number=billing_number,
+        customer_id=customer_id,
+        customer_name=customer_name,
+        email=email,
+        phone=normalise_phone(phone),
+        amount=amount,
+        billing_type=billing_type,
+        source=source,
+        **card,
+    )
+    billing.schedule = schedule
+    refresh_next_date(billing)
+    if billing.next_execute_date is None:  # Full Dates that have all passed
+        raise RecurringError(no_date_left)
+    billing.save()
+    callbacks.notify(
+        merchant,
+        "billing.registered",
+        {
+            "billing_number": billing.billing_number,
+            "customer_id": customer_id,
+            "customer_name": customer_name,
+            "amount": int(amount),
+            "card": billing.card_masked,
+            "issuer": billing.card_issuer,
+            "schedule": schedule.describe(),
+            "next_execute_date": billing.next_execute_date.isoformat() if billing.next_execute_date else None,
+        },
+    )
     return billing

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import AuditEntry, User
+from api.models import ApiKey
 from batch.models import Batch
 from payments.models import CallbackDelivery, Transaction
 from recurring.models import Billing
@@ -25,7 +26,9 @@ OUTSIDE = {
     "recurring:card_update": "the cardholder's card update page, reached by a signed link, tested in "
     "tests/recurring/test_card_update_page",
 }
-OUTSIDE_PREFIXES = ("admin/",)  # the platform operators' Django admin: is_staff, tested in test_sign_in
+# The platform operators' Django admin: is_staff, tested in test_sign_in. The Merchant API: API keys, not
+# sessions; its own matrix (every endpoint, each scope, another merchant's key) is in tests/api.
+OUTSIDE_PREFIXES = ("admin/", "api/")
 
 # Which model a pattern's <pk> names, by path prefix: a new pattern with a pk must be added here.
 PK_MODELS = {
@@ -33,6 +36,7 @@ PK_MODELS = {
     "activity/": AuditEntry,
     "void/": Transaction,
     "account/callbacks/": CallbackDelivery,
+    "account/api-keys/": ApiKey,
     "recurring/": Billing,
     "batch/": Batch,
     "reports/batches/": Batch,
@@ -112,7 +116,9 @@ def world(alice, charlie, merchant):
     billing.schedule = Schedule.by_date([1], [1])
     billing.save()
     upload = Batch.objects.create(merchant=merchant, kind="registration", file_name="a.csv", content_hash="0" * 64)
+    api_key = ApiKey.objects.create(merchant=merchant, name="system", prefix="abcd1234", hashed_key="0" * 64)
     rows = {
+        ApiKey: api_key,
         Batch: upload,
         Billing: billing,
         User: alice.user,
