@@ -31,7 +31,9 @@ def _status_pill(value: str, label: str) -> str:
 
 
 class AllReportTable(tables.Table):
-    """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``."""
+    """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``. A cell's
+    content is made once per row by ``_cells`` and printed by reports/all_report_table.html: a
+    ``render_<column>`` method here would not be called."""
 
     class Meta:
         attrs = {"class": "table compact report-table", "data-testid": "all-report-table"}
