@@ -18,11 +18,13 @@ Contenders, interleaved per search and repetition in rotated order:
   Previous; it cannot jump to page k, so the comparison is per page request at that depth.
 - raw: the SQL statements the view ran for the report (captured: totals aggregate, page query, file-name
   lookups; not the session/user/merchant look-ups) re-run through a plain cursor, rows fetched.
-- paginator (deep pages): ``django.core.paginator.Paginator(<same queryset, same order>,
-  REPORTS_PAGE_SIZE).page(k)`` with k the page at 90% of the result, counted the way ours counts there:
-  the paginator is given the Total Data the search's first page counted (ours carries it in the totals
-  token), so the deep page is its OFFSET query alone, rows fetched. No template: the baseline's figure is
-  its SQL and ORM only (in its favour).
+- paginator (deep pages): the same deep-page request (same URL, same client, same view) with Django's
+  Paginator in the place of the keyset paginator (``OffsetPages`` stands for ``reports.views.KeysetPaginator``
+  while it runs): ``Paginator(<same queryset, same order>, REPORTS_PAGE_SIZE).page(k)``, k the page at 90%
+  of the result, read with OFFSET. Counted the way ours counts there: the paginator is given the Total Data
+  the search's first page counted (ours carries it in the totals token), so no COUNT. The rest of the
+  request (session, form, totals token, file names, django-tables2, template) is the view's own, so the
+  two differ by the page read alone; the first deep pages of a run are checked to show the same rows.
 
 Deep pages exist only for results of at least DEEP_MIN_ROWS rows. Ratios: cost_vs_raw_sql = p95 of ours
 (first and deep requests) / p95 of raw (the same requests' SQL); speedup_vs_paginator_deep = p95 of
@@ -53,6 +55,7 @@ DEEP_MIN_ROWS = 1000
 DEEP_SHARE = 0.9
 REPORT_TABLES = ('"payments_transaction"', '"batch_batch"', '"recurring_billing"')
 NEXT_LINK = re.compile(r'href="([^"]+)" rel="next"')
+INVOICE = re.compile(r'<tr data-invoice="([^"]*)"')
 
 
 def config(scale: str) -> dict:
@@ -146,6 +149,32 @@ def make_combos(info: dict, count: int) -> list[dict]:
     return combos[:count]
 
 
+class OffsetPages:
+    """Django's Paginator where the view builds its ``KeysetPaginator(queryset, keys, ...)``: the same
+    queryset in the same order, page ``number`` read with OFFSET. Counted the way ours counts a deep page:
+    given the Total Data the search's first page counted (ours carries it in its totals token), so no
+    COUNT. Everything else in the request (session, form, totals token, file names, table, template) is
+    the view's own."""
+
+    def __init__(self, number: int, count: int):
+        self.number, self.count = number, count
+
+    def __call__(self, queryset, keys, *, descending: bool, sort: str, per_page: int) -> OffsetPages:
+        self.ordered = queryset.order_by(*(f"-{key}" if descending else key for key in keys))
+        self.per_page = per_page
+        return self
+
+    def page(self, params):
+        from django.core.paginator import Paginator
+
+        from reports.pagination import Page
+
+        paginator = Paginator(self.ordered, self.per_page)
+        paginator.count = self.count  # a cached_property: set, it is not counted again
+        found = paginator.page(self.number)
+        return Page(list(found.object_list), has_next=found.has_next(), has_previous=found.has_previous())
+
+
 class Bench:
     def __init__(self, scale: str):
         self.scale, self.cfg = scale, config(scale)
@@ -162,8 +191,9 @@ class Bench:
 
     # --- One search -----------------------------------------------------------------------------------
 
-    def view(self, params: dict) -> tuple[float, list[str], str]:
-        """ours: one GET of the view; the report's SQL it ran; the next link's query string."""
+    def view(self, params: dict) -> tuple[float, list[str], str, list[str]]:
+        """ours: one GET of the view; the report's SQL it ran; the next link's query string; the rows'
+        invoice numbers."""
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
@@ -177,7 +207,8 @@ class Bench:
         text = response.content.decode()
         found = NEXT_LINK.search(text)
         sql = [q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in REPORT_TABLES)]
-        return elapsed, sql, html.unescape(found.group(1)) if found else ""
+        invoices = INVOICE.findall(text)
+        return elapsed, sql, html.unescape(found.group(1)) if found else "", invoices
 
     def raw(self, statements: list[str]) -> float:
         from django.db import connection
@@ -190,18 +221,18 @@ class Bench:
                 raw.fetchall()
         return time.perf_counter() - began
 
-    def paginator(self, case: dict) -> float:
-        """Django's Paginator on the deep page, counted the way ours counts there: given the Total Data
-        the search's first page counted (ours carries it in its totals token), so the page is its OFFSET
-        query alone, no COUNT."""
-        from django.conf import settings
-        from django.core.paginator import Paginator
+    def paginator(self, case: dict, params: dict) -> tuple[float, list[str]]:
+        """The baseline: the deep page's request (``params``, the URL ours was given) through the same view
+        with ``OffsetPages`` in the place of ``reports.views.KeysetPaginator``; its time and row invoices."""
+        from reports import views
 
-        began = time.perf_counter()
-        paginator = Paginator(case["ordered"], settings.REPORTS_PAGE_SIZE)
-        paginator.count = case["count"]  # a cached_property: set, it is not counted again
-        list(paginator.page(case["deep"]["page"]).object_list)
-        return time.perf_counter() - began
+        keyset = views.KeysetPaginator
+        views.KeysetPaginator = OffsetPages(case["deep"]["page"], case["count"])
+        try:
+            elapsed, _, _, invoices = self.view(params)
+        finally:
+            views.KeysetPaginator = keyset
+        return elapsed, invoices
 
     def prepare(self, params: dict) -> dict:
         """Total Data, the deep page's URL parameters, the Paginator's page number, the SQL ours runs."""
@@ -235,16 +266,17 @@ class Bench:
             for number, case in enumerate(cases):
                 order = rotated(contenders, rep + number)
                 # ours first, always before raw (raw replays the statements ours sent)
-                first_s, first_sql, next_link = self.view(case["params"])
-                deep_s = deep_sql = None
+                first_s, first_sql, next_link, _ = self.view(case["params"])
+                deep_s = deep_sql = deep_params = None
                 if case["deep"]:
                     link = parse_qs(next_link.lstrip("?")) if next_link else {}
                     deep_params = {**case["params"], "after": case["deep"]["cursor"]}
                     if "totals" in link:
                         deep_params["totals"] = link["totals"][0]
-                    deep_s, deep_sql, _ = self.view(deep_params)
+                    deep_s, deep_sql, _, deep_rows = self.view(deep_params)
                     if rep == 0 and checked < 5:  # the deep page must not count again, nor skip rows
                         assert not any("COUNT(" in sql or "OFFSET" in sql for sql in deep_sql), deep_sql
+                        assert self.paginator(case, deep_params)[1] == deep_rows, "the baseline's page differs"
                         checked += 1
                 for name in order:
                     if name == "ours":
@@ -256,7 +288,7 @@ class Bench:
                         if deep_sql is not None:
                             samples["raw_deep"].append(self.raw(deep_sql))
                     elif case["deep"]:
-                        samples["paginator_deep"].append(self.paginator(case))
+                        samples["paginator_deep"].append(self.paginator(case, deep_params)[0])
             log(f"B5 repetition {rep + 1}: {time.perf_counter() - began:.1f} s")
         return self.report(cases, samples)
 
@@ -312,8 +344,9 @@ class Bench:
                 "would make the ratio look better; this would not).",
                 f"deep page = the page at offset {DEEP_SHARE:.0%} of Total Data (results of >= {DEEP_MIN_ROWS} rows). "
                 "Keyset: the URL the Next link carries there (cursor + totals token), one Next click at that depth. "
-                "Paginator: Paginator(same queryset, REPORTS_PAGE_SIZE) given the Total Data the first page counted "
-                "(counted as ours: no COUNT on a deep page), .page(k) jumped to directly (OFFSET), no template.",
+                "Paginator: the same request through the same view with Paginator(same queryset, REPORTS_PAGE_SIZE) "
+                "in the keyset paginator's place, given the Total Data the first page counted (counted as ours: no "
+                "COUNT on a deep page), .page(k) jumped to directly (OFFSET); same rows, table and template.",
                 "first page = the search's result URL: ours counts the totals (COUNT + SUM) and reads the first page.",
                 "p95 (nearest rank) over every search x repetition; cost_vs_raw_sql uses first and deep requests.",
             ],

@@ -7,6 +7,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 
@@ -16,6 +17,7 @@ from django.db import connections, router
 from django.db.models import Count, QuerySet, Sum
 
 from batch.models import Batch
+from billing_bo.lib.money import format_rupiah
 from payments.models import Transaction
 from recurring import card_expiry
 from recurring.models import Billing
@@ -199,6 +201,19 @@ def display(row: dict, name: str):
     if value is None:
         return ""
     return value
+
+
+def screen_text(row: dict, name: str) -> str:
+    """A cell as the result table shows it: ``display`` with amounts in Rupiah and dates in ISO; "" for
+    an empty cell and for no refund (the table writes its mark for an empty cell)."""
+    value = display(row, name)
+    if value is None or value == "" or (name == "refunded_amount" and not value):
+        return ""
+    if name in ("amount", "refunded_amount"):
+        return format_rupiah(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 # The CSV export on PostgreSQL (T4): the same cells as ``display`` + ``exports.csv_stream``, computed by the

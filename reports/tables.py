@@ -11,7 +11,7 @@ from batch.models import Batch, BatchRow
 from billing_bo.lib.cards import mask_pans_in_text
 from billing_bo.lib.money import format_number, format_rupiah
 
-from .services import COLUMNS, SORTS, display
+from .services import COLUMNS, SORTS, screen_text
 
 NUM = {"td": {"class": "num"}, "th": {"class": "num"}}
 
@@ -31,10 +31,13 @@ def _status_pill(value: str, label: str) -> str:
 
 
 class AllReportTable(tables.Table):
-    """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``."""
+    """Rows are dicts from ``reports.services.rows``; the columns are ``reports.services.COLUMNS``. A cell's
+    content is made once per row by ``_cells`` and printed by reports/all_report_table.html: a
+    ``render_<column>`` method here would not be called."""
 
     class Meta:
         attrs = {"class": "table compact report-table", "data-testid": "all-report-table"}
+        template_name = "reports/all_report_table.html"
         row_attrs = {"data-invoice": lambda record: record["invoice_number"]}
         orderable = True
 
@@ -46,36 +49,32 @@ class AllReportTable(tables.Table):
                 (column.name, tables.Column(verbose_name=column.label, orderable=column.name in SORTS, attrs=attrs))
             )
         request = kwargs.pop("request", None)
+        page_rows = [dict(row) for row in page_rows]
         super().__init__(PageRows(page_rows), extra_columns=extra, order_by=sort, **kwargs)
+        # Each row's cells, written once per row for reports/all_report_table.html (see there).
+        td_attrs = [(column.name, column.attrs["td"].as_html()) for column in self.columns]
+        for row in page_rows:
+            row["cells"] = self._cells(row, td_attrs)
         if request is not None:
             # The rows are one keyset page already: django-tables2 must not cut it into its own pages
             # (it would show the first 25 and a pager of its own).
             RequestConfig(request, paginate=False).configure(self)
 
-    def render_amount(self, value):
-        return format_rupiah(value)
-
-    def render_refunded_amount(self, value):
-        return format_rupiah(value) if value else "—"
-
-    def render_kind(self, record):
-        return display(record, "kind")
-
-    def render_status(self, record):
-        return _status_pill(record["status"], display(record, "status"))
-
-    def render_card_masked(self, value, record):
-        if record.get("card_expiring"):
-            return format_html(
-                '{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', value
-            )
-        return value
-
-    def render_execute_date(self, value):
-        return value.isoformat()
-
-    def render_next_retry_date(self, value):
-        return value.isoformat()
+    def _cells(self, row: dict, td_attrs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """(td attributes, content) of each cell of ``row`` in column order, ``td_attrs`` being each
+        column's (name, td attributes). The template escapes the content; the status pill is markup whose
+        text format_html escaped."""
+        cells = []
+        for name, attrs in td_attrs:
+            text = screen_text(row, name)
+            if name == "status" and text:
+                text = _status_pill(row["status"], text)
+            elif name == "card_masked" and row.get("card_expiring"):
+                text = format_html(
+                    '{} <span class="status status-warn" data-testid="card-expiring">Card expiring</span>', text
+                )
+            cells.append((attrs, text or self.default))
+        return cells
 
 
 class BatchTable(tables.Table):

@@ -89,3 +89,30 @@ def test_an_empty_all_report_table_says_so():
     request = RequestFactory().get("/reports/all/")
     page = rendered(AllReportTable([], sort="-execute_date", request=request, empty_text="Nothing <here>"))
     assert "Nothing &lt;here&gt;" in page
+
+
+def test_cells_show_rupiah_iso_dates_labels_and_a_mark_for_empty_ones():
+    records = [
+        record(
+            execute_date=date(2026, 3, 4),
+            invoice_number="INV-9",
+            kind="single_payment",
+            amount=Decimal("0"),
+            refunded_amount=Decimal("0"),
+            status=None,
+            attempts=0,
+            next_retry_date=date(2026, 3, 5),
+        )
+    ]
+    page = rendered(AllReportTable(records, sort="amount", request=RequestFactory().get("/reports/all/")))
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page)
+    assert dict(zip([column.name for column in COLUMNS], cells, strict=True)) == {
+        **{column.name: "—" for column in COLUMNS},
+        "execute_date": "2026-03-04",
+        "invoice_number": "INV-9",
+        "kind": "Single Payment",
+        "amount": "Rp 0",
+        "attempts": "0",
+        "next_retry_date": "2026-03-05",
+    }
+    assert '<td class="num">Rp 0</td>' in page
