@@ -82,7 +82,7 @@ def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, sta
             "data": pd.Series(_row_cells(batch.kind, part), dtype=text),
             "errors": pd.Series(_row_errors(result, start, end), dtype=text),
             "status": np.where(invalid, BatchRow.Status.INVALID.value, BatchRow.Status.VALID.value),
-            "amount": result.amounts.iloc[start:end].to_numpy(),
+            "amount": result.amounts.iloc[start:end].array,  # whole Rupiah as integers (Int64: NA kept)
             "reference": part[key].str.slice(0, 64).str.replace("\x00", "", regex=False).array,
             "outcome": "",
         },
@@ -96,13 +96,16 @@ def store(rows: pd.DataFrame) -> None:
     names = ", ".join(COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # Arrow's CSV writer quotes every text ("" for an empty one) and leaves a missing amount
-            # unquoted and empty: COPY reads that as NULL.
-            text = io.BytesIO()
-            write_csv(pa.Table.from_pandas(rows, preserve_index=False), text, WriteOptions(include_header=False))
-            text.seek(0)
-            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", text)
+            cursor.copy_expert(f"COPY {table} ({names}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(copy_csv(rows)))
         else:
             values = rows.astype(object).where(rows.notna(), None).itertuples(index=False, name=None)
             placeholders = ", ".join(["%s"] * len(COLUMNS))
             cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", list(values))
+
+
+def copy_csv(rows: pd.DataFrame) -> bytes:
+    """``rows`` as the CSV that ``store`` copies: Arrow's CSV writer quotes every text ("" for an empty
+    one) and leaves a missing amount unquoted and empty, which COPY reads as NULL."""
+    text = io.BytesIO()
+    write_csv(pa.Table.from_pandas(rows, preserve_index=False), text, WriteOptions(include_header=False))
+    return text.getvalue()

@@ -3,6 +3,8 @@ backslashes, control characters and all), with their errors, status and amount."
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from decimal import Decimal
 
@@ -58,3 +60,20 @@ def test_each_rows_cells_are_written_as_the_json_module_writes_them(merchant):
 
     expected = [json.dumps(["registration", *row], ensure_ascii=False, separators=(",", ":")) for row in frame.values]
     assert data == expected
+
+
+def test_amounts_reach_the_copy_as_whole_numbers(merchant):
+    """Money stays an integer from validation to the COPY: 1689000, not a float's 1689000.0."""
+    batch = Batch(pk=1, merchant=merchant, kind="registration")
+    amounts = ["1.689.000", "99999999999999", "12,5"]  # the largest amount a money field holds; not an amount
+    frame = pd.DataFrame([{**REGISTRATION_ROW, "amount": amount} for amount in amounts], dtype=str)
+    limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**14 - 1)}
+    result = validation.validate(frame, "registration", stored_keys=set(), **limits)
+
+    stored = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame))
+
+    assert str(stored["amount"].dtype) == "Int64"
+    assert stored["amount"].tolist()[:2] == [1_689_000, 99_999_999_999_999] and stored["amount"].isna().tolist()[2]
+    copied = csv.reader(io.StringIO(rows.copy_csv(stored).decode()))
+    assert [line[list(rows.COLUMNS).index("amount")] for line in copied] == ["1689000", "99999999999999", ""]
+    assert result.total_amount == Decimal(1_689_000 + 99_999_999_999_999)
