@@ -3,12 +3,11 @@ backslashes, control characters and all), with their errors, status and amount."
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 from decimal import Decimal
 
 import pandas as pd
+import pyarrow as pa
 from django.db import transaction
 
 from batch import rows, validation
@@ -56,7 +55,7 @@ def test_each_rows_cells_are_written_as_the_json_module_writes_them(merchant):
     limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**9)}
     result = validation.validate(frame, "registration", stored_keys=set(), **limits)
 
-    data = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame))["data"].tolist()
+    data = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame)).column("data").to_pylist()
 
     expected = [json.dumps(["registration", *row], ensure_ascii=False, separators=(",", ":")) for row in frame.values]
     assert data == expected
@@ -72,8 +71,24 @@ def test_amounts_reach_the_copy_as_whole_numbers(merchant):
 
     stored = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame))
 
-    assert str(stored["amount"].dtype) == "Int64"
-    assert stored["amount"].tolist()[:2] == [1_689_000, 99_999_999_999_999] and stored["amount"].isna().tolist()[2]
-    copied = csv.reader(io.StringIO(rows.copy_csv(stored).decode()))
-    assert [line[list(rows.COLUMNS).index("amount")] for line in copied] == ["1689000", "99999999999999", ""]
+    assert stored.column("amount").type == pa.int64()
+    assert stored.column("amount").to_pylist() == [1_689_000, 99_999_999_999_999, None]
+    copied = [line.split("\t") for line in rows.copy_text(stored).to_pybytes().decode().splitlines()]
+    assert [line[rows.COLUMNS.index("amount")] for line in copied] == ["1689000", "99999999999999", "\\N"]
     assert result.total_amount == Decimal(1_689_000 + 99_999_999_999_999)
+
+
+def test_the_copy_text_escapes_what_the_text_format_reads_as_syntax(merchant):
+    """A backslash, tab, line feed or carriage return in a text field is escaped; JSON's quotes are not."""
+    batch = Batch(pk=1, merchant=merchant, kind="registration")
+    frame = pd.DataFrame([{**REGISTRATION_ROW, "billing_number": 'A\\b\tc\nd\re"f'}], dtype=str)
+    limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**9)}
+    result = validation.validate(frame, "registration", stored_keys=set(), **limits)
+
+    text = rows.copy_text(rows.stored_rows(batch, frame, result, "billing_number", 0, 1)).to_pybytes().decode()
+
+    assert text.endswith("\n") and text.count("\n") == 1 and "\r" not in text
+    fields = text[:-1].split("\t")
+    assert len(fields) == len(rows.COLUMNS)
+    assert fields[rows.COLUMNS.index("reference")] == 'A\\\\b\\tc\\nd\\re"f'
+    assert fields[rows.COLUMNS.index("data")].startswith('["registration","A\\\\\\\\b\\\\tc')
