@@ -10,6 +10,7 @@ then the column's format and ranges, then duplicates and stored keys). Schedules
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -180,14 +181,13 @@ def formula_starts(column: str) -> str:
 
 
 def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
-    """No cell starts a formula; a text cell holds no control character; no cell is longer (in
+    """No cell starts a formula; a free-text cell holds no control character; no cell is longer (in
     characters) than the field that stores it."""
     for column in frame.columns:
-        flags.flag(column, _bool(frame[column].str.startswith(tuple(formula_starts(column)))), FORMULA_REASON)
-    for column in TEXT_COLUMNS:
-        if column in frame:
-            pattern = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
-            flags.flag(column, _bool(frame[column].str.contains(pattern, regex=True)), CONTROL_REASON)
+        if column in TEXT_COLUMNS:
+            _free_text_rules(frame[column], column, flags)
+        else:
+            flags.flag(column, _bool(frame[column].str.startswith(tuple(formula_starts(column)))), FORMULA_REASON)
     for column, most in max_lengths(kind).items():
         if column in frame:
             # A cell has no more characters than bytes: only the cells longer in bytes are counted.
@@ -195,6 +195,18 @@ def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
             if longer.any():
                 longer[longer] = _bool(frame[column][longer].str.len() > most)
             flags.flag(column, longer, f"At most {most} characters.")
+
+
+def _free_text_rules(cells: pd.Series, column: str, flags: _Flags) -> None:
+    """A formula start or a control character, found by one regex per column; the few cells it finds are
+    told apart (a formula first)."""
+    control = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
+    suspect = _bool(cells.str.contains(f"^[{re.escape(formula_starts(column))}]|{control}", regex=True))
+    if suspect.any():
+        formula = np.zeros(len(cells), dtype=bool)
+        formula[suspect] = _bool(cells[suspect].str.startswith(tuple(formula_starts(column))))
+        flags.flag(column, formula, FORMULA_REASON)
+        flags.flag(column, suspect, CONTROL_REASON)  # the others: a formula keeps its reason
 
 
 def _card_rules(frame: pd.DataFrame, flags: _Flags, empty: dict) -> None:
