@@ -37,24 +37,23 @@ def _join(*texts, separator: str = "") -> pa.Array:
     return pc.binary_join_element_wise(*texts, separator)
 
 
-def _arrow(column: pd.Series) -> pa.Array:
-    """A text column as one Arrow array of strings."""
-    values = pa.array(column.array)
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    return values.cast(pa.string())
+def text_table(frame: pd.DataFrame) -> pa.RecordBatch:
+    """A frame of text cells as Arrow strings, each column one array (``stored_rows`` slices it without
+    copying)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = [column.combine_chunks().cast(pa.string()) for column in table.columns]
+    return pa.RecordBatch.from_arrays(columns, names=table.column_names)
 
 
-def _row_cells(kind: str, part: pd.DataFrame) -> pa.Array:
+def _row_cells(kind: str, part: pa.RecordBatch) -> pa.Array:
     """Per row, ``[kind, cell, ...]`` as RowCells writes it: each cell in quotes, between commas. A row
     with a character that json escapes (a quote, a backslash, a control character) in any cell is
     written by the json module itself."""
-    cells = [_arrow(part[column]) for column in part.columns]
+    cells = part.columns
     written = _join(f'[{_json(kind)},"', _join(*cells, separator='","'), '"]')
     escaped = pc.match_substring_regex(_join(*cells), JSON_ESCAPED)
     if pc.any(escaped).as_py():
-        rows = part[np.asarray(escaped)].itertuples(index=False, name=None)
-        encoded = [_json([kind, *row]) for row in rows]
+        encoded = [_json([kind, *row.values()]) for row in part.filter(escaped).to_pylist()]
         written = pc.replace_with_mask(written, escaped, pa.array(encoded, pa.string()))
     return written
 
@@ -69,10 +68,10 @@ def _row_errors(result: Result, start: int, end: int) -> pa.Array:
     return _join("{", pc.utf8_rtrim(_join(*pairs), ","), "}")  # each pair ends '",': only its comma goes
 
 
-def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, start: int, end: int) -> pa.Table:
-    """Rows ``start`` ... ``end`` of the file (``shown``: cards masked) with their validation ``result``,
-    as BatchRow's columns."""
-    part = shown.iloc[start:end]
+def stored_rows(batch: Batch, shown: pa.RecordBatch, result: Result, key: str, start: int, end: int) -> pa.Table:
+    """Rows ``start`` ... ``end`` of the file (``shown``: cards masked, a ``text_table``) with their
+    validation ``result``, as BatchRow's columns."""
+    part = shown.slice(start, end - start)
     invalid = pa.array(result.invalid.to_numpy()[start:end])
     count = end - start
     return pa.table(
@@ -84,7 +83,7 @@ def stored_rows(batch: Batch, shown: pd.DataFrame, result: Result, key: str, sta
             "errors": _row_errors(result, start, end),
             "status": pc.if_else(invalid, BatchRow.Status.INVALID.value, BatchRow.Status.VALID.value),
             "amount": pa.array(result.amounts.iloc[start:end].array),  # whole Rupiah as integers, null kept
-            "reference": pc.replace_substring(pc.utf8_slice_codeunits(_arrow(part[key]), 0, 64), "\x00", ""),
+            "reference": pc.replace_substring(pc.utf8_slice_codeunits(part.column(key), 0, 64), "\x00", ""),
             "outcome": pa.repeat("", count),
         }
     )

@@ -28,8 +28,8 @@ def test_stored_rows_read_back_cell_for_cell_with_their_errors_status_and_amount
     result = validation.validate(frame, "registration", stored_keys=set(), **limits)
 
     with transaction.atomic():
-        rows.store(rows.stored_rows(batch, frame, result, "billing_number", 0, 5))
-        rows.store(rows.stored_rows(batch, frame, result, "billing_number", 5, len(frame)))
+        rows.store(rows.stored_rows(batch, rows.text_table(frame), result, "billing_number", 0, 5))
+        rows.store(rows.stored_rows(batch, rows.text_table(frame), result, "billing_number", 5, len(frame)))
 
     stored = {row.row_number: row for row in BatchRow.objects.filter(batch=batch)}
     assert sorted(stored) == list(range(2, 2 + len(CELLS)))
@@ -55,7 +55,11 @@ def test_each_rows_cells_are_written_as_the_json_module_writes_them(merchant):
     limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**9)}
     result = validation.validate(frame, "registration", stored_keys=set(), **limits)
 
-    data = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame)).column("data").to_pylist()
+    data = (
+        rows.stored_rows(batch, rows.text_table(frame), result, "billing_number", 0, len(frame))
+        .column("data")
+        .to_pylist()
+    )
 
     expected = [json.dumps(["registration", *row], ensure_ascii=False, separators=(",", ":")) for row in frame.values]
     assert data == expected
@@ -69,7 +73,7 @@ def test_amounts_reach_the_copy_as_whole_numbers(merchant):
     limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**14 - 1)}
     result = validation.validate(frame, "registration", stored_keys=set(), **limits)
 
-    stored = rows.stored_rows(batch, frame, result, "billing_number", 0, len(frame))
+    stored = rows.stored_rows(batch, rows.text_table(frame), result, "billing_number", 0, len(frame))
 
     assert stored.column("amount").type == pa.int64()
     assert stored.column("amount").to_pylist() == [1_689_000, 99_999_999_999_999, None]
@@ -85,7 +89,11 @@ def test_the_copy_text_escapes_what_the_text_format_reads_as_syntax(merchant):
     limits = {"today": date(2026, 11, 30), "min_amount": Decimal(10_000), "max_amount": Decimal(10**9)}
     result = validation.validate(frame, "registration", stored_keys=set(), **limits)
 
-    text = rows.copy_text(rows.stored_rows(batch, frame, result, "billing_number", 0, 1)).to_pybytes().decode()
+    text = (
+        rows.copy_text(rows.stored_rows(batch, rows.text_table(frame), result, "billing_number", 0, 1))
+        .to_pybytes()
+        .decode()
+    )
 
     assert text.endswith("\n") and text.count("\n") == 1 and "\r" not in text
     fields = text[:-1].split("\t")
