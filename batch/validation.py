@@ -114,6 +114,12 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _text(column: pd.Series) -> pa.Array:
+    """A text column as one Arrow array of strings."""
+    values = pa.array(column.array)
+    return (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).cast(pa.string())
+
+
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
     """Whole-cell match of a regular expression (RE2 on the Arrow strings)."""
     return _bool(column.str.fullmatch(pattern))
@@ -233,9 +239,11 @@ def _amount_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, limits: tuple
     amounts (NA where a cell is not an amount, or longer than an amount column holds)."""
     amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    digits = frame["amount"].where(amount_ok, "").str.replace(".", "", regex=False).str.lstrip("0")
-    fits = amount_ok & _bool(digits.str.len() <= MONEY["max_digits"])
-    amounts = ("0" + digits.where(fits, "")).astype("int64[pyarrow]").astype("Int64").where(fits)
+    # The digits without separators and leading zeros: an amount fits when they are few enough.
+    digits = pc.utf8_ltrim(pc.replace_substring(_text(frame["amount"]), ".", ""), "0")
+    fits = amount_ok & (np.asarray(pc.binary_length(digits)) <= MONEY["max_digits"])
+    numbers = pc.cast(pc.if_else(pa.array(fits), pc.binary_join_element_wise("0", digits, ""), "0"), pa.int64())
+    amounts = pd.Series(numbers, index=frame.index, dtype="Int64").where(fits)
     least, most = (int(limit) for limit in limits)
     outside = amount_ok & (~fits | _bool((amounts < least) | (amounts > most)))
     flags.flag("amount", outside, f"Must be between {format_rupiah(least)} and {format_rupiah(most)}.")
