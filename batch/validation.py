@@ -10,7 +10,6 @@ then the column's format and ranges, then duplicates and stored keys). Schedules
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -204,10 +203,10 @@ def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
 
 
 def _free_text_rules(cells: pd.Series, column: str, flags: _Flags) -> None:
-    """A formula start or a control character, found by one regex per column; the few cells it finds are
-    told apart (a formula first)."""
+    """A formula start or a control character by one regex; the few cells found told apart (formula first)."""
+    starts = formula_starts(column).replace("-", "\\-")  # the first characters, as a regex's class
     control = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
-    suspect = _bool(cells.str.contains(f"^[{re.escape(formula_starts(column))}]|{control}", regex=True))
+    suspect = _bool(cells.str.contains(f"^[{starts}]|{control}", regex=True))
     if suspect.any():
         formula = np.zeros(len(cells), dtype=bool)
         formula[suspect] = _bool(cells[suspect].str.startswith(tuple(formula_starts(column))))
@@ -235,11 +234,11 @@ def _expiry_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, today: date) 
 
 
 def _amount_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, limits: tuple[Decimal, Decimal]) -> pd.Series:
-    """Whole Rupiah, plain or with . thousands separators, within the merchant's limits. Returns the
-    amounts (NA where a cell is not an amount, or longer than an amount column holds)."""
+    """Whole Rupiah, plain or with . thousands separators, within the merchant's limits (an amount fits when
+    its digits, without separators and leading zeros, are few enough). Returns the amounts (NA where a cell
+    is not an amount, or longer than an amount column holds)."""
     amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    # The digits without separators and leading zeros: an amount fits when they are few enough.
     digits = pc.utf8_ltrim(pc.replace_substring(_text(frame["amount"]), ".", ""), "0")
     fits = amount_ok & (np.asarray(pc.binary_length(digits)) <= MONEY["max_digits"])
     numbers = pc.cast(pc.if_else(pa.array(fits), pc.binary_join_element_wise("0", digits, ""), "0"), pa.int64())
