@@ -142,16 +142,16 @@ def _validate(batch: Batch) -> str:
     clock.done("stored_keys")
     result = validation.validate(frame, batch.kind, **limits)
     clock.done("validate")
-    shown = _shown(frame)
+    shown = rows.text_table(_shown(frame))
     del frame
     BatchRow.objects.filter(batch=batch).delete()  # a redelivered task starts over
-    for start in range(0, len(shown), ROWS_PER_STORE):
-        end = min(start + ROWS_PER_STORE, len(shown))
+    for start in range(0, shown.num_rows, ROWS_PER_STORE):
+        end = min(start + ROWS_PER_STORE, shown.num_rows)
         with db.atomic():
             rows.store(rows.stored_rows(batch, shown, result, key, start, end))
         renew_lease(batch, rows_done=end)
     clock.done("store")
-    total_rows, invalid_rows = len(shown), result.invalid_count
+    total_rows, invalid_rows = shown.num_rows, result.invalid_count
     status = Batch.Status.INVALID if invalid_rows else Batch.Status.VALIDATED
     Batch.objects.filter(pk=batch.pk).update(
         status=status,

@@ -14,6 +14,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from recurring.schedule import MAX_FULL_DATES, Schedule, ScheduleError
 
@@ -39,36 +41,44 @@ def parse_dates(column: pd.Series) -> pd.Series:
     return iso.fillna(dmy)
 
 
-def _fullmatch(column: pd.Series, pattern: str) -> np.ndarray:
-    return column.str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+def _fullmatch(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
+    """Per row: one of ``rows`` whose cell matches ``pattern`` whole (the regex runs on those rows only)."""
+    found = np.zeros(len(column), dtype=bool)
+    if rows.any():
+        found[rows] = column[rows].str.fullmatch(pattern).to_numpy(dtype=bool, na_value=False)
+    return found
 
 
 def plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
     """The rows whose schedule cells are in a plain form: a valid schedule for sure."""
     kind = frame["schedule_type"].str.lower()
     empty = {column: (frame[column] == "").to_numpy(dtype=bool) for column in SCHEDULE_COLUMNS[1:]}
-    months = _fullmatch(frame["schedule_months"], MONTHS_LIST)
-    by_date = (kind == "date").to_numpy(dtype=bool) & _fullmatch(frame["schedule_days"], DAYS_LIST)
-    by_date &= empty["schedule_weekdays"]
-    by_day = (kind == "day").to_numpy(dtype=bool) & _fullmatch(frame["schedule_weekdays"], WEEKDAYS_LIST)
-    by_day &= empty["schedule_days"]
-    plain = (by_date | by_day) & months & empty["schedule_dates"]
-    full = (kind == "full_date").to_numpy(dtype=bool) & _fullmatch(frame["schedule_dates"], DATES_LIST)
-    full &= empty["schedule_days"] & empty["schedule_weekdays"] & empty["schedule_months"]
+    by_date = (kind == "date").to_numpy(dtype=bool) & empty["schedule_weekdays"] & empty["schedule_dates"]
+    by_day = (kind == "day").to_numpy(dtype=bool) & empty["schedule_days"] & empty["schedule_dates"]
+    by_date = _fullmatch(frame["schedule_days"], DAYS_LIST, by_date)
+    by_day = _fullmatch(frame["schedule_weekdays"], WEEKDAYS_LIST, by_day)
+    plain = _fullmatch(frame["schedule_months"], MONTHS_LIST, by_date | by_day)
+    full = (kind == "full_date").to_numpy(dtype=bool) & empty["schedule_days"] & empty["schedule_weekdays"]
+    full &= empty["schedule_months"]
+    full = _fullmatch(frame["schedule_dates"], DATES_LIST, full)
     if full.any():
         plain[full] = _future_dates(frame["schedule_dates"][full], today)
     return plain
 
 
 def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
-    """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough."""
-    parts = cells.str.split("|").explode()
-    few = (parts.groupby(level=0).size() <= MAX_FULL_DATES).reindex(cells.index)
-    distinct = pd.Series(parts.unique())
-    parsed = parse_dates(distinct)
-    good_dates = set(distinct[parsed.notna() & (parsed >= pd.Timestamp(today))])
-    good = parts.isin(good_dates).groupby(level=0).all().reindex(cells.index)
-    return (few & good).to_numpy(dtype=bool)
+    """Per cell of DATES_LIST form: every date a calendar date, none before ``today``, few enough. Each
+    distinct date is parsed once."""
+    values = pa.array(cells.array)
+    parts = pc.split_pattern(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values, "|")
+    dates = pc.list_flatten(parts)
+    distinct = pc.unique(dates)
+    parsed = parse_dates(pd.Series(distinct, dtype=cells.dtype))
+    good_dates = distinct.filter((parsed >= pd.Timestamp(today)).to_numpy(dtype=bool))  # NaT: not a date
+    bad = np.asarray(pc.list_parent_indices(parts))[~np.asarray(pc.is_in(dates, value_set=good_dates))]
+    good = np.asarray(pc.list_value_length(parts)) <= MAX_FULL_DATES
+    good[bad] = False
+    return good
 
 
 def schedule_faults(frame: pd.DataFrame, today: date) -> dict[tuple[str, str], np.ndarray]:

@@ -112,6 +112,12 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _text(column: pd.Series) -> pa.Array:
+    """A text column as one Arrow array of strings."""
+    values = pa.array(column.array)
+    return (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).cast(pa.string())
+
+
 def _matches(column: pd.Series, pattern: str) -> np.ndarray:
     """Whole-cell match of a regular expression (RE2 on the Arrow strings)."""
     return _bool(column.str.fullmatch(pattern))
@@ -179,14 +185,13 @@ def formula_starts(column: str) -> str:
 
 
 def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
-    """No cell starts a formula; a text cell holds no control character; no cell is longer (in
+    """No cell starts a formula; a free-text cell holds no control character; no cell is longer (in
     characters) than the field that stores it."""
     for column in frame.columns:
-        flags.flag(column, _bool(frame[column].str.startswith(tuple(formula_starts(column)))), FORMULA_REASON)
-    for column in TEXT_COLUMNS:
-        if column in frame:
-            pattern = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
-            flags.flag(column, _bool(frame[column].str.contains(pattern, regex=True)), CONTROL_REASON)
+        if column in TEXT_COLUMNS:
+            _free_text_rules(frame[column], column, flags)
+        else:
+            flags.flag(column, _bool(frame[column].str.startswith(tuple(formula_starts(column)))), FORMULA_REASON)
     for column, most in max_lengths(kind).items():
         if column in frame:
             # A cell has no more characters than bytes: only the cells longer in bytes are counted.
@@ -194,6 +199,18 @@ def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
             if longer.any():
                 longer[longer] = _bool(frame[column][longer].str.len() > most)
             flags.flag(column, longer, f"At most {most} characters.")
+
+
+def _free_text_rules(cells: pd.Series, column: str, flags: _Flags) -> None:
+    """A formula start or a control character by one regex; the few cells found told apart (formula first)."""
+    starts = formula_starts(column).replace("-", "\\-")  # the first characters, as a regex's class
+    control = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
+    suspect = _bool(cells.str.contains(f"^[{starts}]|{control}", regex=True))
+    if suspect.any():
+        formula = np.zeros(len(cells), dtype=bool)
+        formula[suspect] = _bool(cells[suspect].str.startswith(tuple(formula_starts(column))))
+        flags.flag(column, formula, FORMULA_REASON)
+        flags.flag(column, suspect, CONTROL_REASON)  # the others: a formula keeps its reason
 
 
 def _card_rules(frame: pd.DataFrame, flags: _Flags, empty: dict) -> None:
@@ -216,13 +233,15 @@ def _expiry_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, today: date) 
 
 
 def _amount_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, limits: tuple[Decimal, Decimal]) -> pd.Series:
-    """Whole Rupiah, plain or with . thousands separators, within the merchant's limits. Returns the
-    amounts (NA where a cell is not an amount, or longer than an amount column holds)."""
+    """Whole Rupiah, plain or with . thousands separators, within the merchant's limits (an amount fits when
+    its digits, without separators and leading zeros, are few enough). Returns the amounts (NA where a cell
+    is not an amount, or longer than an amount column holds)."""
     amount_ok = _matches(frame["amount"], AMOUNT)
     flags.flag("amount", ~amount_ok & ~empty["amount"], "Not a whole Rupiah amount: 250000 or 250.000.")
-    digits = frame["amount"].where(amount_ok, "").str.replace(".", "", regex=False).str.lstrip("0")
-    fits = amount_ok & _bool(digits.str.len() <= MONEY["max_digits"])
-    amounts = ("0" + digits.where(fits, "")).astype("int64[pyarrow]").astype("Int64").where(fits)
+    digits = pc.utf8_ltrim(pc.replace_substring(_text(frame["amount"]), ".", ""), "0")
+    fits = amount_ok & (np.asarray(pc.binary_length(digits)) <= MONEY["max_digits"])
+    numbers = pc.cast(pc.if_else(pa.array(fits), pc.binary_join_element_wise("0", digits, ""), "0"), pa.int64())
+    amounts = pd.Series(numbers, index=frame.index, dtype="Int64").where(fits)
     least, most = (int(limit) for limit in limits)
     outside = amount_ok & (~fits | _bool((amounts < least) | (amounts > most)))
     flags.flag("amount", outside, f"Must be between {format_rupiah(least)} and {format_rupiah(most)}.")

@@ -121,4 +121,4 @@ def print_report(result: dict) -> None:
         f"{verdicts(result['ratios'], TARGETS, result['met'])}; every bad cell reported (hard gate): "
         f"{gate_text(result['gate_passed'])}"
     )
-    print_notes(result)
+    print_notes(result, warn_noisy=True)

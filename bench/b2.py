@@ -101,4 +101,4 @@ def print_report(result: dict) -> None:
         f"{verdicts(result['ratios'], TARGETS, result['met'])}; cost_vs_read {result['ratios']['cost_vs_read']:g} "
         f"(reported); every bad cell reported (hard gate): {gate_text(result['gate_passed'])}"
     )
-    print_notes(result)
+    print_notes(result, warn_noisy=True)

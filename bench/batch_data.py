@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 from batch.columns import names
 
 from .common import PROJECT_ROOT, RESULTS_DIR, interleaved, log, luhn_complete, summary, table
+from .processes import LOAD_HEADER, load_cells, load_summary
 
 SEED = 20261125
 BAD_SHARE = 0.01
@@ -269,6 +271,8 @@ def run_contender(name: str, cfg: dict) -> dict:
     )
     if done.returncode != 0 or not done.stdout.strip():
         raise RuntimeError(f"{name} failed:\n{done.stderr[-4000:]}")
+    if os.environ.get("BENCH_BATCH_PROFILE"):  # the child's profile (bench/batch_worker.py), on our stderr
+        sys.stderr.write(f"--- profile of {name}\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -291,7 +295,7 @@ def entry(results: list[dict], rows: int, sampled: bool) -> dict:
     found = {
         "time_s": times,
         "rows_per_s": round(rows / times["median"], 1),
-        "peak_rss_mb": round(max(result["peak_rss_mb"] for result in results), 1),
+        **load_summary(results),
         "measured_rows": results[0]["rows"],
         "scaled_from_sample": sampled,
     }
@@ -303,7 +307,7 @@ def entry(results: list[dict], rows: int, sampled: bool) -> dict:
 
 def print_table(title: str, contenders: dict, rows: int) -> None:
     print(f"\n{title}")
-    lines = [["contender", "rows run", "time s (median)", "min..max", "spread", "rows/s", "peak RSS MB", "bad cells"]]
+    lines = [["contender", "rows run", "time s (median)", "min..max", "spread", "rows/s", *LOAD_HEADER, "bad cells"]]
     for name, found in contenders.items():
         times = found["time_s"]
         cells = f"{found['reported_cells'][0]}/{found['planted_cells'][0]}" if "reported_cells" in found else "-"
@@ -315,7 +319,7 @@ def print_table(title: str, contenders: dict, rows: int) -> None:
                 f"{times['min']:.2f}..{times['max']:.2f}",
                 f"{times['spread_pct']:.0f}%",
                 f"{found['rows_per_s']:.0f}",
-                f"{found['peak_rss_mb']:.0f}",
+                *load_cells(found),
                 cells,
             ]
         )

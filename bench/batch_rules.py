@@ -3,6 +3,10 @@ per-row importer writes them, one cell at a time in plain Python (compiled regex
 helper of billing_bo.lib.cards). B2's "plain per-row loop" runs ``row_errors`` over the file; B1's
 django-import-export resource calls ``cell_error`` from its widgets.
 
+The rules run in the app's order of priority: a formula start, a control character in a free-text
+column, a cell longer than its field, then required and the column's format. The reason texts of the
+first two, the free-text columns and the fields' lengths are the app's own (batch.validation).
+
 Same cells, same first reason per cell as the app for the kinds of bad cells B1/B2 plant (one bad cell
 per row: a row with two bad schedule cells gets one reason in both).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
+from batch.validation import CONTROL_REASON, FORMULA_REASON, LINE_BREAKS_ALLOWED, TEXT_COLUMNS, max_lengths
 from billing_bo.lib.cards import luhn_valid
 from billing_bo.lib.money import format_rupiah
 from recurring.schedule import MAX_FULL_DATES
@@ -23,6 +28,14 @@ REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 CARD = re.compile(r"[0-9]{13,19}")
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])/([0-9]{2})")
 SEPARATORS = re.compile(r"[|;,\s]+")
+FORMULA_STARTS = ("=", "@", "\t", "\r")  # in any column; + too except in a phone, - too in a text column
+# Per free-text column: a control character it may not hold (C0, DEL, C1; a description keeps line breaks).
+CONTROL = {
+    column: re.compile(
+        r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]" if column in LINE_BREAKS_ALLOWED else r"[\x00-\x1f\x7f-\x9f]"
+    )
+    for column in TEXT_COLUMNS
+}
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 REQUIRED = {
     "billing_number",
@@ -42,6 +55,7 @@ class Rules:
     def __init__(self, *, today: date, min_amount, max_amount, stored: set[str]):
         self.today, self.stored, self.seen = today, stored, set()
         self.min_amount, self.max_amount = int(min_amount), int(max_amount)
+        self.max_lengths = max_lengths("registration")  # the billing's text fields' lengths
         self.range_text = f"Must be between {format_rupiah(min_amount)} and {format_rupiah(max_amount)}."
 
     def row_errors(self, row: dict[str, str]) -> dict[str, str]:
@@ -54,8 +68,19 @@ class Rules:
         return errors
 
     def cell_error(self, column: str, value: str, row: dict[str, str], schedule_fault=None) -> str:
-        if value[:1] in ("=", "@", "\t", "\r") or (value[:1] == "+" and not column.endswith("phone")):
-            return "Formulas are not accepted: remove the leading = + @ or tab."
+        first = value[:1]
+        if (
+            first in FORMULA_STARTS
+            or (first == "+" and not column.endswith("phone"))
+            or (first == "-" and column in TEXT_COLUMNS)
+        ):
+            return FORMULA_REASON
+        control = CONTROL.get(column)
+        if control is not None and control.search(value):
+            return CONTROL_REASON
+        most = self.max_lengths.get(column)
+        if most is not None and len(value) > most:
+            return f"At most {most} characters."
         if not value:
             return "Required." if column in REQUIRED else ""
         if column == "card_number":

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.processes import peak_rss_mb
+from bench.processes import SelfSampler, load_figures, peak_rss_mb
 
 FLOOR_TABLE = "bench_b1_floor"
 PEER_TABLE = "bench_b1_import_export"
@@ -348,16 +348,19 @@ def main() -> None:
 
     django.setup()
     _warm_up()
-    if os.environ.get("BENCH_BATCH_PROFILE"):  # diagnosis: where a contender's time goes
-        import cProfile
-        import pstats
+    with SelfSampler() as sampler:  # the load figures: this process's CPU, PostgreSQL's, the machine's
+        if os.environ.get("BENCH_BATCH_PROFILE"):  # diagnosis: where a contender's time goes
+            import cProfile
+            import pstats
 
-        profile = cProfile.Profile()
-        result = profile.runcall(CONTENDERS[name], cfg)
-        pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
-    else:
-        result = CONTENDERS[name](cfg)
-    result["peak_rss_mb"] = peak_rss_mb()
+            profile = cProfile.Profile()
+            result = profile.runcall(CONTENDERS[name], cfg)
+            # On stderr: the bench runner passes it on to its own (bench/batch_data.run_contender).
+            pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+        else:
+            result = CONTENDERS[name](cfg)
+    result.update(load_figures(sampler, cpu_s=sampler.own_cpu_s))
+    result["peak_rss_mb"] = peak_rss_mb()  # VmHWM: the peak between two samples included
     print(json.dumps(result), flush=True)
 
 
