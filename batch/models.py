@@ -80,7 +80,7 @@ class Batch(models.Model):
 
 class JSONText(models.TextField):
     """A JSON object the database keeps as text: written and read whole, never queried inside, so
-    PostgreSQL does not parse it on the way in (jsonb's parse was most of a COPY's time, B1)."""
+    PostgreSQL does not parse it on the way in (jsonb's parse was most of a COPY's time)."""
 
     def from_db_value(self, value, expression, connection):
         return None if value is None else json.loads(value)
@@ -103,7 +103,7 @@ class JSONText(models.TextField):
 class RowCells(JSONText):
     """A file row's cells, ``{column: text}``, stored as the JSON array ``[kind, cell, cell, ...]`` in the
     kind's column order (``batch.columns.pack``): the column names were most of the bytes of a stored
-    row, and of the COPY that writes a million of them (B1). Read back as the dict; a row stored as a
+    row, and of the COPY that writes a million of them. Read back as the dict; a row stored as a
     JSON object (before this field) reads as it is."""
 
     def from_db_value(self, value, expression, connection):
@@ -129,10 +129,10 @@ class BatchRow(models.Model):
 
     # No database-level foreign keys here: a million rows come in by COPY (batch/rows.py), and PostgreSQL
     # checks a foreign key row by row (a deferred trigger event and a parent lookup each), which cost
-    # more than the COPY itself (B1). The rows are written only by batch.pipeline.validate for the
+    # more than the COPY itself. The rows are written only by batch.pipeline.validate for the
     # batch it holds; PROTECT and CASCADE are Django's (its collector). The primary key is the row's
     # place, (batch, row_number): one index where a surrogate id took a second one and a sequence
-    # (a fifth of the COPY's time, B1). The other index: the rows a user must look at (invalid, failed).
+    # (a fifth of the COPY's time). The other index: the rows a user must look at (invalid, failed).
     pk = models.CompositePrimaryKey("batch", "row_number")
     merchant = models.ForeignKey(
         Merchant, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
