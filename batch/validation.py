@@ -202,21 +202,22 @@ def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:
 
 
 def _free_text_rules(cells: pd.Series, column: str, flags: _Flags) -> None:
-    """A formula start or a control character by one regex; the few cells found told apart (formula first)."""
-    starts = formula_starts(column).replace("-", "\\-")  # the first characters, as a regex's class
-    control = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
-    suspect = _bool(cells.str.contains(f"^[{starts}]|{control}", regex=True))
-    if suspect.any():
-        formula = np.zeros(len(cells), dtype=bool)
-        formula[suspect] = _bool(cells[suspect].str.startswith(tuple(formula_starts(column))))
-        flags.flag(column, formula, FORMULA_REASON)
-        flags.flag(column, suspect, CONTROL_REASON)  # the others: a formula keeps its reason
+    """A formula start, then a control character. Only a cell with a character outside printable ASCII
+    can hold a control character: the regex runs on those few."""
+    flags.flag(column, _bool(cells.str.startswith(tuple(formula_starts(column)))), FORMULA_REASON)
+    maybe = ~np.asarray(pc.ascii_is_printable(_text(cells)), dtype=bool)
+    if maybe.any():
+        control = CONTROL_BUT_LINE_BREAKS if column in LINE_BREAKS_ALLOWED else CONTROL
+        found = np.zeros(len(cells), dtype=bool)
+        found[maybe] = _bool(cells[maybe].str.contains(control, regex=True))
+        flags.flag(column, found, CONTROL_REASON)
 
 
 def _card_rules(frame: pd.DataFrame, flags: _Flags, empty: dict) -> None:
     """Digits only (spaces and dashes allowed), 13-19 long, Luhn."""
     digits = card_digits(frame["card_number"])
-    well_formed = _matches(digits, r"[0-9]{13,19}")
+    length = digits.str.len().to_numpy(dtype=np.int64, na_value=0)
+    well_formed = np.asarray(pc.ascii_is_decimal(_text(digits)), dtype=bool) & (length >= 13) & (length <= 19)
     flags.flag("card_number", ~well_formed & ~empty["card_number"], "Not a card number: 13 to 19 digits.")
     luhn = np.zeros(len(frame), dtype=bool)
     luhn[well_formed] = luhn_ok(digits[well_formed])

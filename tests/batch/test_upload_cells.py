@@ -63,6 +63,7 @@ def test_a_header_without_a_required_column_is_refused_naming_only_the_required_
         ("registration", "customer_name", "Andi\x00Wijaya", "control character"),
         ("registration", "customer_id", "CUST\t501", "control character"),
         ("registration", "holder_name", "ANDI\u0085WIJAYA", "control character"),
+        ("registration", "customer_name", "José\x7fSantoso", "control character"),
         ("registration", "email", "andi\x00@example.com", "control character"),
         ("single_payment", "description", "Pack\x00", "control character"),
         ("single_payment", "holder_name", "SITI\nRAHMAWATI", "control character"),
