@@ -126,41 +126,65 @@ def _cell_text(value) -> str:
 def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
     """All cells as stripped strings (empty for blank), columns by name in the template's order; ``source``
     is the file or its bytes."""
-    import pandas as pd
-
     raw = source.read_bytes() if isinstance(source, Path) else source
     if not raw:
         raise FileRejected("The file is empty.")
-    if file_format == "xlsx":
-        check_xlsx(io.BytesIO(raw))
-        try:
-            frame = pd.read_excel(io.BytesIO(raw), dtype=object, keep_default_na=False, engine="openpyxl")
-        except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
-            raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
-        frame = frame.apply(lambda column: column.map(_cell_text))  # openpyxl made a Python object per cell
-    else:
-        try:
-            raw.decode("utf-8")  # only a check: the parser reads the bytes
-        except UnicodeDecodeError as exc:
-            raise FileRejected(
-                'The file is not UTF-8 (it looks like Latin-1 / Windows encoding). Save it as "CSV UTF-8" and upload it again.'
-            ) from exc
-        if raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        first_line = _first_line(raw)
-        if b"\r" in first_line.rstrip(b"\r"):
-            raise FileRejected(
-                "The file's lines end with a carriage return only (the old Mac format). "
-                'Save it as "CSV UTF-8" and upload it again.'
-            )
-        delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
-        try:
-            frame = read_csv(raw, delimiter)
-        except pd.errors.EmptyDataError as exc:
-            raise FileRejected("The file is empty.") from exc
-        except pd.errors.ParserError as exc:
-            raise FileRejected(f"The file is not a well-formed CSV: {str(exc).splitlines()[-1]}") from exc
-        del raw
+    frame = _read_xlsx(raw) if file_format == "xlsx" else _read_csv_upload(raw)
+    del raw
+    frame = _template_columns(frame, kind)
+    frame = stripped_rows(frame.astype(str))
+    if frame.empty:
+        raise FileRejected("The file has a header but no rows.")
+    if len(frame) > settings.BATCH_MAX_ROWS:
+        raise FileRejected(
+            f"The file has {len(frame):,} rows; at most {settings.BATCH_MAX_ROWS:,} are accepted per file."
+        )
+    return frame
+
+
+def _read_xlsx(raw: bytes) -> pd.DataFrame:
+    import pandas as pd
+
+    check_xlsx(io.BytesIO(raw))
+    try:
+        frame = pd.read_excel(io.BytesIO(raw), dtype=object, keep_default_na=False, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
+        raise FileRejected("This .xlsx file cannot be read. Save it again from Excel, or as CSV UTF-8.") from exc
+    return frame.apply(lambda column: column.map(_cell_text))  # openpyxl made a Python object per cell
+
+
+def _read_csv_upload(raw: bytes) -> pd.DataFrame:
+    """A CSV file in UTF-8 (a BOM allowed), its delimiter (, or ;) told by its header line."""
+    import pandas as pd
+
+    try:
+        raw.decode("utf-8")  # only a check: the parser reads the bytes
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            'The file is not UTF-8 (it looks like Latin-1 / Windows encoding). Save it as "CSV UTF-8" and upload it again.'
+        ) from exc
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    first_line = _first_line(raw)
+    if b"\r" in first_line.rstrip(b"\r"):
+        raise FileRejected(
+            "The file's lines end with a carriage return only (the old Mac format). "
+            'Save it as "CSV UTF-8" and upload it again.'
+        )
+    delimiter = ";" if first_line.count(b";") > first_line.count(b",") else ","
+    try:
+        return read_csv(raw, delimiter)
+    except pd.errors.EmptyDataError as exc:
+        raise FileRejected("The file is empty.") from exc
+    except pd.errors.ParserError as exc:
+        raise FileRejected(f"The file is not a well-formed CSV: {str(exc).splitlines()[-1]}") from exc
+
+
+def _template_columns(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The columns of ``kind``'s template in its order (an optional one left out: its cells empty); a
+    header naming a column twice, lacking a required one or naming an unknown one is refused."""
+    import pandas as pd
+
     frame.columns = [str(c).strip().lower().replace(" ", "_") for c in frame.columns]
     twice = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if twice:
@@ -179,14 +203,7 @@ def read(source: Path | bytes, file_format: str, kind: str) -> pd.DataFrame:
         raise FileRejected(
             f"The header does not match the template ({'; '.join(parts)}). Download the template and compare."
         )
-    for column in expected:  # an optional column may be left out: its cells are empty
+    for column in expected:
         if column not in frame.columns:
             frame[column] = pd.Series("", index=frame.index, dtype=frame.dtypes.iloc[0] if len(frame.columns) else str)
-    frame = stripped_rows(frame[expected].astype(str))
-    if frame.empty:
-        raise FileRejected("The file has a header but no rows.")
-    if len(frame) > settings.BATCH_MAX_ROWS:
-        raise FileRejected(
-            f"The file has {len(frame):,} rows; at most {settings.BATCH_MAX_ROWS:,} are accepted per file."
-        )
-    return frame
+    return frame[expected]

@@ -3,7 +3,7 @@
 ``LiveFigures(merchant_id)`` has the functions of ``reports.dashboard`` with the same signatures and
 results; the rollup querysets the views pass are ignored and the merchant's transactions are grouped
 instead (the way a dashboard without rollups would do it, each query on the (merchant, execute_date)
-index range of the period). The bench puts it in place of ``reports.views.figures``, so the baseline
+index range of the period). The bench puts it in place of ``reports.views.figures`` and ``reports.charts.figures``, so the baseline
 goes through the same views, middleware and templates as ours and only the source of the numbers
 differs.
 """
