@@ -6,12 +6,7 @@ the Django ORM. That is the point of the simulation: a sale the bank approved st
 the back office's database transaction rolls back or its worker is killed, exactly the situation the
 idempotency keys and the janitor exist for.
 
-Concurrency: Celery prefork workers (several processes) each run threads. Every thread of every process
-gets its own connection (``threading.local`` keyed by path and process id, because tests change the path
-and a forked child must not reuse its parent's connection). Every read-decide-insert runs inside
-``BEGIN IMMEDIATE``, which takes SQLite's single write lock up front, so two callers with the same
-idempotency key are serialised and the second one finds the first one's row. WAL mode lets readers run
-beside the writer, and a 30 s busy timeout makes writers queue instead of failing.
+Storage and concurrency: ``simulated_store`` (a connection per thread and process, ``BEGIN IMMEDIATE``).
 
 Card data: the bank keeps a random token, the BIN (first 6), the last 4, expiry, holder name, issuer,
 brand and the card's *behaviour* (from ``TEST_CARDS`` in ``simulated_cards.py``, decided once at
@@ -24,15 +19,11 @@ from __future__ import annotations
 import calendar
 import logging
 import math
-import os
 import random
 import secrets
 import sqlite3
 import string
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,6 +32,7 @@ from django.utils import timezone
 
 from billing_bo.lib.cards import luhn_valid, mask_pan, mask_pans_in_text, normalise_pan
 
+from . import simulated_store
 from .base import Acquirer, AcquirerTimeout, AcquirerUnavailable, CardRejected, Outcome, TokenizedCard
 from .simulated_cards import (
     APPROVE,
@@ -55,41 +47,8 @@ from .simulated_cards import (
 
 logger = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_S = 30.0
 # Standard normal quantile of 0.99: the p99 of a lognormal is median * exp(2.3263 * sigma).
 Z_99 = 2.3263
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cards (
-    token TEXT PRIMARY KEY,
-    masked TEXT NOT NULL,
-    expiry TEXT NOT NULL,
-    holder_name TEXT NOT NULL,
-    issuer TEXT NOT NULL,
-    brand TEXT NOT NULL,
-    behaviour TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS operations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,
-    token TEXT NOT NULL DEFAULT '',
-    parent_reference TEXT NOT NULL DEFAULT '',
-    amount INTEGER NOT NULL,
-    approved INTEGER NOT NULL,
-    response_code TEXT NOT NULL,
-    message TEXT NOT NULL,
-    approval_code TEXT NOT NULL DEFAULT '',
-    reference TEXT NOT NULL UNIQUE,
-    issuer TEXT NOT NULL DEFAULT '',
-    description TEXT NOT NULL DEFAULT '',
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS operations_parent ON operations (parent_reference);
-"""
-
-_local = threading.local()
 
 
 def latency_seconds() -> float:
@@ -128,56 +87,6 @@ def _new_approval_code() -> str:
 
 class SimulatedBank(Acquirer):
     """A bank with deterministic test cards, idempotency keys and switchable faults. See the module doc."""
-
-    # --- Storage -----------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _path() -> str:
-        return str(settings.SIMULATED_BANK_PATH)
-
-    def _connection(self) -> sqlite3.Connection:
-        """This thread's connection to the bank file (opened and the schema created on first use).
-
-        Keyed by (path, pid): tests point the bank at a new file, and a forked Celery child must open
-        its own connection rather than use the one it inherited (SQLite forbids carrying one across
-        fork). Inherited connections are kept referenced, never closed, so the child cannot disturb the
-        parent's locks; this thread's connections to other paths are closed so files do not pile up.
-        """
-        path = self._path()
-        pid = os.getpid()
-        connections: dict[tuple[str, int], sqlite3.Connection] | None = getattr(_local, "connections", None)
-        if connections is None:
-            connections = _local.connections = {}
-        conn = connections.get((path, pid))
-        if conn is None:
-            for other in [key for key in connections if key[1] == pid]:
-                connections.pop(other).close()
-            directory = os.path.dirname(path)
-            if directory:
-                os.makedirs(directory, exist_ok=True)
-            # isolation_level=None: no implicit transactions, we issue BEGIN IMMEDIATE / COMMIT ourselves.
-            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode survives a killed process (only an OS crash may lose the last commits).
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(SCHEMA)
-            connections[(path, pid)] = conn
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's write lock from the start, committed on its own."""
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     @staticmethod
     def _outcome(row: sqlite3.Row) -> Outcome:
@@ -298,7 +207,7 @@ class SimulatedBank(Acquirer):
         token = "tok_" + secrets.token_urlsafe(18)  # 24 url-safe characters
         issuer, brand = issuer_for(number), brand_for(number)
         behaviour = TEST_CARDS.get(number, APPROVE)
-        with self._write() as conn:
+        with simulated_store.write() as conn:
             conn.execute(
                 # One masked column, not BIN and last 4 side by side: stored next to each other (and the
                 # expiry), their digits would read as one long number to a PAN scanner of the file.
@@ -329,7 +238,7 @@ class SimulatedBank(Acquirer):
         """
         self._check_key(idempotency_key)
         timeout_after = self._inject_faults()
-        with self._write() as conn:
+        with simulated_store.write() as conn:
             row = self._by_key(conn, idempotency_key)
             if row is not None:
                 outcome: Outcome | None = self._outcome(row)
@@ -384,7 +293,7 @@ class SimulatedBank(Acquirer):
         every approved sale counts as unsettled."""
         self._check_key(idempotency_key)
         timeout_after = self._inject_faults()
-        with self._write() as conn:
+        with simulated_store.write() as conn:
             row = self._by_key(conn, idempotency_key)
             if row is not None:
                 outcome = self._outcome(row)
@@ -414,7 +323,7 @@ class SimulatedBank(Acquirer):
         self._check_key(idempotency_key)
         amount = int(amount)
         timeout_after = self._inject_faults()
-        with self._write() as conn:
+        with simulated_store.write() as conn:
             row = self._by_key(conn, idempotency_key)
             if row is not None:
                 outcome = self._outcome(row)
@@ -442,7 +351,7 @@ class SimulatedBank(Acquirer):
     def find(self, idempotency_key: str) -> Outcome | None:
         """The outcome stored for the key, or None when the bank never processed it. No faults here:
         this is how the back office settles operations in doubt."""
-        row = self._by_key(self._connection(), idempotency_key)
+        row = self._by_key(simulated_store.connection(), idempotency_key)
         return self._outcome(row) if row is not None else None
 
     @staticmethod
@@ -479,12 +388,12 @@ class SimulatedBank(Acquirer):
         if kind is not None:
             sql += " AND kind = ?"
             params.append(kind)
-        rows = self._connection().execute(sql + " ORDER BY id", params).fetchall()
+        rows = simulated_store.connection().execute(sql + " ORDER BY id", params).fetchall()
         return [dict(row) for row in rows]
 
     def count_sales_by_key(self) -> dict[str, int]:
         """Approved sale operations per idempotency key: the "never charged twice" check (always <= 1)."""
-        rows = self._connection().execute(
+        rows = simulated_store.connection().execute(
             "SELECT idempotency_key, COUNT(*) FROM operations WHERE kind = 'sale' AND approved = 1"
             " GROUP BY idempotency_key"
         )
@@ -492,6 +401,6 @@ class SimulatedBank(Acquirer):
 
     def reset(self) -> None:
         """Delete every card and operation in the bank file (tests and benchmarks)."""
-        with self._write() as conn:
+        with simulated_store.write() as conn:
             conn.execute("DELETE FROM operations")
             conn.execute("DELETE FROM cards")
