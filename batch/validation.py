@@ -143,10 +143,12 @@ DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int32)  # a digit do
 
 
 def luhn_ok(digits: pd.Series) -> np.ndarray:
-    """Luhn over a column of 1-19 ASCII digit strings, with numpy over a matrix of the digits (left-padded
-    with 0): no Python loop per card."""
-    padded = digits.str.pad(19, side="left", fillchar="0").to_numpy(dtype="S19")
-    matrix = np.frombuffer(padded.tobytes(), dtype=np.uint8).reshape(-1, 19) - ord("0")
+    """Luhn over a column of 1-19 ASCII digit strings, with numpy over a matrix of the digits: no Python
+    loop per card. The numbers, left-padded with 0 to 19 digits, become a fixed-width binary column whose
+    data is that matrix, a row of 19 bytes per card."""
+    padded = pc.utf8_lpad(_text(digits), 19, "0").cast(pa.binary(19))
+    rows = np.frombuffer(padded.buffers()[1], dtype=np.uint8).reshape(-1, 19)
+    matrix = rows[padded.offset : padded.offset + len(padded)] - ord("0")
     total = matrix[:, -1::-2].sum(axis=1, dtype=np.int32)  # the check digit and every second one from it
     total += DOUBLED[matrix[:, -2::-2]].sum(axis=1, dtype=np.int32)  # the others, doubled
     return total % 10 == 0

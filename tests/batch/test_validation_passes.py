@@ -7,8 +7,11 @@ from datetime import date
 from decimal import Decimal
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batch import validation
+from billing_bo.lib.cards import luhn_valid
 from tests.batch.conftest import REGISTRATION_ROW
 
 TODAY = date(2026, 11, 30)
@@ -337,3 +340,17 @@ def test_a_worker_process_validates_a_few_rows_of_each_kind_when_it_starts():
     assert len(registration.errors[2]) >= 12  # a bad cell in (almost) every column: every rule ran
     assert single_payment.invalid.tolist() == [False, True, True]
     assert single_payment.errors[2]["execute_date"] == "This date is in the past."
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789", min_size=13, max_size=19), min_size=1, max_size=40))
+def test_a_card_number_is_refused_by_its_check_digit_exactly_when_luhn_fails(numbers):
+    """The column-wide check digit agrees with the one-card rule the hosted page uses, card by card."""
+    frame = pd.DataFrame([REGISTRATION_ROW] * len(numbers), dtype=str)
+    frame["card_number"] = numbers
+    frame["billing_number"] = [f"BN-{i}" for i in range(len(numbers))]
+    limits = {"today": TODAY, "min_amount": Decimal(1), "max_amount": Decimal(10**9)}
+
+    reasons = validation.validate(frame, "registration", stored_keys=set(), **limits).reasons["card_number"]
+
+    assert [("check digit" in reason) for reason in reasons] == [not luhn_valid(number) for number in numbers]
