@@ -179,11 +179,12 @@ def max_lengths(kind: str) -> dict[str, int]:
 
 
 def formula_starts(column: str) -> str:
-    """The first characters that make a cell of ``column`` a formula: = + @ tab or carriage return, and -
-    in a text column (a phone's + excepted)."""
+    """The first characters that make a cell of ``column`` a formula: = + @, and - in a text column (a
+    phone's + excepted). A spreadsheet's tab or carriage return start is not among them: the reader strips
+    every cell, and inside a cell they are control characters (refused in free text, a bad format elsewhere)."""
     if column in TEXT_COLUMNS:
-        return "=+-@\t\r"
-    return "=@\t\r" if column.endswith("phone") else "=+@\t\r"
+        return "=+-@"
+    return "=@" if column.endswith("phone") else "=+@"
 
 
 def _text_rules(frame: pd.DataFrame, flags: _Flags, kind: str) -> None:

@@ -28,7 +28,7 @@ REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,63}")
 CARD = re.compile(r"[0-9]{13,19}")
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])/([0-9]{2})")
 SEPARATORS = re.compile(r"[|;,\s]+")
-FORMULA_STARTS = ("=", "@", "\t", "\r")  # in any column; + too except in a phone, - too in a text column
+FORMULA_STARTS = ("=", "@")  # in any column; + too except in a phone, - too in a text column (cells are stripped)
 # Per free-text column: a control character it may not hold (C0, DEL, C1; a description keeps line breaks).
 CONTROL = {
     column: re.compile(
