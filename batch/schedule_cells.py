@@ -49,10 +49,10 @@ def _fullmatch(column: pd.Series, pattern: str, rows: np.ndarray) -> np.ndarray:
     return found
 
 
-def plain_schedules(frame: pd.DataFrame, today: date) -> np.ndarray:
-    """The rows whose schedule cells are in a plain form: a valid schedule for sure."""
+def plain_schedules(frame: pd.DataFrame, today: date, empty: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows whose schedule cells are in a plain form: a valid schedule for sure. ``empty``: per
+    column, its empty cells."""
     kind = frame["schedule_type"].str.lower()
-    empty = {column: (frame[column] == "").to_numpy(dtype=bool) for column in SCHEDULE_COLUMNS[1:]}
     by_date = (kind == "date").to_numpy(dtype=bool) & empty["schedule_weekdays"] & empty["schedule_dates"]
     by_day = (kind == "day").to_numpy(dtype=bool) & empty["schedule_days"] & empty["schedule_dates"]
     by_date = _fullmatch(frame["schedule_days"], DAYS_LIST, by_date)
@@ -81,9 +81,12 @@ def _future_dates(cells: pd.Series, today: date) -> np.ndarray:
     return good
 
 
-def schedule_faults(frame: pd.DataFrame, today: date) -> dict[tuple[str, str], np.ndarray]:
-    """(column, reason) -> the row positions with that bad schedule cell."""
-    rest = np.flatnonzero(~plain_schedules(frame, today))
+def schedule_faults(
+    frame: pd.DataFrame, today: date, empty: dict[str, np.ndarray]
+) -> dict[tuple[str, str], np.ndarray]:
+    """(column, reason) -> the row positions with that bad schedule cell. ``empty``: per column, its
+    empty cells."""
+    rest = np.flatnonzero(~plain_schedules(frame, today, empty))
     if not len(rest):
         return {}
     cells = frame.iloc[rest][list(SCHEDULE_COLUMNS)].astype(object)

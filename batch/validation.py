@@ -112,6 +112,11 @@ def _bool(mask) -> np.ndarray:
     return np.asarray(mask, dtype=bool)
 
 
+def _empty(column: pd.Series) -> np.ndarray:
+    """Per cell: empty (no bytes)."""
+    return np.asarray(pc.binary_length(pa.array(column.array)), dtype=np.int64) == 0
+
+
 def _text(column: pd.Series) -> pa.Array:
     """A text column as one Arrow array of strings."""
     values = pa.array(column.array)
@@ -289,7 +294,7 @@ def _registration_rules(frame: pd.DataFrame, flags: _Flags, empty: dict, today: 
     if "type" in frame:
         types = frame["type"].str.lower()
         flags.flag("type", ~empty["type"] & ~_bool(types.isin(["recurring", "reminder"])), "Use recurring or reminder.")
-    for (column, reason), positions in schedule_faults(frame, today).items():
+    for (column, reason), positions in schedule_faults(frame, today, empty).items():
         mask = np.zeros(len(frame), dtype=bool)
         mask[positions] = True
         flags.flag(column, mask, reason)
@@ -313,7 +318,7 @@ def validate(
     from .columns import COLUMNS
 
     flags = _Flags(frame)
-    empty = {column: _bool(frame[column] == "") for column in frame.columns}
+    empty = {column: _empty(frame[column]) for column in frame.columns}
     _text_rules(frame, flags, kind)
     for spec in COLUMNS[kind]:
         if spec.required:
