@@ -98,7 +98,8 @@ def read_csv(raw: bytes, delimiter: str) -> pd.DataFrame:
             raise pd.errors.EmptyDataError("No columns to parse from file") from exc
         raise pd.errors.ParserError(str(exc)) from exc
     text = pd.StringDtype("pyarrow", na_value=float("nan"))
-    return table.to_pandas(types_mapper=lambda _: text)
+    # One chunk per column (the parser reads in blocks): each rule's Arrow call then runs once per column.
+    return table.combine_chunks().to_pandas(types_mapper=lambda _: text)
 
 
 def stripped_rows(frame: pd.DataFrame) -> pd.DataFrame:
