@@ -24,5 +24,6 @@ class RecurringConfig(AppConfig):
                 "recurring.card_link.created": "Card update link created",
                 "recurring.card_link.sent": "Card update link e-mailed",
                 "recurring.billing.card_updated": "Billing card updated",
+                "recurring.retry_policy.changed": "Retry policy changed",
             }
         )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import card_views, views
+from . import card_views, retry_policy, views
 
 app_name = "recurring"
 urlpatterns = [
@@ -18,4 +18,5 @@ urlpatterns = [
     path("register/<str:token>/", views.hosted_register, name="hosted"),
     path("register/<str:token>/preview/", views.hosted_preview, name="hosted_preview"),
     path("card/<str:token>/", card_views.card_update, name="card_update"),
+    path("account/retry-policy/", retry_policy.retry_policy, name="retry_policy"),
 ]
