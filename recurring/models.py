@@ -184,7 +184,12 @@ class RetryPolicy(models.Model):
     @classmethod
     def for_merchant(cls, merchant: Merchant) -> RetryPolicy:
         policy = cls.objects.filter(merchant=merchant).first()
-        return policy or cls(merchant=merchant, retry_codes=cls.DEFAULT_CODES, retry_after_days=cls.DEFAULT_DAYS)
+        return policy or cls(merchant=merchant, **cls.default_retries())
+
+    @classmethod
+    def default_retries(cls) -> dict:
+        """The retry fields of a merchant that has not set its policy (the others have field defaults)."""
+        return {"retry_codes": list(cls.DEFAULT_CODES), "retry_after_days": list(cls.DEFAULT_DAYS)}
 
     @property
     def retry_window_days(self) -> int:

@@ -105,11 +105,10 @@ def initial(policy: RetryPolicy) -> dict:
 def change_retry_policy(actor: Actor, values: dict) -> RetryPolicy:
     """Save ``values`` (a valid RetryPolicyForm's cleaned data) as the policy of ``actor``'s merchant;
     what changed is audited."""
-    fields = ("retry_codes", "retry_after_days", "card_update_codes", "expiring_days")
+    fields = tuple(RetryPolicyForm.base_fields)  # named as the policy's fields
     with transaction.atomic():
         policy, _ = RetryPolicy.objects.select_for_update().get_or_create(
-            merchant=actor.merchant,
-            defaults={"retry_codes": RetryPolicy.DEFAULT_CODES, "retry_after_days": RetryPolicy.DEFAULT_DAYS},
+            merchant=actor.merchant, defaults=RetryPolicy.default_retries()
         )
         changed = {
             field: {"before": getattr(policy, field), "after": values[field]}
